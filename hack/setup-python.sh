@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Creates .venv with the operator, the runtime and the dev tools, all editable. Idempotent and quick when warm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+py=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$py" -m venv .venv
+fi
+if ! .venv/bin/python -m uv --version >/dev/null 2>&1; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check "uv>=0.5"
+fi
+stamp=.venv/.driftline-installed
+sum=$(cat pyproject.toml serving-image/pyproject.toml | sha256sum | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
+  echo "installing the Python environment into .venv ..." >&2
+  VIRTUAL_ENV=$PWD/.venv .venv/bin/python -m uv pip install -q -e ./serving-image -e '.[dev]'
+  echo "$sum" > "$stamp"
+fi

@@ -1,0 +1,1 @@
+"""Driftline: train, version, promote, serve and watch drift of ML models on Kubernetes."""
