@@ -22,19 +22,18 @@ kver="-X k8s.io/component-base/version.gitVersion=${KUBERNETES_VERSION} -X k8s.i
  -X k8s.io/component-base/version.buildDate=1970-01-01T00:00:00Z"
 kver=$(echo $kver)  # fold newlines
 
-build() {  # $1 module dir, $2 ldflags, rest: packages
-  local mod=$1 ldf=$2; shift 2
-  for p in "$@"; do [ -x "$stage/$(basename "$p")" ] || [ -x "$bin/$(basename "$p")" ] || { step "building $(basename "$p") ..."; }; done
-  (cd "$here/k8s-bin/$mod" && go build -trimpath -ldflags "-s -w $ldf" -o "$stage/" "$@")
+build() {  # $1 module dir, $2 output (a file for one package, a directory ending in / for several), $3 ldflags, rest: packages
+  local mod=$1 out=$2 ldf=$3; shift 3
+  step "building $(for p in "$@"; do basename "$p"; done | tr '\n' ' ')..."
+  (cd "$here/k8s-bin/$mod" && go build -trimpath -ldflags "-s -w $ldf" -o "$out" "$@")
   step "built: $(ls "$stage" | tr '\n' ' ')"
 }
 step "Go $(go env GOVERSION); Kubernetes ${KUBERNETES_VERSION}, etcd ${ETCD_VERSION}, helm ${HELM_VERSION} -> $bin"
 step "a cold build takes a long while on 2 cores (tens of minutes); warm builds reuse GOCACHE"
-build etcd "" go.etcd.io/etcd/server/v3
-mv "$stage/v3" "$stage/etcd"
-build helm "-X helm.sh/helm/v3/internal/version.version=${HELM_VERSION} -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
+build etcd "$stage/etcd" "" go.etcd.io/etcd/server/v3
+build helm "$stage/helm" "-X helm.sh/helm/v3/internal/version.version=${HELM_VERSION} -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
   helm.sh/helm/v3/cmd/helm
-build kubernetes "$kver" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+build kubernetes "$stage/" "$kver" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
 
 mkdir -p "$bin"; mv "$stage"/* "$bin/"

@@ -1,0 +1,95 @@
+"""Shared fixtures: one real local control plane per test session, a fresh namespace per test.
+
+The cluster starts lazily, only when a test asks for it, so `pytest -m unit` never builds or starts anything.
+Set DRIFTLINE_TEST_CLUSTER_DIR to keep the cluster's directory (logs, pod dirs) after the run for a post-mortem.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from driftline.devcluster import binaries
+from driftline.devcluster.controlplane import LocalCluster
+from driftline.devcluster.kubeapi import ApiError, KubeApi
+
+
+@dataclass
+class Cluster:
+    local: LocalCluster
+    bin: Path
+    api: KubeApi
+
+    @property
+    def kubeconfig(self) -> str:
+        return str(self.local.kubeconfig)
+
+    @property
+    def dir(self) -> Path:
+        return self.local.dir
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        cmd = [str(self.bin / "kubectl"), "--kubeconfig", self.kubeconfig, *args]
+        out = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=120, check=False)
+        if check and out.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({out.returncode}): {out.stderr}")
+        return out
+
+    def wait_for(self, what: str, predicate: Any, timeout: float = 60.0, interval: float = 0.3) -> Any:
+        """Poll `predicate()` until it returns something truthy; fail naming `what` and the last value seen."""
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            try:
+                last = predicate()
+            except ApiError as e:
+                last = e
+            if last and not isinstance(last, Exception):
+                return last
+            time.sleep(interval)
+        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last!r}")
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    keep = os.environ.get("DRIFTLINE_TEST_CLUSTER_DIR")
+    directory = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="driftline-test-cluster-"))
+    local = LocalCluster(directory)
+    local.start(timeout=240)
+    try:
+        yield Cluster(local=local, bin=binaries.bin_dir(), api=KubeApi(local.kubeconfig, user_agent="driftline-tests"))
+    finally:
+        local.stop()
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace enforcing the restricted Pod Security Standard, deleted after the test."""
+    name = f"t-{request.node.name[:30].lower().replace('_', '-').strip('-')}-{uuid.uuid4().hex[:5]}"
+    name = "".join(ch for ch in name if ch.isalnum() or ch == "-")
+    cluster.api.create(
+        "/api/v1/namespaces",
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
+        },
+    )
+    # The ServiceAccount admission plugin refuses pods until the controller-manager has made the default account.
+    cluster.wait_for(
+        "the default ServiceAccount",
+        lambda: cluster.api.get_or_none(f"/api/v1/namespaces/{name}/serviceaccounts/default"),
+    )
+    yield name
+    with contextlib.suppress(ApiError):
+        cluster.api.delete(f"/api/v1/namespaces/{name}")
