@@ -1,0 +1,121 @@
+"""Model bases and cross-field rules.
+
+Python attributes are snake_case, the wire format is Kubernetes camelCase: `Spec.model_validate(spec_dict)` takes what
+a handler receives, `model_dump(mode="json", exclude_none=True)` gives it back. Field descriptions come from the
+docstring under each field and become the CRD's descriptions and docs/crd-reference.md.
+
+A cross-field rule is written once as a method decorated with `@rule(cel, message)`: pydantic runs the method and the
+CRD generator emits the CEL twin into `x-kubernetes-validations`, next to each other so they are read together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic.alias_generators import to_camel
+
+
+class FieldError(StrEnum):
+    """The `reason` of a CEL rule: which kind of field error the API server reports."""
+
+    INVALID = "FieldValueInvalid"
+    REQUIRED = "FieldValueRequired"
+    FORBIDDEN = "FieldValueForbidden"
+    DUPLICATE = "FieldValueDuplicate"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One CEL validation rule as the CRD carries it."""
+
+    cel: str
+    message: str
+    field_path: str | None = None
+    reason: FieldError | None = None
+
+    def as_validation(self) -> dict[str, str]:
+        out = {"rule": self.cel, "message": self.message}
+        if self.field_path:
+            out["fieldPath"] = self.field_path
+        if self.reason:
+            out["reason"] = self.reason.value
+        return out
+
+
+_RULE_ATTR = "__driftline_rule__"
+
+
+def rule(
+    cel: str, message: str, *, field_path: str | None = None, reason: FieldError | None = None
+) -> Callable[[Callable[[Any], bool]], Callable[[Any], bool]]:
+    """Declare a cross-field rule: the decorated method is its Python twin and returns True when the object is valid."""
+
+    def mark(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+        setattr(check, _RULE_ATTR, Rule(cel, message, field_path, reason))
+        return check
+
+    return mark
+
+
+def _add_rules_to_schema(schema: dict[str, Any], cls: type[Any]) -> None:
+    rules = [r.as_validation() for r in cls.cel_rules()]
+    if rules:
+        schema.setdefault("x-kubernetes-validations", []).extend(rules)
+
+
+class _CamelModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        use_attribute_docstrings=True,
+        json_schema_extra=_add_rules_to_schema,
+    )
+
+    server_only_rules: ClassVar[tuple[Rule, ...]] = ()
+    """CEL rules only the API server can judge (transition rules on oldSelf); they have no Python twin."""
+
+    @classmethod
+    def _checked_rules(cls) -> list[tuple[Rule, Callable[[Any], bool]]]:
+        found: list[tuple[Rule, Callable[[Any], bool]]] = []
+        for klass in reversed(cls.__mro__):
+            for attr in vars(klass).values():
+                marked = getattr(attr, _RULE_ATTR, None)
+                if isinstance(marked, Rule):
+                    found.append((marked, attr))
+        return found
+
+    @classmethod
+    def cel_rules(cls) -> list[Rule]:
+        """Every rule of this model, as emitted into the CRD."""
+        return [r for r, _ in cls._checked_rules()] + list(cls.server_only_rules)
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> Self:
+        failed = [r.message for r, check in self._checked_rules() if not check(self)]
+        if failed:
+            raise ValueError("; ".join(failed))
+        return self
+
+
+class ApiModel(_CamelModel):
+    """A piece of a spec: unknown fields are an error, as with `kubectl apply --validate=strict`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class StatusModel(_CamelModel):
+    """A piece of a status: written by the operator, read back tolerantly so an older operator survives a newer one."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class OpenModel(_CamelModel):
+    """An object Driftline checks only in part (a pod template); fields it does not know are kept as they are."""
+
+    model_config = ConfigDict(extra="allow")

@@ -1,0 +1,195 @@
+"""Pieces more than one kind uses: conditions, references, resources, datasets, metric sources, pod templates."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from driftline.api.base import ApiModel, OpenModel, StatusModel, rule
+from driftline.api.constants import CONDITIONS_CAP, ConditionStatus
+from driftline.api.fields import (
+    DatasetUri,
+    Float,
+    HttpUrl,
+    Int,
+    Message,
+    Name,
+    NonNegativeInt,
+    Quantity,
+    ReasonString,
+    Sha256,
+    Timestamp,
+)
+
+
+class ObjectMeta(OpenModel):
+    """The parts of metav1.ObjectMeta Driftline reads; the API server validates the rest."""
+
+    name: Annotated[str, Field(min_length=1, max_length=63)] | None = None
+    """Name of the object, unique within its namespace."""
+    generate_name: Annotated[str, Field(min_length=1, max_length=58)] | None = None
+    """Prefix from which the API server generates a unique name when `name` is empty."""
+    namespace: Name | None = None
+    """Namespace of the object."""
+    labels: dict[str, str] | None = None
+    """Labels of the object."""
+    annotations: dict[str, str] | None = None
+    """Annotations of the object, including Driftline's declarative requests (driftline.dev/promote, ...)."""
+
+
+class Condition(StatusModel):
+    """One aspect of an object's state, as metav1.Condition: kstatus and GitOps tools read these."""
+
+    type: Annotated[str, Field(min_length=1, max_length=316)]
+    """Type of the condition in CamelCase, e.g. Ready, Progressing, Degraded, Drifted, Reconciling, Stalled."""
+    status: ConditionStatus
+    """Whether the condition holds: True, False or Unknown."""
+    reason: ReasonString
+    """Machine-readable CamelCase reason for the last transition, e.g. AnalysisFailed."""
+    message: Message = ""
+    """Human-readable details of the last transition."""
+    last_transition_time: Timestamp
+    """When the status last changed (RFC 3339)."""
+    observed_generation: NonNegativeInt | None = None
+    """The metadata.generation the condition was computed from."""
+
+
+Conditions = Annotated[
+    list[Condition],
+    Field(
+        max_length=CONDITIONS_CAP,
+        # One entry per type, so server-side apply merges conditions by type.
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    ),
+]
+
+
+class ObjectRef(ApiModel):
+    """A reference to another Kubernetes object."""
+
+    api_version: Annotated[str, Field(max_length=253)] | None = None
+    """API version of the referent, e.g. driftline.dev/v1alpha1."""
+    kind: Annotated[str, Field(max_length=63)] | None = None
+    """Kind of the referent, e.g. TrainingJob."""
+    name: Name
+    """Name of the referent."""
+    namespace: Name | None = None
+    """Namespace of the referent; the referrer's own namespace when empty."""
+    uid: Annotated[str, Field(max_length=64)] | None = None
+    """UID of the referent, which tells it apart from a later object of the same name."""
+
+
+class ResourceRequirements(ApiModel):
+    """Compute resources of a container, as core/v1 ResourceRequirements (quantities like 500m, 1Gi or 2)."""
+
+    limits: Annotated[dict[str, Quantity], Field(max_length=16)] | None = None
+    """Maximum amount of each resource the container may use, e.g. {cpu: "1", memory: 1Gi}."""
+    requests: Annotated[dict[str, Quantity], Field(max_length=16)] | None = None
+    """Amount of each resource the scheduler reserves for the container, e.g. {cpu: 250m, memory: 256Mi}."""
+
+
+class DatasetFormat(StrEnum):
+    """How the trainer parses a dataset file."""
+
+    AUTO = "auto"
+    CSV = "csv"
+    PARQUET = "parquet"
+    JSON = "json"
+
+
+class DatasetSpec(ApiModel):
+    """The data a model trains on, and how it is split for evaluation."""
+
+    uri: DatasetUri
+    """Where the data is: https://<url>, pvc://<claim>/<path> (a file on a PersistentVolumeClaim),
+    configmap://<name>/<key> (a key of a ConfigMap in the same namespace), or sklearn://<name> for a dataset
+    scikit-learn ships (iris, wine, breast_cancer, diabetes, ...)."""
+    format: DatasetFormat = DatasetFormat.AUTO
+    """File format: auto guesses it from the file name; ignored for sklearn:// datasets."""
+    target: Annotated[str, Field(min_length=1, max_length=253)] = "target"
+    """Column holding the label to predict. The sklearn:// datasets call it target."""
+    features: Annotated[list[Annotated[str, Field(min_length=1, max_length=253)]], Field(max_length=1000)] | None = None
+    """Columns to train on, in this order; every column but the target when empty."""
+    validation_split: Annotated[Float, Field(gt=0, lt=1)] = 0.2
+    """Share of the rows held out to evaluate the model, strictly between 0 and 1."""
+    seed: Annotated[Int, Field(ge=0, le=2**32 - 1)] = 42
+    """Seed of the train/validation split and of the estimator, so a run can be reproduced."""
+
+
+class DatasetRef(ApiModel):
+    """The exact data a model version was trained on (lineage)."""
+
+    uri: DatasetUri
+    """Where the data was read from (see TrainingJob spec.dataset.uri)."""
+    sha256: Sha256 | None = None
+    """sha256 of the data as the trainer read it, so a later change of the source is detectable."""
+
+
+class PodsSource(ApiModel):
+    """Scrape the serving pods' own /metrics endpoints directly; needs no Prometheus."""
+
+
+class PrometheusSource(ApiModel):
+    """Ask a Prometheus server with an instant PromQL query."""
+
+    url: HttpUrl
+    """Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090."""
+    query: Annotated[str, Field(min_length=1, max_length=4096)]
+    """Instant PromQL query returning one number. The placeholders {{namespace}}, {{name}} (the InferenceService),
+    {{model}} and {{version}} (the version being measured) are replaced before the query is sent."""
+
+
+class MetricSource(ApiModel):
+    """Where a measurement comes from: exactly one of pods or prometheus."""
+
+    pods: PodsSource | None = None
+    """Scrape each serving pod's /metrics and aggregate across pods, weighted by sample count."""
+    prometheus: PrometheusSource | None = None
+    """Query a Prometheus server."""
+
+    @rule("has(self.pods) != has(self.prometheus)", "set exactly one of pods or prometheus")
+    def _exactly_one(self) -> bool:
+        return (self.pods is None) != (self.prometheus is None)
+
+
+def pods_source() -> MetricSource:
+    """The default source: scrape the pods."""
+    return MetricSource(pods=PodsSource())
+
+
+class MetricValue(StatusModel):
+    """A named number, e.g. one feature's drift."""
+
+    name: Annotated[str, Field(max_length=253)]
+    """Name of the feature or metric."""
+    value: float
+    """Its value."""
+
+
+class ContainerSketch(OpenModel):
+    """A core/v1 Container, of which Driftline checks only the name and image; other fields pass through."""
+
+    name: Annotated[str, Field(min_length=1, max_length=63)]
+    """Name of the container."""
+    image: Annotated[str, Field(min_length=1, max_length=512)]
+    """Image of the container; a custom trainer writes the files and termination summary of Driftline's training
+    contract."""
+
+
+class PodSpecSketch(OpenModel):
+    """A core/v1 PodSpec, of which Driftline checks only that containers are listed; other fields pass through."""
+
+    containers: Annotated[list[ContainerSketch], Field(min_length=1, max_length=20)]
+    """The pod's containers: at least one."""
+
+
+class PodTemplate(OpenModel):
+    """A core/v1 PodTemplateSpec for a custom training pod. Driftline adds the output volume, labels and the restart
+    policy; everything else is passed to the Job unchanged."""
+
+    metadata: dict[str, Any] | None = None
+    """Labels and annotations for the pod."""
+    spec: PodSpecSketch
+    """The pod's spec (core/v1 PodSpec)."""

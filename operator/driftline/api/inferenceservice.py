@@ -1,0 +1,178 @@
+"""InferenceService: serve a model's Production (or pinned) version, roll it forward and back, watch its drift."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Final, Literal
+
+from pydantic import Field
+
+from driftline.api.base import ApiModel, FieldError, StatusModel, rule
+from driftline.api.common import Conditions, ObjectMeta, ResourceRequirements
+from driftline.api.constants import API_VERSION, HISTORY_CAP
+from driftline.api.drift import DriftAction, DriftSpec, DriftStatus
+from driftline.api.fields import Duration, ImageRef, Int, ModelName, ModelVersionNumber, Timestamp
+from driftline.api.rollout import AnalysisStatus, RolloutSpec
+from driftline.api.trainingjob import TrainingJobSpec
+
+DNS_1035_LABEL: Final = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
+
+
+class Protocol(StrEnum):
+    """Inference protocol."""
+
+    V1 = "v1"  # KServe V1: POST /v1/models/<name>:predict with {"instances": [...]}
+    V2 = "v2"  # Open Inference Protocol: POST /v2/models/<name>/infer with named tensors
+
+
+class RetrainSpec(ApiModel):
+    """The TrainingJob drift starts (drift action Retrain)."""
+
+    template: TrainingJobSpec
+    """Spec of the TrainingJob to create; its model must be this service's model. Its promotion policy decides
+    whether the new version goes to Production, and so whether the service rolls forward."""
+    cooldown: Duration = "1h"
+    """Least time between two retrains started by drift. At most one runs at a time."""
+
+
+class InferenceServiceSpec(ApiModel):
+    """Which model to serve, how, how to move between versions, and how to watch it."""
+
+    model: ModelName
+    """Name of the model to serve."""
+    version: ModelVersionNumber | None = None
+    """Pin a version. Without a pin the service follows the model's Production version. A pinned version that gets
+    rolled back is not served; the service keeps the last good version and reports Degraded until the pin changes."""
+    replicas: Annotated[Int, Field(ge=0, le=100)] = 1
+    """Number of serving pods of the stable version."""
+    resources: ResourceRequirements | None = None
+    """Resources of each serving container."""
+    image: ImageRef | None = None
+    """Serving image; the operator's runtime image when empty."""
+    protocol: Protocol = Protocol.V2
+    """Protocol that status.url points at (v1 or v2). The server answers both."""
+    port: Annotated[Int, Field(ge=1024, le=65535)] = 8080
+    """Container and Service port of the server (1024..65535: the pods run as non-root)."""
+    rollout: RolloutSpec = RolloutSpec()
+    """How the service moves to a new version."""
+    drift: DriftSpec | None = None
+    """Drift watching; off when empty."""
+    retrain: RetrainSpec | None = None
+    """What to train when drift asks for it (drift action Retrain)."""
+
+    @rule(
+        "!has(self.drift) || self.drift.action != 'Retrain' || has(self.retrain)",
+        "drift action Retrain needs spec.retrain.template",
+        field_path=".retrain",
+        reason=FieldError.REQUIRED,
+    )
+    def _retrain_has_template(self) -> bool:
+        return self.drift is None or self.drift.action is not DriftAction.RETRAIN or self.retrain is not None
+
+    @rule(
+        "!has(self.retrain) || self.retrain.template.model == self.model",
+        "retrain.template.model must equal spec.model: a retrain makes a new version of the model served",
+        field_path=".retrain.template.model",
+    )
+    def _retrain_same_model(self) -> bool:
+        return self.retrain is None or self.retrain.template.model == self.model
+
+
+class ServicePhase(StrEnum):
+    """Where an InferenceService stands."""
+
+    PENDING = "Pending"  # nothing to serve yet, e.g. no Production version
+    PROGRESSING = "Progressing"  # a roll forward, canary or rollback is under way
+    READY = "Ready"  # serving what spec asks for
+    DEGRADED = "Degraded"  # serving, but not what spec asks for, or drift/metrics trouble
+    FAILED = "Failed"  # not serving
+
+
+class HistoryAction(StrEnum):
+    """A change of the served version."""
+
+    ROLL_FORWARD = "RollForward"
+    ROLLBACK = "Rollback"
+    CANARY_STARTED = "CanaryStarted"
+    CANARY_PROMOTED = "CanaryPromoted"
+    CANARY_ABORTED = "CanaryAborted"
+    RETRAIN = "Retrain"
+
+
+class HistoryEntry(StatusModel):
+    """One rollout, rollback or retrain."""
+
+    time: Timestamp
+    """When it happened."""
+    action: HistoryAction
+    """RollForward, Rollback, CanaryStarted, CanaryPromoted, CanaryAborted or Retrain."""
+    from_version: int | None = None
+    """Version served before."""
+    to_version: int | None = None
+    """Version served after (or being tried)."""
+    reason: str | None = None
+    """CamelCase reason, e.g. AnalysisFailed, DriftDetected, RollbackRequested."""
+    message: str | None = None
+    """Details for people, e.g. the failed measurement and its threshold."""
+
+
+class InferenceServiceStatus(StatusModel):
+    """What is served, and how the last rollout and drift readings went."""
+
+    phase: ServicePhase | None = None
+    """Pending, Progressing, Ready, Degraded or Failed."""
+    active_version: int | None = None
+    """Version the stable Deployment serves."""
+    previous_version: int | None = None
+    """Version served before the active one; where a rollback returns to."""
+    canary_version: int | None = None
+    """Version under canary, if any."""
+    canary_weight: int | None = None
+    """Traffic share of the canary, in percent."""
+    url: str | None = None
+    """In-cluster URL of the predict endpoint for spec.protocol."""
+    replicas: int | None = None
+    """Serving pods that exist."""
+    ready_replicas: int | None = None
+    """Serving pods that are ready."""
+    selector: Annotated[str, Field(max_length=1024)] | None = None
+    """Label selector of the stable serving pods, for the scale subresource (kubectl scale, HorizontalPodAutoscaler)."""
+    drift: DriftStatus | None = None
+    """Latest drift reading."""
+    analysis: AnalysisStatus | None = None
+    """Analysis of the current or last canary."""
+    history: Annotated[list[HistoryEntry], Field(max_length=HISTORY_CAP)] = []
+    """The newest rollouts, rollbacks and retrains, oldest first."""
+    last_rollback_request: Annotated[str, Field(max_length=253)] | None = None
+    """Value of the driftline.dev/rollback annotation last carried out; a different value is a new request."""
+    conditions: Conditions = []
+    """Ready, Progressing, Degraded, Drifted, and Reconciling/Stalled (kstatus)."""
+    observed_generation: int | None = None
+    """The metadata.generation the status reflects."""
+
+
+class InferenceService(ApiModel):
+    """Serves a model over HTTP (KServe V1 and Open Inference Protocol V2). Follows the model's Production version,
+    or a pinned one; rolls forward by Rolling update or analysed Canary, rolls back on failure or on request, and
+    watches live inputs for drift."""
+
+    api_version: Literal["driftline.dev/v1alpha1"] = API_VERSION
+    """APIVersion of the object."""
+    kind: Literal["InferenceService"] = "InferenceService"
+    """Kind of the object."""
+    metadata: ObjectMeta = ObjectMeta()
+    """Standard object metadata."""
+    spec: InferenceServiceSpec
+    """What to serve and how."""
+    status: InferenceServiceStatus | None = None
+    """What the operator observed."""
+
+    @rule(
+        f"self.metadata.name.matches(r'{DNS_1035_LABEL}')",
+        "metadata.name must be a DNS-1035 label (it names the Service): lowercase letters, digits and '-', starting "
+        "with a letter",
+        field_path=".metadata.name",
+    )
+    def _name_is_service_name(self) -> bool:
+        return self.metadata.name is None or re.fullmatch(DNS_1035_LABEL, self.metadata.name) is not None

@@ -1,0 +1,141 @@
+"""ModelVersion: one immutable, registered version of a model, and its stage in the registry."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from driftline.api.base import ApiModel, Rule, StatusModel, rule
+from driftline.api.common import Conditions, DatasetRef, ObjectMeta, ObjectRef
+from driftline.api.constants import API_VERSION
+from driftline.api.fields import (
+    Float,
+    ImageRef,
+    ModelName,
+    ModelVersionNumber,
+    Sha256,
+    ShortText,
+    StorageUri,
+    Timestamp,
+)
+
+
+def model_version_name(model: str, version: int) -> str:
+    """The one name a version of a model can have, e.g. breast-cancer-v3: the API server then guarantees that a
+    (model, version) pair exists at most once per namespace."""
+    return f"{model}-v{version}"
+
+
+class ArtifactFormat(StrEnum):
+    """How the model file is serialised."""
+
+    JOBLIB = "joblib"
+    PICKLE = "pickle"
+
+
+class ArtifactSpec(ApiModel):
+    """The trained model's files."""
+
+    storage_uri: StorageUri
+    """Directory holding the model file, metadata.json and the reference profile, pvc://<claim>/<path>."""
+    format: ArtifactFormat = ArtifactFormat.JOBLIB
+    """Serialisation of the model file."""
+    sha256: Sha256
+    """sha256 of the model file. The server refuses to start on a mismatch."""
+    framework: Annotated[str, Field(min_length=1, max_length=63)] = "scikit-learn"
+    """Library the model was built with."""
+    framework_version: Annotated[str, Field(max_length=63)] | None = None
+    """Version of that library, e.g. 1.5.2."""
+
+
+class ModelVersionSpec(ApiModel):
+    """The identity of a version: what was trained, from what, and how well it did. Immutable once created."""
+
+    server_only_rules = (
+        Rule("self == oldSelf", "spec is immutable: a ModelVersion's identity never changes; create a new version"),
+    )
+
+    model: ModelName
+    """Name of the model this is a version of."""
+    version: ModelVersionNumber
+    """Version number, unique per model (the object's name is <model>-v<version>)."""
+    artifact: ArtifactSpec
+    """The model's files."""
+    metrics: Annotated[dict[str, Float], Field(max_length=64)] = {}
+    """Evaluation metrics on the held-out data, name to number, e.g. {accuracy: 0.96, f1: 0.97}."""
+    training_job_ref: ObjectRef | None = None
+    """The TrainingJob that produced this version; empty for a model registered by hand."""
+    dataset: DatasetRef | None = None
+    """The data the model was trained on, with its hash."""
+    params: dict[str, Any] | None = None
+    """Hyperparameters the model was trained with."""
+    training_image: ImageRef | None = None
+    """Image that ran the training."""
+    description: ShortText | None = None
+    """Free text for people, e.g. where an externally trained model came from."""
+
+
+class Stage(StrEnum):
+    """Where a version stands in the registry. Exactly one version per model is Production at a time."""
+
+    CANDIDATE = "Candidate"
+    PRODUCTION = "Production"
+    ARCHIVED = "Archived"
+    REJECTED = "Rejected"
+    ROLLED_BACK = "RolledBack"
+
+
+class ModelVersionStatus(StatusModel):
+    """The version's stage, and how it got there."""
+
+    stage: Stage | None = None
+    """Candidate, Production, Archived (superseded by a newer Production version), Rejected (failed its gates or
+    rejected by a person) or RolledBack (taken out of service after a failed rollout or drift)."""
+    promoted_at: Timestamp | None = None
+    """When the version last became Production."""
+    promoted_by: Annotated[str, Field(max_length=253)] | None = None
+    """Who promoted it: policy/<trainingjob> for an automatic promotion, annotation for driftline.dev/promote."""
+    reason: Annotated[str, Field(max_length=4096)] | None = None
+    """Why the version is in its stage, e.g. each failed gate with its numbers."""
+    headline_metric: Annotated[str, Field(max_length=128)] | None = None
+    """The metric shown by kubectl get, as name=value: the promotion's mustBeat metric, else accuracy or r2, else
+    the first metric by name."""
+    last_promote_request: Annotated[str, Field(max_length=253)] | None = None
+    """Value of the driftline.dev/promote annotation last carried out; a different value is a new request."""
+    last_reject_request: Annotated[str, Field(max_length=1024)] | None = None
+    """Value of the driftline.dev/reject annotation last carried out; a different value is a new request."""
+    conditions: Conditions = []
+    """Ready (True once the version is registered and its stage known), Reconciling and Stalled (kstatus)."""
+    observed_generation: int | None = None
+    """The metadata.generation the status reflects."""
+
+
+class ModelVersion(ApiModel):
+    """A registered version of a model: an immutable artifact with its metrics and lineage, written by the operator
+    after training or by a person or Git to register an external model. Its stage lives in status; a person or Git
+    asks for a promotion with the annotation driftline.dev/promote: "true"."""
+
+    api_version: Literal["driftline.dev/v1alpha1"] = API_VERSION
+    """APIVersion of the object."""
+    kind: Literal["ModelVersion"] = "ModelVersion"
+    """Kind of the object."""
+    metadata: ObjectMeta = ObjectMeta()
+    """Standard object metadata."""
+    spec: ModelVersionSpec
+    """The version's identity."""
+    status: ModelVersionStatus | None = None
+    """Its stage in the registry."""
+
+    # string(int) has no size bound for CEL's cost estimate, so the rule parses the number out of the name instead.
+    @rule(
+        "self.metadata.name.startsWith(self.spec.model + '-v')"
+        " && self.metadata.name.substring(size(self.spec.model) + 2).matches(r'^[1-9][0-9]{0,9}$')"
+        " && int(self.metadata.name.substring(size(self.spec.model) + 2)) == self.spec.version",
+        "metadata.name must be <spec.model>-v<spec.version>, e.g. breast-cancer-v3",
+        field_path=".metadata.name",
+    )
+    def _name_is_identity(self) -> bool:
+        name = self.metadata.name
+        return name is None or name == model_version_name(self.spec.model, self.spec.version)
