@@ -1,0 +1,104 @@
+"""`driftline-runtime serve`: verify and load the model, serve it, shut down gracefully on SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import disable_created_metrics
+
+from driftline_runtime.drift import CountWindow, DriftMonitor, TimeWindow, Window
+from driftline_runtime.server.app import ServerState, create_app
+from driftline_runtime.server.metrics import ServerMetrics
+from driftline_runtime.server.model import ModelLoadError, ServedModel, load_model
+
+log = logging.getLogger("driftline.server")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="driftline-runtime serve", description="Serve a verified scikit-learn model.")
+    p.add_argument("--model-dir", type=Path, required=True)
+    p.add_argument("--model-name", required=True)
+    p.add_argument("--model-version", required=True)
+    p.add_argument("--expected-sha256", required=True, help="refuse to start unless model.joblib hashes to this")
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--port", type=int, default=8080, help="0 picks a free port (logged at start)")
+    p.add_argument("--max-body-bytes", type=int, default=10 * 1024 * 1024)
+    p.add_argument("--termination-log", type=Path, default=Path("/dev/termination-log"))
+    p.add_argument("--drift-window-size", type=int, default=1000, help="rows in the count window")
+    p.add_argument("--drift-window-seconds", type=float, default=0, help="> 0 switches to a time window")
+    p.add_argument("--drift-min-samples", type=int, default=100, help="below this, drift gauges are NaN")
+    p.add_argument("--drain-seconds", type=float, default=0, help="keep serving, unready, this long after SIGTERM")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    args = p.parse_args(argv)
+    for name in ("max_body_bytes", "drift_window_size", "port"):
+        if getattr(args, name) < (0 if name == "port" else 1):
+            p.error(f"--{name.replace('_', '-')} is out of range")
+    if args.drift_min_samples < 0 or args.drift_window_seconds < 0 or args.drain_seconds < 0:
+        p.error("--drift-min-samples, --drift-window-seconds and --drain-seconds must not be negative")
+    return args
+
+
+def write_termination_log(path: Path, message: str) -> None:
+    """Kubernetes shows this file as the container's termination message; skip it where there is no such place."""
+    if path.parent.is_dir():
+        try:
+            path.write_text(message + "\n", encoding="utf-8")
+        except OSError as e:
+            log.warning("could not write the termination log %s: %s", path, e)
+
+
+def build_state(model: ServedModel, args: argparse.Namespace) -> ServerState:
+    total = model.reference.total_bins
+    window: Window
+    if args.drift_window_seconds > 0:
+        window = TimeWindow(args.drift_window_seconds, total)
+    else:
+        window = CountWindow(args.drift_window_size, len(model.reference.columns), total)
+    monitor = DriftMonitor(model.reference, window, args.drift_min_samples)
+    metrics = ServerMetrics(model.name, model.version, model.sha256, model.framework_version, monitor)
+    return ServerState(model=model, monitor=monitor, metrics=metrics, max_body_bytes=args.max_body_bytes)
+
+
+async def serve(state: ServerState, host: str, port: int, drain_seconds: float) -> int:
+    runner = web.AppRunner(create_app(state), access_log=None, shutdown_timeout=30.0)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as e:
+        await runner.cleanup()
+        raise ModelLoadError(f"cannot listen on {host}:{port}: {e}") from e
+    for address in runner.addresses:
+        log.info("listening on http://%s:%s", *address[:2])
+    log.info("serving model %s version %s (sha256 %s)", state.model.name, state.model.version, state.model.sha256)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    # Unready at once so the Service stops routing here; then finish what is in flight.
+    state.ready = False
+    log.info("shutting down: readiness is false, draining %.1fs, then finishing in-flight requests", drain_seconds)
+    if drain_seconds:
+        await asyncio.sleep(drain_seconds)
+    await runner.cleanup()
+    log.info("stopped")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        model = load_model(args.model_dir, args.model_name, args.model_version, args.expected_sha256)
+        state = build_state(model, args)
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # one series per counter is enough; this process owns its registry
+        return asyncio.run(serve(state, args.host, args.port, args.drain_seconds))
+    except ModelLoadError as e:
+        log.error("refusing to start: %s", e)
+        write_termination_log(args.termination_log, f"driftline-runtime serve: {e}")
+        return 1

@@ -1,0 +1,123 @@
+"""Prometheus metrics of the model server, on a registry of its own.
+
+Request metrics are plain counters and a histogram updated per request; drift metrics come from a custom collector
+that asks the DriftMonitor for a snapshot at scrape time, so no drift arithmetic runs on the request path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from driftline_runtime.drift import DriftMonitor
+from driftline_runtime.drift.methods import METHODS
+
+# Sub-millisecond for one small row up to seconds for a 10 MB batch.
+DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class DriftCollector(Collector):
+    def __init__(self, monitor: DriftMonitor, model: str, version: str) -> None:
+        self._monitor = monitor
+        self._labels = [model, version]
+
+    def collect(self) -> Iterable[Metric]:
+        snap = self._monitor.snapshot()
+        base = ["model", "version"]
+        feature = GaugeMetricFamily(
+            "driftline_feature_drift",
+            "Drift of one input feature between the training profile and the live window (NaN below min samples).",
+            labels=[*base, "feature", "method"],
+        )
+        for name, values in snap.features.items():
+            for method, value in values.items():
+                feature.add_metric([*self._labels, name, method], value)
+        prediction = GaugeMetricFamily(
+            "driftline_prediction_drift",
+            "Drift of the model's predictions between the training profile and the live window.",
+            labels=[*base, "method"],
+        )
+        for method, value in snap.prediction.items():
+            prediction.add_metric([*self._labels, method], value)
+        score = GaugeMetricFamily(
+            "driftline_drift_score",
+            "Largest feature drift for the method (max over features).",
+            labels=[*base, "method"],
+        )
+        share = GaugeMetricFamily(
+            "driftline_drifted_features",
+            "Share of features (0..1) whose drift is at or over the method's threshold.",
+            labels=[*base, "method"],
+        )
+        threshold = GaugeMetricFamily(
+            "driftline_drift_threshold",
+            "Threshold a feature's drift must reach to count as drifted in driftline_drifted_features.",
+            labels=[*base, "method"],
+        )
+        for method in METHODS:
+            if method in snap.score:
+                score.add_metric([*self._labels, method], snap.score[method])
+                share.add_metric([*self._labels, method], snap.drifted_share[method])
+                threshold.add_metric([*self._labels, method], self._monitor.thresholds[method])
+        samples = GaugeMetricFamily(
+            "driftline_drift_window_samples",
+            "Rows in the live drift window.",
+            labels=base,
+        )
+        samples.add_metric(self._labels, snap.samples)
+        min_samples = GaugeMetricFamily(
+            "driftline_drift_min_samples",
+            "Rows the window needs before drift values are exported as numbers instead of NaN.",
+            labels=base,
+        )
+        min_samples.add_metric(self._labels, self._monitor.min_samples)
+        return [feature, prediction, score, share, threshold, samples, min_samples]
+
+
+class ServerMetrics:
+    def __init__(self, model: str, version: str, sha256: str, framework_version: str, monitor: DriftMonitor) -> None:
+        self.registry = CollectorRegistry()
+        self._model, self._version = model, version
+        self.requests = Counter(
+            "driftline_inference_requests",
+            "Inference requests by protocol and HTTP status code.",
+            ["model", "version", "protocol", "code"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "driftline_inference_request_duration_seconds",
+            "Time from reading an inference request to having its response, by protocol.",
+            ["model", "version", "protocol"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.predictions = Counter(
+            "driftline_predictions",
+            "Rows predicted.",
+            ["model", "version"],
+            registry=self.registry,
+        ).labels(model, version)
+        self.in_flight = Gauge(
+            "driftline_inference_requests_in_flight",
+            "Inference requests being served right now.",
+            ["model", "version"],
+            registry=self.registry,
+        ).labels(model, version)
+        Gauge(
+            "driftline_model_info",
+            "The served model; always 1.",
+            ["model", "version", "sha256", "framework_version"],
+            registry=self.registry,
+        ).labels(model, version, sha256, framework_version).set(1)
+        self.registry.register(DriftCollector(monitor, model, version))
+
+    def observe_request(self, protocol: str, code: int, seconds: float) -> None:
+        self.requests.labels(self._model, self._version, protocol, str(code)).inc()
+        self.duration.labels(self._model, self._version, protocol).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

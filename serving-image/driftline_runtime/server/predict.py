@@ -1,0 +1,67 @@
+"""Calling the estimator: off the event loop for big batches, model errors turned into client errors."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from driftline_runtime.server.errors import ApiError
+from driftline_runtime.server.inputs import Batch
+from driftline_runtime.server.model import ServedModel
+
+# Below this many input values a thread hop costs more than the prediction; above it, keep the loop free for
+# probes and scrapes while the model works.
+OFFLOAD_VALUES = 50_000
+MAX_MESSAGE = 500
+
+
+def _first_missing(model: ServedModel, batch: Batch) -> str | None:
+    for feature, column in zip(model.features, batch.columns, strict=True):
+        missing = np.isnan(column) if feature.numeric else np.array([v is None for v in column.tolist()], dtype=bool)
+        if missing.any():
+            return f"feature '{feature.name}' row {int(np.argmax(missing))}"
+    return None
+
+
+def _diagnose(error: Exception, model: ServedModel, batch: Batch) -> ApiError:
+    said = str(error).strip().replace("\n", " ")[:MAX_MESSAGE]
+    where = _first_missing(model, batch)
+    if where is not None and ("NaN" in said or "missing" in said.lower() or "None" in said):
+        return ApiError(400, f"{where}: missing value (null/NaN), which this model does not accept (model: {said})")
+    return ApiError(422, f"the model rejected the input: {type(error).__name__}: {said}")
+
+
+def _call(model: ServedModel, batch: Batch, method: str) -> NDArray[Any]:
+    try:
+        return np.asarray(getattr(model.estimator, method)(batch.model_input))
+    except (ValueError, TypeError, KeyError, IndexError) as e:
+        # What an estimator raises on input it cannot take (wrong category, NaN, ...). Anything else is ours: 500.
+        raise _diagnose(e, model, batch) from e
+
+
+async def predict(model: ServedModel, batch: Batch, method: str) -> NDArray[Any]:
+    if batch.rows * len(model.features) < OFFLOAD_VALUES:
+        return _call(model, batch, method)
+    return await asyncio.get_running_loop().run_in_executor(None, _call, model, batch, method)
+
+
+def jsonable(values: NDArray[Any]) -> Any:
+    """What orjson serialises fastest: numeric arrays as-is (OPT_SERIALIZE_NUMPY), anything else as lists."""
+    if values.dtype.kind in "biuf":
+        return np.ascontiguousarray(values)
+    return values.tolist()
+
+
+def datatype_of(values: NDArray[Any]) -> str:
+    """The V2 datatype of a numpy array, as MLServer's NumpyCodec names it."""
+    kind, size = values.dtype.kind, values.dtype.itemsize
+    if kind == "f":
+        return {2: "FP16", 4: "FP32"}.get(size, "FP64")
+    if kind in "iu":
+        return f"{'U' if kind == 'u' else ''}INT{size * 8}"
+    if kind == "b":
+        return "BOOL"
+    return "BYTES"
