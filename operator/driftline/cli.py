@@ -37,9 +37,38 @@ def _cluster(args: argparse.Namespace) -> int:
     return 0 if running else 3
 
 
+def _run(args: argparse.Namespace) -> int:
+    import kopf
+
+    import driftline.handlers  # noqa: F401  (registers every handler)
+
+    if not args.all_namespaces and not args.namespace:
+        print("driftline run: pass --all-namespaces or one or more --namespace", file=sys.stderr)
+        return 2
+    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
+    kopf.run(
+        clusterwide=args.all_namespaces,
+        namespaces=args.namespace or (),
+        standalone=args.peering is None,
+        peering_name=args.peering,
+        priority=args.priority,
+        liveness_endpoint=args.liveness,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="driftline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the operator against the current kubeconfig or in-cluster credentials")
+    scope = run.add_mutually_exclusive_group()
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (cluster-wide)")
+    scope.add_argument("-n", "--namespace", action="append", help="watch only this namespace (repeatable)")
+    run.add_argument("--peering", help="kopf peering name: replicas sharing it elect one active operator")
+    run.add_argument("--priority", type=int, default=0, help="peering priority of this replica")
+    run.add_argument("--liveness", help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("-v", "--verbose", action="store_true", help="log every handler invocation")
+    run.set_defaults(func=_run)
     dev = sub.add_parser("dev", help="developer tools: the local control plane")
     dev_sub = dev.add_subparsers(dest="dev_command", required=True)
     cl = dev_sub.add_parser("cluster", help="start, stop or inspect the local control plane")

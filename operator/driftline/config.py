@@ -1,0 +1,24 @@
+"""The operator's own settings, from its environment (the Helm chart sets these)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from driftline.api import constants as c
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    runtime_image: str
+    allowed_estimator_prefixes: tuple[str, ...]
+
+    @classmethod
+    def from_env(cls) -> OperatorConfig:
+        prefixes = os.environ.get(
+            "DRIFTLINE_ALLOWED_ESTIMATOR_PREFIXES", ",".join(c.DEFAULT_ALLOWED_ESTIMATOR_PREFIXES)
+        )
+        return cls(
+            runtime_image=os.environ.get("DRIFTLINE_RUNTIME_IMAGE", c.DEFAULT_RUNTIME_IMAGE),
+            allowed_estimator_prefixes=tuple(p.strip() for p in prefixes.split(",") if p.strip()),
+        )

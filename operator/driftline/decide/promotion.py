@@ -1,0 +1,89 @@
+"""Whether a candidate ModelVersion becomes Production, and which versions a promotion archives."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from driftline.api.promotion import PromotionPolicy
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    checks: tuple[str, ...]
+    """One line per gate, passed or failed, with the numbers: the Event and status.reason read these."""
+
+    @property
+    def failures(self) -> tuple[str, ...]:
+        return tuple(c for c in self.checks if c.startswith("FAILED"))
+
+    @property
+    def summary(self) -> str:
+        shown = self.failures if not self.passed else self.checks
+        return "; ".join(shown) if shown else "no gates configured"
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def assess(candidate: Mapping[str, float], policy: PromotionPolicy, production: Mapping[str, float] | None) -> Verdict:
+    """Every gate and the must-beat rule, each reported with its numbers. A missing or non-finite metric fails."""
+    checks: list[str] = []
+    for gate in policy.gates:
+        value = candidate.get(gate.metric)
+        if value is None or not math.isfinite(value):
+            checks.append(
+                f"FAILED {gate.metric} {gate.op.value} {_fmt(gate.value)}: the version reports no {gate.metric}"
+            )
+            continue
+        ok = gate.op.holds(value, gate.value)
+        checks.append(f"{'passed' if ok else 'FAILED'} {gate.metric} {gate.op.value} {_fmt(gate.value)}: {_fmt(value)}")
+    rule = policy.must_beat
+    if rule is not None:
+        mine = candidate.get(rule.metric)
+        theirs = None if production is None else production.get(rule.metric)
+        if production is None:
+            checks.append(f"passed must beat Production on {rule.metric}: no Production version yet")
+        elif mine is None or not math.isfinite(mine):
+            checks.append(f"FAILED must beat Production on {rule.metric}: the version reports no {rule.metric}")
+        elif theirs is None or not math.isfinite(theirs):
+            checks.append(f"passed must beat Production on {rule.metric}: Production reports no {rule.metric}")
+        else:
+            gain = (mine - theirs) if rule.higher_is_better else (theirs - mine)
+            ok = gain >= rule.min_delta
+            direction = "higher" if rule.higher_is_better else "lower"
+            checks.append(
+                f"{'passed' if ok else 'FAILED'} must beat Production on {rule.metric} by {_fmt(rule.min_delta)} "
+                f"({direction} is better): {_fmt(mine)} vs {_fmt(theirs)}"
+            )
+    return Verdict(passed=not any(c.startswith("FAILED") for c in checks), checks=tuple(checks))
+
+
+@dataclass(frozen=True)
+class Registered:
+    """What promotion needs to know of one ModelVersion of a model."""
+
+    name: str
+    version: int
+    stage: str | None
+    promoted_at: str | None = None
+
+
+def to_archive(versions: Sequence[Registered], promoted: str) -> list[str]:
+    """After `promoted` became Production, every other Production version of the model is archived."""
+    return [v.name for v in versions if v.stage == "Production" and v.name != promoted]
+
+
+def survivor(versions: Sequence[Registered]) -> str | None:
+    """When a crash left two Production versions, the most recently promoted one stays (ties: the higher version)."""
+    prod = [v for v in versions if v.stage == "Production"]
+    if not prod:
+        return None
+    return max(prod, key=lambda v: (v.promoted_at or "", v.version)).name
+
+
+def next_version(existing: Sequence[int]) -> int:
+    return max(existing, default=0) + 1

@@ -1,0 +1,137 @@
+"""A TrainingJob's phase and conditions from its Job, and what the next step is."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from driftline.api.constants import Reason
+from driftline.decide.conditions import Cond, lifecycle
+
+
+class Step(StrEnum):
+    CREATE_JOB = "CreateJob"
+    WAIT = "Wait"
+    REGISTER = "Register"  # Job complete: create the ModelVersion from the termination summary
+    DONE = "Done"
+    FAIL = "Fail"
+
+
+@dataclass(frozen=True)
+class Observation:
+    phase: str
+    step: Step
+    conditions: list[Cond]
+    message: str = ""
+    start_time: str | None = None
+    completion_time: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _job_condition(job: dict[str, Any], ctype: str) -> dict[str, Any] | None:
+    for c in (job.get("status") or {}).get("conditions") or []:
+        if c.get("type") == ctype and c.get("status") == "True":
+            return dict(c)
+    return None
+
+
+def observe(job: dict[str, Any] | None, failure_message: str | None, model_version: str | None) -> Observation:
+    """Level-based: the same Job and ModelVersion always give the same answer, whatever happened before."""
+    if job is None:
+        return Observation(
+            "Pending",
+            Step.CREATE_JOB,
+            lifecycle(False, Reason.JOB_CREATED, "creating the training Job", reconciling=True, stalled=False),
+        )
+    status = job.get("status") or {}
+    start, done = status.get("startTime"), status.get("completionTime")
+    failed = _job_condition(job, "Failed")
+    if failed:
+        msg = failure_message or failed.get("message") or failed.get("reason") or "the training Job failed"
+        return Observation(
+            "Failed",
+            Step.FAIL,
+            lifecycle(False, Reason.JOB_FAILED, msg, reconciling=False, stalled=True),
+            message=msg,
+            start_time=start,
+            completion_time=failed.get("lastTransitionTime"),
+        )
+    if _job_condition(job, "Complete"):
+        if model_version:
+            msg = f"trained ModelVersion {model_version}"
+            return Observation(
+                "Succeeded",
+                Step.DONE,
+                lifecycle(True, Reason.JOB_SUCCEEDED, msg, reconciling=False, stalled=False),
+                message=msg,
+                start_time=start,
+                completion_time=done,
+            )
+        return Observation(
+            "Running",
+            Step.REGISTER,
+            lifecycle(False, Reason.JOB_SUCCEEDED, "registering the ModelVersion", reconciling=True, stalled=False),
+            start_time=start,
+        )
+    if (job.get("spec") or {}).get("suspend"):
+        return Observation(
+            "Pending",
+            Step.WAIT,
+            lifecycle(False, Reason.JOB_SUSPENDED, "the Job is suspended", reconciling=False, stalled=False),
+            start_time=start,
+        )
+    if status.get("active") or status.get("ready") or start:
+        return Observation(
+            "Running",
+            Step.WAIT,
+            lifecycle(False, Reason.JOB_RUNNING, "training", reconciling=True, stalled=False),
+            start_time=start,
+        )
+    return Observation(
+        "Pending",
+        Step.WAIT,
+        lifecycle(False, Reason.JOB_PENDING, "waiting for the training pod", reconciling=True, stalled=False),
+    )
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The trainer's termination summary (docs/training-contract.md)."""
+
+    ok: bool
+    raw: dict[str, Any]
+    reason: str = ""
+    message: str = ""
+
+
+def parse_summary(message: str | None) -> Summary:
+    """A termination message is untrusted text: anything that is not the contract's JSON becomes a clear failure."""
+    if not message:
+        return Summary(False, {}, "SummaryUnreadable", "the training pod left no termination message")
+    try:
+        doc = json.loads(message)
+    except json.JSONDecodeError:
+        return Summary(False, {}, "SummaryUnreadable", message.strip()[:1024])
+    if not isinstance(doc, dict):
+        return Summary(False, {}, "SummaryUnreadable", "the termination message is not a JSON object")
+    if not doc.get("ok"):
+        return Summary(
+            False, doc, str(doc.get("reason") or "TrainingFailed"), str(doc.get("message") or message)[:4096]
+        )
+    artifact = doc.get("artifact")
+    if not isinstance(artifact, dict) or not artifact.get("sha256") or not artifact.get("storageUri"):
+        return Summary(False, doc, "SummaryUnreadable", "the termination summary lacks artifact.storageUri/sha256")
+    metrics = doc.get("metrics") or {}
+    if not isinstance(metrics, dict) or not all(isinstance(v, int | float) for v in metrics.values()):
+        return Summary(False, doc, "SummaryUnreadable", "the termination summary's metrics are not numbers")
+    return Summary(True, doc)
+
+
+def failure_text(message: str | None) -> str | None:
+    """The human sentence of a failed trainer's termination message (JSON or plain text)."""
+    if not message:
+        return None
+    s = parse_summary(message)
+    return f"{s.reason}: {s.message}" if s.raw else message.strip()[:4096]

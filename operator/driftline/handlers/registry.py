@@ -1,0 +1,86 @@
+"""The model registry's writes: register a version, promote, archive, reject. Exactly one Production per model."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from driftline.api import constants as c
+from driftline.decide import conditions as conds
+from driftline.decide import promotion
+from driftline.k8s import events, objects
+
+log = logging.getLogger(__name__)
+
+# Stages in which a version is finished with, as far as serving goes: kstatus reads them as Stalled.
+_TERMINAL_STAGES = ("Rejected", "RolledBack")
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def stage_status(mv: dict[str, Any], stage: str, reason: str, message: str, **fields: Any) -> dict[str, Any]:
+    """The status patch that puts `mv` in `stage`, with conditions GitOps tools can read."""
+    bad = stage in _TERMINAL_STAGES
+    cond_list = conds.merge(
+        (mv.get("status") or {}).get("conditions"),
+        conds.lifecycle(not bad, reason, message, reconciling=False, stalled=bad),
+        mv["metadata"].get("generation"),
+        now(),
+    )
+    return {
+        "stage": stage,
+        "reason": message,
+        "conditions": cond_list,
+        "observedGeneration": mv["metadata"].get("generation"),
+        **fields,
+    }
+
+
+def versions_of(namespace: str, model: str) -> list[dict[str, Any]]:
+    return objects.list_(c.MODEL_VERSION, namespace, {c.LABEL_MODEL: model})
+
+
+def registered(mvs: list[dict[str, Any]]) -> list[promotion.Registered]:
+    return [
+        promotion.Registered(
+            name=m["metadata"]["name"],
+            version=int(m["spec"]["version"]),
+            stage=(m.get("status") or {}).get("stage"),
+            promoted_at=(m.get("status") or {}).get("promotedAt"),
+        )
+        for m in mvs
+    ]
+
+
+def production_of(mvs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    name = promotion.survivor(registered(mvs))
+    return next((m for m in mvs if m["metadata"]["name"] == name), None)
+
+
+def promote(mv: dict[str, Any], by: str, message: str, **extra: Any) -> None:
+    """Make `mv` Production and archive the model's other Production versions. Call under the model's lock."""
+    ns, name, model = mv["metadata"]["namespace"], mv["metadata"]["name"], mv["spec"]["model"]
+    status = stage_status(mv, "Production", c.Reason.PROMOTED, message, promotedAt=now(), promotedBy=by, **extra)
+    objects.patch_status(c.MODEL_VERSION, ns, name, status)
+    events.normal(mv, c.Reason.PROMOTED, f"{name} is now Production ({message})")
+    archive_others(ns, model, keep=name)
+
+
+def archive_others(namespace: str, model: str, keep: str) -> None:
+    mvs = versions_of(namespace, model)
+    for other_name in promotion.to_archive(registered(mvs), keep):
+        other = next(m for m in mvs if m["metadata"]["name"] == other_name)
+        msg = f"superseded by {keep}"
+        objects.patch_status(
+            c.MODEL_VERSION, namespace, other_name, stage_status(other, "Archived", c.Reason.SUPERSEDED, msg)
+        )
+        events.normal(other, c.Reason.SUPERSEDED, f"{other_name} archived: {msg}")
+
+
+def reject(mv: dict[str, Any], reason: str, message: str, **extra: Any) -> None:
+    ns, name = mv["metadata"]["namespace"], mv["metadata"]["name"]
+    objects.patch_status(c.MODEL_VERSION, ns, name, stage_status(mv, "Rejected", reason, message, **extra))
+    events.warning(mv, reason, f"{name} rejected: {message}")

@@ -1,0 +1,238 @@
+"""TrainingJob -> one batch Job -> a ModelVersion, then the promotion policy. Level-based and restart-safe:
+the Job's name is deterministic and the ModelVersion carries the run's uid, so nothing is ever made twice."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from driftline.api import constants as c
+from driftline.api.trainingjob import TrainingJobSpec
+from driftline.config import OperatorConfig
+from driftline.decide import conditions as conds
+from driftline.decide import promotion, training
+from driftline.handlers import registry
+from driftline.handlers.locks import lock
+from driftline.k8s import events, objects
+from driftline.render import training as render
+
+log = logging.getLogger(__name__)
+_MAX_VERSION_ATTEMPTS = 20
+
+
+@kopf.on.resume(c.GROUP, c.VERSION, c.TRAINING_JOB.plural)
+@kopf.on.create(c.GROUP, c.VERSION, c.TRAINING_JOB.plural)
+@kopf.on.update(c.GROUP, c.VERSION, c.TRAINING_JOB.plural)
+def on_trainingjob(name: str, namespace: str | None, **_: Any) -> None:
+    if namespace:
+        reconcile(namespace, name)
+
+
+@kopf.on.event(
+    "batch", "v1", "jobs", labels={c.LABEL_TRAINING_JOB: kopf.PRESENT, c.LABEL_COMPONENT: c.COMPONENT_TRAINER}
+)
+def on_job(labels: Mapping[str, str], namespace: str | None, type: str | None, **_: Any) -> None:
+    if type is None or not namespace:  # kopf's initial listing: the TrainingJob's own resume handler covers it
+        return
+    reconcile(namespace, labels[c.LABEL_TRAINING_JOB])
+
+
+def invalid_reason(spec: TrainingJobSpec, cfg: OperatorConfig) -> str | None:
+    """What the schema cannot judge: the operator's estimator allow-list (the trainer enforces it again)."""
+    if spec.estimator and not spec.estimator.startswith(cfg.allowed_estimator_prefixes):
+        allowed = ", ".join(cfg.allowed_estimator_prefixes)
+        return f"estimator {spec.estimator} is outside the allowed module prefixes ({allowed})"
+    return None
+
+
+def reconcile(namespace: str, name: str) -> None:
+    with lock(("trainingjob", namespace, name)):
+        tj = objects.get(c.TRAINING_JOB, namespace, name)
+        if tj is None or tj["metadata"].get("deletionTimestamp"):
+            return
+        _reconcile(tj, OperatorConfig.from_env())
+
+
+def _reconcile(tj: dict[str, Any], cfg: OperatorConfig) -> None:
+    meta = tj["metadata"]
+    ns = meta["namespace"]
+    try:
+        spec = TrainingJobSpec.model_validate(tj["spec"])
+        problem = invalid_reason(spec, cfg)
+    except ValidationError as e:
+        spec, problem = None, "; ".join(f"spec.{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+    if problem is not None or spec is None:
+        reason = c.Reason.ESTIMATOR_NOT_ALLOWED if spec is not None else c.Reason.INVALID_SPEC
+        _write_status(
+            tj,
+            "Failed",
+            conds.lifecycle(False, reason, problem or "", reconciling=False, stalled=True),
+            message=problem,
+            warn=(reason, problem or ""),
+        )
+        return  # no exception: a hopeless spec is not retried; fixing it triggers on.update
+
+    job_name = render.job_name(tj)
+    job = objects.get_job(ns, job_name)
+    mv = _find_version(ns, meta["uid"])
+    failure = _pod_message(ns, job_name, failed=True) if job is not None else None
+    obs = training.observe(job, training.failure_text(failure), mv["metadata"]["name"] if mv else None)
+
+    if obs.step is training.Step.CREATE_JOB:
+        body = render.training_job(
+            tj, spec, runtime_image=cfg.runtime_image, allowed_prefixes=cfg.allowed_estimator_prefixes
+        )
+        try:
+            objects.create_job(body)
+            events.normal(tj, c.Reason.JOB_CREATED, f"created Job {job_name}")
+        except objects.AlreadyExists:
+            pass
+    elif (
+        obs.step is training.Step.WAIT
+        and job is not None
+        and bool((job.get("spec") or {}).get("suspend")) != spec.suspend
+    ):
+        objects.patch_job(ns, job_name, {"spec": {"suspend": spec.suspend}})
+    elif obs.step is training.Step.REGISTER:
+        summary = training.parse_summary(_pod_message(ns, job_name, failed=False))
+        if not summary.ok:
+            msg = f"{summary.reason}: {summary.message}"
+            _write_status(
+                tj,
+                "Failed",
+                conds.lifecycle(False, c.Reason.SUMMARY_UNREADABLE, msg, reconciling=False, stalled=True),
+                message=msg,
+                warn=(c.Reason.SUMMARY_UNREADABLE, msg),
+            )
+            return
+        mv = _register(tj, spec, summary.raw, cfg)
+        obs = training.observe(job, None, mv["metadata"]["name"])
+    if mv is not None and obs.step is training.Step.DONE:
+        _apply_policy(tj, spec, mv)
+    version = int(mv["spec"]["version"]) if mv else None
+    _write_status(
+        tj,
+        obs.phase,
+        obs.conditions,
+        message=obs.message or None,
+        warn=(c.Reason.JOB_FAILED, obs.message) if obs.phase == "Failed" else None,
+        jobName=job_name,
+        startTime=obs.start_time,
+        completionTime=obs.completion_time,
+        modelVersion=mv["metadata"]["name"] if mv else None,
+        version=version,
+    )
+
+
+def _find_version(namespace: str, uid: str) -> dict[str, Any] | None:
+    found = objects.list_(c.MODEL_VERSION, namespace, {render.LABEL_TRAINING_JOB_UID: uid})
+    return found[0] if found else None
+
+
+def _pod_message(namespace: str, job_name: str, failed: bool) -> str | None:
+    """The trainer's termination message from the Job's newest finished pod of the wanted outcome."""
+    pods = objects.list_pods(namespace, f"job-name={job_name}")
+    wanted = "Failed" if failed else "Succeeded"
+    pods = [p for p in pods if (p.get("status") or {}).get("phase") == wanted]
+    pods.sort(key=lambda p: p["metadata"].get("creationTimestamp") or "", reverse=True)
+    for pod in pods:
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            term = (cs.get("state") or {}).get("terminated") or {}
+            if term.get("message"):
+                return str(term["message"])
+    return None
+
+
+def _register(
+    tj: dict[str, Any], spec: TrainingJobSpec, summary: dict[str, Any], cfg: OperatorConfig
+) -> dict[str, Any]:
+    """Create the ModelVersion with the next free integer version. Two runs of one model finishing together both try
+    the same name; the API server lets exactly one create it, and the other moves on to the next number."""
+    ns = tj["metadata"]["namespace"]
+    image = spec.image or cfg.runtime_image
+    with lock(("model", ns, spec.model)):
+        for _ in range(_MAX_VERSION_ATTEMPTS):
+            existing = [int(m["spec"]["version"]) for m in registry.versions_of(ns, spec.model)]
+            version = promotion.next_version(existing)
+            body = render.model_version(tj, spec, summary, version, image)
+            try:
+                mv = objects.create(c.MODEL_VERSION, ns, body)
+            except objects.AlreadyExists:
+                continue
+            status = registry.stage_status(
+                mv,
+                "Candidate",
+                c.Reason.REGISTERED,
+                f"trained by TrainingJob {tj['metadata']['name']}",
+                headlineMetric=_headline(mv["spec"].get("metrics") or {}),
+            )
+            objects.patch_status(c.MODEL_VERSION, ns, mv["metadata"]["name"], status)
+            mv["status"] = status
+            events.normal(tj, c.Reason.MODEL_VERSION_CREATED, f"registered ModelVersion {mv['metadata']['name']}")
+            return mv
+    raise kopf.TemporaryError(
+        f"no free version number for model {spec.model} after {_MAX_VERSION_ATTEMPTS} tries", delay=5
+    )
+
+
+def _headline(metrics: dict[str, float]) -> str | None:
+    for key in ("accuracy", "r2", "f1", "roc_auc", "rmse"):
+        if key in metrics:
+            return f"{key}={metrics[key]:.4g}"
+    return None
+
+
+def _apply_policy(tj: dict[str, Any], spec: TrainingJobSpec, mv: dict[str, Any]) -> None:
+    """Auto-promotion: gates and must-beat against the current Production version. Runs once per version (only a
+    Candidate is judged), and again after a crash between registering and judging."""
+    if not spec.promotion.auto or (mv.get("status") or {}).get("stage") not in (None, "Candidate"):
+        return
+    ns = mv["metadata"]["namespace"]
+    with lock(("model", ns, spec.model)):
+        fresh = objects.get(c.MODEL_VERSION, ns, mv["metadata"]["name"])
+        if fresh is None or (fresh.get("status") or {}).get("stage") not in (None, "Candidate"):
+            return
+        prod = registry.production_of(registry.versions_of(ns, spec.model))
+        prod_metrics = None if prod is None else {k: float(v) for k, v in (prod["spec"].get("metrics") or {}).items()}
+        verdict = promotion.assess(
+            {k: float(v) for k, v in (fresh["spec"].get("metrics") or {}).items()}, spec.promotion, prod_metrics
+        )
+        by = f"policy:{tj['metadata']['name']}"
+        if verdict.passed:
+            registry.promote(fresh, by, f"promotion gates passed: {verdict.summary}")
+            events.normal(tj, c.Reason.PROMOTED, f"{fresh['metadata']['name']} promoted to Production")
+        else:
+            registry.reject(fresh, c.Reason.GATES_FAILED, f"promotion gates failed: {verdict.summary}")
+            events.warning(tj, c.Reason.GATES_FAILED, f"{fresh['metadata']['name']} rejected: {verdict.summary}")
+
+
+def _write_status(
+    tj: dict[str, Any],
+    phase: str,
+    cond_updates: list[conds.Cond],
+    *,
+    message: str | None = None,
+    warn: tuple[str, str] | None = None,
+    **fields: Any,
+) -> None:
+    """Patch status only when something a reader would see changed (no writes at steady state). `fields` use the
+    API's camelCase names: the API server prunes unknown keys silently."""
+    meta, old = tj["metadata"], tj.get("status") or {}
+    new_conds = conds.merge(old.get("conditions"), cond_updates, meta.get("generation"), registry.now())
+    status: dict[str, Any] = {
+        "phase": phase,
+        "message": message,
+        "observedGeneration": meta.get("generation"),
+        **{k: v for k, v in fields.items() if v is not None},
+    }
+    unchanged = conds.same(old.get("conditions"), new_conds) and all(old.get(k) == v for k, v in status.items())
+    if unchanged:
+        return
+    status["conditions"] = new_conds
+    objects.patch_status(c.TRAINING_JOB, meta["namespace"], meta["name"], status)
+    if warn and warn[1] and old.get("phase") != "Failed":
+        events.warning(tj, warn[0], warn[1])

@@ -1,0 +1,117 @@
+"""Get, list, create and patch the objects Driftline owns or reads, with errors mapped for level-based handlers."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar, cast
+
+import kopf
+from kubernetes.client.exceptions import ApiException
+
+from driftline.api.constants import GROUP, VERSION, KindNames
+from driftline.k8s import client
+
+T = TypeVar("T")
+
+
+class AlreadyExists(RuntimeError):
+    pass
+
+
+class Conflict(RuntimeError):
+    """The object changed since it was read (resourceVersion precondition failed)."""
+
+
+@contextlib.contextmanager
+def _mapped() -> Iterator[None]:
+    try:
+        yield
+    except ApiException as e:
+        if e.status == 409:
+            if "AlreadyExists" in (e.body or "") or "already exists" in (e.body or ""):
+                raise AlreadyExists(str(e.reason)) from e
+            raise Conflict(str(e.reason)) from e
+        if e.status in (429, 500, 502, 503, 504) or e.status == 0:
+            raise kopf.TemporaryError(f"API server: {e.status} {e.reason}", delay=5) from e
+        raise
+    except OSError as e:  # connection refused / reset while the API server restarts
+        raise kopf.TemporaryError(f"API server unreachable: {e}", delay=5) from e
+
+
+def _or_none(call: Callable[[], T]) -> T | None:
+    try:
+        with _mapped():
+            return call()
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    """Typed client objects -> plain dicts with the API's camelCase keys."""
+    if isinstance(obj, dict):
+        return obj
+    return cast(dict[str, Any], client.api_client().sanitize_for_serialization(obj))  # type: ignore[no-untyped-call]
+
+
+# -- Driftline's custom resources ---------------------------------------------------------------------------------
+
+
+def get(kind: KindNames, namespace: str, name: str) -> dict[str, Any] | None:
+    found = _or_none(lambda: client.custom().get_namespaced_custom_object(GROUP, VERSION, namespace, kind.plural, name))
+    return None if found is None else cast(dict[str, Any], found)
+
+
+def list_(kind: KindNames, namespace: str, labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    selector = ",".join(f"{k}={v}" for k, v in (labels or {}).items())
+    with _mapped():
+        out = client.custom().list_namespaced_custom_object(
+            GROUP, VERSION, namespace, kind.plural, label_selector=selector
+        )
+    return list(cast(dict[str, Any], out).get("items", []))
+
+
+def create(kind: KindNames, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+    with _mapped():
+        created = client.custom().create_namespaced_custom_object(GROUP, VERSION, namespace, kind.plural, body)
+    return cast(dict[str, Any], created)
+
+
+def patch_status(
+    kind: KindNames, namespace: str, name: str, status: dict[str, Any], resource_version: str | None = None
+) -> dict[str, Any] | None:
+    """A JSON merge patch of the status subresource; with resource_version, only if nothing changed since the read."""
+    body: dict[str, Any] = {"status": status}
+    if resource_version:
+        body["metadata"] = {"resourceVersion": resource_version}
+    out = _or_none(
+        lambda: client.custom().patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, kind.plural, name, body
+        )
+    )
+    return None if out is None else cast(dict[str, Any], out)
+
+
+# -- batch Jobs and pods ---------------------------------------------------------------------------------------------
+
+
+def get_job(namespace: str, name: str) -> dict[str, Any] | None:
+    job = _or_none(lambda: client.batch().read_namespaced_job(name, namespace))
+    return None if job is None else _plain(job)
+
+
+def create_job(body: dict[str, Any]) -> dict[str, Any]:
+    with _mapped():
+        return _plain(client.batch().create_namespaced_job(body["metadata"]["namespace"], body))  # type: ignore[arg-type]
+
+
+def patch_job(namespace: str, name: str, patch: dict[str, Any]) -> None:
+    _or_none(lambda: client.batch().patch_namespaced_job(name, namespace, patch))
+
+
+def list_pods(namespace: str, selector: str) -> list[dict[str, Any]]:
+    with _mapped():
+        pods = client.core().list_namespaced_pod(namespace, label_selector=selector)
+    return [_plain(p) for p in pods.items]

@@ -1,0 +1,1 @@
+"""Pure manifest builders: specs in, Kubernetes objects (dicts) out. No I/O."""

@@ -1,0 +1,221 @@
+"""The batch Job that trains a model, and the ModelVersion that records what came out."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from driftline.api import constants as c
+from driftline.api.trainingjob import TrainingJobSpec
+from driftline.render.common import (
+    child_name,
+    common_labels,
+    container_security_context,
+    owner_reference,
+    pod_security_context,
+    split_pvc_uri,
+)
+
+OUTPUT_MOUNT = "/mnt/output"
+DATASET_MOUNT = "/mnt/dataset"
+TERMINATION_LOG = "/dev/termination-log"
+DEFAULT_RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}}
+
+
+def job_name(tj: dict[str, Any]) -> str:
+    return child_name(tj["metadata"]["name"], "train", tj["metadata"]["uid"])
+
+
+def output_location(tj: dict[str, Any], spec: TrainingJobSpec) -> tuple[str, str, str]:
+    """(claim, path inside the claim, storage URI) of this run's artifact: one directory per TrainingJob run, so two
+    runs never write over each other and a version's files never change after registration."""
+    claim, prefix = split_pvc_uri(spec.output.storage_uri)
+    run = f"{tj['metadata']['name']}-{tj['metadata']['uid'][:8]}"
+    rel = "/".join(p for p in (prefix, spec.model, run) if p)
+    return claim, rel, f"pvc://{claim}/{rel}"
+
+
+def _dataset(spec: TrainingJobSpec) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+    """The --dataset argument, plus the volumes and mounts it needs (PVC and ConfigMap datasets are mounted)."""
+    uri = spec.dataset.uri
+    if uri.startswith("pvc://"):
+        claim, path = split_pvc_uri(uri)
+        vol = {"name": "dataset", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
+        return f"{DATASET_MOUNT}/{path}", [vol], [{"name": "dataset", "mountPath": DATASET_MOUNT, "readOnly": True}]
+    if uri.startswith("configmap://"):
+        name, _, key = uri.removeprefix("configmap://").partition("/")
+        vol = {"name": "dataset", "configMap": {"name": name, "items": [{"key": key, "path": key}]}}
+        return f"{DATASET_MOUNT}/{key}", [vol], [{"name": "dataset", "mountPath": DATASET_MOUNT, "readOnly": True}]
+    return uri, [], []
+
+
+def trainer_args(tj: dict[str, Any], spec: TrainingJobSpec, allowed_prefixes: tuple[str, ...]) -> list[str]:
+    dataset_arg, _, _ = _dataset(spec)
+    _, rel, storage_uri = output_location(tj, spec)
+    args = [
+        "train",
+        f"--dataset={dataset_arg}",
+        f"--dataset-ref={spec.dataset.uri}",
+        f"--target={spec.dataset.target}",
+        f"--validation-split={spec.dataset.validation_split}",
+        f"--seed={spec.dataset.seed}",
+        f"--estimator={spec.estimator}",
+        f"--params={json.dumps(spec.params or {}, sort_keys=True)}",
+        f"--allowed-prefixes={','.join(allowed_prefixes)}",
+        f"--output-dir={OUTPUT_MOUNT}/{rel}",
+        f"--artifact-uri={storage_uri}",
+        f"--termination-log={TERMINATION_LOG}",
+        f"--threads={trainer_threads(spec)}",
+    ]
+    if spec.dataset.format.value != "auto":
+        args.append(f"--format={spec.dataset.format.value}")
+    if spec.dataset.features:
+        args.append(f"--features={','.join(spec.dataset.features)}")
+    return args
+
+
+def trainer_threads(spec: TrainingJobSpec) -> int:
+    """BLAS threads = the CPU limit rounded up, else 1: unbounded threads on a shared node only fight each other."""
+    limit = (spec.resources.limits or {}).get("cpu") if spec.resources else None
+    if limit is None:
+        return 1
+    text = str(limit)
+    cores = float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+    return max(1, math.ceil(cores))
+
+
+def training_job(
+    tj: dict[str, Any], spec: TrainingJobSpec, *, runtime_image: str, allowed_prefixes: tuple[str, ...]
+) -> dict[str, Any]:
+    meta = tj["metadata"]
+    name = job_name(tj)
+    labels = {**common_labels(spec.model, c.COMPONENT_TRAINER, meta["name"]), c.LABEL_TRAINING_JOB: meta["name"]}
+    claim, rel, storage_uri = output_location(tj, spec)
+    output_volume = {"name": "output", "persistentVolumeClaim": {"claimName": claim}}
+    output_mount = {"name": "output", "mountPath": OUTPUT_MOUNT}
+    if spec.template is not None:
+        pod = _custom_pod(spec, output_volume, output_mount, rel, storage_uri)
+    else:
+        _, volumes, mounts = _dataset(spec)
+        container = {
+            "name": "trainer",
+            "image": spec.image or runtime_image,
+            "args": trainer_args(tj, spec, allowed_prefixes),
+            "resources": spec.resources.model_dump(mode="json", exclude_none=True)
+            if spec.resources
+            else DEFAULT_RESOURCES,
+            "securityContext": container_security_context(),
+            "terminationMessagePath": TERMINATION_LOG,
+            "terminationMessagePolicy": "FallbackToLogsOnError",
+            "volumeMounts": [output_mount, *mounts, {"name": "tmp", "mountPath": "/tmp"}],
+        }
+        pod = {
+            "restartPolicy": "Never",
+            "securityContext": pod_security_context(),
+            "automountServiceAccountToken": False,  # the trainer never talks to the API server
+            "containers": [container],
+            "volumes": [output_volume, *volumes, {"name": "tmp", "emptyDir": {}}],
+        }
+    job_spec: dict[str, Any] = {
+        "backoffLimit": spec.backoff_limit,
+        "suspend": spec.suspend,
+        "template": {"metadata": {"labels": labels}, "spec": pod},
+    }
+    if spec.active_deadline_seconds is not None:
+        job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
+    if spec.ttl_seconds_after_finished is not None:
+        job_spec["ttlSecondsAfterFinished"] = spec.ttl_seconds_after_finished
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "ownerReferences": [owner_reference(tj)],
+        },
+        "spec": job_spec,
+    }
+
+
+def _custom_pod(
+    spec: TrainingJobSpec, output_volume: dict[str, Any], output_mount: dict[str, Any], rel: str, storage_uri: str
+) -> dict[str, Any]:
+    """A bring-your-own trainer: the user's pod, plus the output volume and the contract's environment."""
+    assert spec.template is not None
+    pod: dict[str, Any] = json.loads(json.dumps(spec.template.spec.model_dump(mode="json", exclude_none=True)))
+    pod.setdefault("restartPolicy", "Never")
+    pod["volumes"] = [*(pod.get("volumes") or []), output_volume]
+    contract = [
+        {"name": "DRIFTLINE_OUTPUT_DIR", "value": f"{OUTPUT_MOUNT}/{rel}"},
+        {"name": "DRIFTLINE_ARTIFACT_URI", "value": storage_uri},
+        {"name": "DRIFTLINE_DATASET_URI", "value": spec.dataset.uri},
+        {"name": "DRIFTLINE_TARGET", "value": spec.dataset.target},
+        {"name": "DRIFTLINE_SEED", "value": str(spec.dataset.seed)},
+        {"name": "DRIFTLINE_VALIDATION_SPLIT", "value": str(spec.dataset.validation_split)},
+        {"name": "DRIFTLINE_TERMINATION_LOG", "value": TERMINATION_LOG},
+    ]
+    for container in pod.get("containers") or []:
+        container["volumeMounts"] = [*(container.get("volumeMounts") or []), output_mount]
+        container["env"] = [*(container.get("env") or []), *contract]
+        container.setdefault("terminationMessagePolicy", "FallbackToLogsOnError")
+    return pod
+
+
+def model_version(
+    tj: dict[str, Any], spec: TrainingJobSpec, summary: dict[str, Any], version: int, image: str
+) -> dict[str, Any]:
+    """The ModelVersion for a finished run. Owned by nothing: it must outlive the TrainingJob and its TTL."""
+    meta = tj["metadata"]
+    artifact = summary["artifact"]
+    dataset = summary.get("dataset") or {}
+    mv_spec: dict[str, Any] = {
+        "model": spec.model,
+        "version": version,
+        "artifact": {
+            "storageUri": artifact["storageUri"],
+            "format": artifact.get("format", "joblib"),
+            "sha256": artifact["sha256"],
+            "framework": artifact.get("framework", "scikit-learn"),
+        },
+        "metrics": {k: float(v) for k, v in (summary.get("metrics") or {}).items()},
+        "trainingJobRef": {
+            "apiVersion": c.API_VERSION,
+            "kind": c.TRAINING_JOB.kind,
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta["uid"],
+        },
+        "dataset": {"uri": spec.dataset.uri, **({"sha256": dataset["sha256"]} if dataset.get("sha256") else {})},
+        "trainingImage": image,
+    }
+    if artifact.get("frameworkVersion"):
+        mv_spec["artifact"]["frameworkVersion"] = artifact["frameworkVersion"]
+    if summary.get("params"):
+        mv_spec["params"] = summary["params"]
+    return {
+        "apiVersion": c.API_VERSION,
+        "kind": c.MODEL_VERSION.kind,
+        "metadata": {
+            "name": model_version_name(spec.model, version),
+            "namespace": meta["namespace"],
+            "labels": {
+                c.LABEL_MODEL: spec.model,
+                c.LABEL_VERSION: str(version),
+                c.LABEL_TRAINING_JOB: meta["name"],
+                LABEL_TRAINING_JOB_UID: meta["uid"],
+                c.LABEL_APP_PART_OF: c.PART_OF,
+                c.LABEL_APP_MANAGED_BY: c.MANAGED_BY,
+            },
+        },
+        "spec": mv_spec,
+    }
+
+
+LABEL_TRAINING_JOB_UID = f"{c.GROUP}/trainingjob-uid"
+"""On a ModelVersion: the uid of the run that made it, so a restarted operator finds it instead of making another."""
+
+
+def model_version_name(model: str, version: int) -> str:
+    return f"{model}-v{version}"

@@ -1,0 +1,47 @@
+"""End-to-end fixtures: Driftline's CRDs installed and the operator running against the session's cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cluster
+from tests.operator_proc import OperatorProcess
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: Cluster) -> None:
+    cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+    for crd in sorted((REPO / "crds").glob("*.yaml")):
+        cluster.kubectl("wait", "--for=condition=Established", "-f", str(crd), "--timeout=60s")
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: Cluster, crds: None) -> Iterator[OperatorProcess]:
+    proc = OperatorProcess(cluster.kubeconfig, cluster.dir / "logs" / "operator.log").start()
+    yield proc
+    proc.stop()
+
+
+def pvc(cluster: Cluster, namespace: str, name: str = "models") -> None:
+    cluster.api.create(
+        f"/api/v1/namespaces/{namespace}/persistentvolumeclaims",
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        },
+    )
+
+
+def host_path_of(cluster: Cluster, namespace: str, storage_uri: str) -> Path:
+    """Where a pvc:// URI's files live on this machine (the pod runner's directory-backed volume)."""
+    claim, _, rel = storage_uri.removeprefix("pvc://").partition("/")
+    pvc_obj = cluster.api.get(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{claim}")
+    pv = cluster.api.get(f"/api/v1/persistentvolumes/{pvc_obj['spec']['volumeName']}")
+    return Path(pv["spec"]["hostPath"]["path"]) / rel

@@ -1,0 +1,92 @@
+"""The promotion verdict and the one-Production invariant, table-tested."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from driftline.api.promotion import PromotionPolicy
+from driftline.decide.promotion import Registered, assess, next_version, survivor, to_archive
+
+pytestmark = pytest.mark.unit
+
+
+def policy(**kw: object) -> PromotionPolicy:
+    return PromotionPolicy.model_validate({"auto": True, **kw})
+
+
+@pytest.mark.parametrize(
+    ("metrics", "pol", "prod", "passed", "fragment"),
+    [
+        ({"accuracy": 0.95}, {"gates": [{"metric": "accuracy", "op": ">=", "value": 0.9}]}, None, True, "0.95"),
+        (
+            {"accuracy": 0.85},
+            {"gates": [{"metric": "accuracy", "op": ">=", "value": 0.9}]},
+            None,
+            False,
+            "FAILED accuracy >= 0.9: 0.85",
+        ),
+        ({"rmse": 3.0}, {"gates": [{"metric": "rmse", "op": "<", "value": 2.5}]}, None, False, "FAILED rmse < 2.5: 3"),
+        ({}, {"gates": [{"metric": "f1", "op": ">=", "value": 0.5}]}, None, False, "reports no f1"),
+        ({"accuracy": math.nan}, {"gates": [{"metric": "accuracy", "value": 0.5}]}, None, False, "reports no accuracy"),
+        ({"accuracy": 0.9}, {"mustBeat": {"metric": "accuracy"}}, None, True, "no Production version yet"),
+        ({"accuracy": 0.9}, {"mustBeat": {"metric": "accuracy"}}, {"accuracy": 0.95}, False, "0.9 vs 0.95"),
+        ({"accuracy": 0.95}, {"mustBeat": {"metric": "accuracy"}}, {"accuracy": 0.95}, True, "vs 0.95"),  # tie passes
+        (
+            {"accuracy": 0.955},
+            {"mustBeat": {"metric": "accuracy", "minDelta": 0.01}},
+            {"accuracy": 0.95},
+            False,
+            "by 0.01",
+        ),
+        (
+            {"rmse": 1.0},
+            {"mustBeat": {"metric": "rmse", "higherIsBetter": False}},
+            {"rmse": 2.0},
+            True,
+            "lower is better",
+        ),
+        ({"rmse": 3.0}, {"mustBeat": {"metric": "rmse", "higherIsBetter": False}}, {"rmse": 2.0}, False, "3 vs 2"),
+        ({"accuracy": 0.5}, {}, None, True, "no gates configured"),
+    ],
+)
+def test_assess(
+    metrics: dict[str, float], pol: dict[str, object], prod: dict[str, float] | None, passed: bool, fragment: str
+) -> None:
+    verdict = assess(metrics, policy(**pol), prod)
+    assert verdict.passed is passed
+    assert fragment in verdict.summary
+
+
+def test_every_failed_gate_is_listed_with_its_numbers() -> None:
+    pol = policy(gates=[{"metric": "accuracy", "value": 0.99}, {"metric": "f1", "value": 0.99}])
+    verdict = assess({"accuracy": 0.9, "f1": 0.8}, pol, None)
+    assert verdict.failures == ("FAILED accuracy >= 0.99: 0.9", "FAILED f1 >= 0.99: 0.8")
+
+
+def test_archive_every_other_production_version() -> None:
+    vs = [Registered("m-v1", 1, "Production"), Registered("m-v2", 2, "Candidate"), Registered("m-v3", 3, "Production")]
+    assert to_archive(vs, "m-v3") == ["m-v1"]
+
+
+stages = st.sampled_from([None, "Candidate", "Production", "Archived", "Rejected", "RolledBack"])
+
+
+@given(st.lists(st.tuples(stages, st.sampled_from(["", "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"])), max_size=12))
+def test_after_repair_exactly_one_production_survives(rows: list[tuple[str | None, str]]) -> None:
+    vs = [Registered(f"m-v{i + 1}", i + 1, stage, at or None) for i, (stage, at) in enumerate(rows)]
+    keep = survivor(vs)
+    if not any(v.stage == "Production" for v in vs):
+        assert keep is None
+        return
+    archived = set(to_archive(vs, keep or ""))
+    remaining = [v for v in vs if v.stage == "Production" and v.name not in archived]
+    assert [v.name for v in remaining] == [keep]
+
+
+def test_next_version() -> None:
+    assert next_version([]) == 1
+    assert next_version([1, 3, 2]) == 4

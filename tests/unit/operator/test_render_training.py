@@ -1,0 +1,113 @@
+"""The training Job's manifest: deterministic, owned, restricted, with the run policy and the right arguments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from driftline.api.trainingjob import TrainingJobSpec
+from driftline.render.training import job_name, model_version, training_job
+
+pytestmark = pytest.mark.unit
+
+
+def tj(name: str = "lr", **spec: Any) -> dict[str, Any]:
+    base = {
+        "model": "breast-cancer",
+        "dataset": {"uri": "sklearn://breast_cancer"},
+        "estimator": "sklearn.linear_model.LogisticRegression",
+        "params": {"max_iter": 100},
+        "output": {"storageUri": "pvc://models/registry"},
+    }
+    return {
+        "apiVersion": "driftline.dev/v1alpha1",
+        "kind": "TrainingJob",
+        "metadata": {"name": name, "namespace": "ns", "uid": "0123456789abcdef"},
+        "spec": {**base, **spec},
+    }
+
+
+def render(obj: dict[str, Any]) -> dict[str, Any]:
+    return training_job(
+        obj,
+        TrainingJobSpec.model_validate(obj["spec"]),
+        runtime_image="driftline/runtime:9",
+        allowed_prefixes=("sklearn.",),
+    )
+
+
+def test_job_is_deterministic_owned_and_restricted() -> None:
+    job = render(tj(backoffLimit=2, activeDeadlineSeconds=600, ttlSecondsAfterFinished=3600, suspend=True))
+    assert job == render(tj(backoffLimit=2, activeDeadlineSeconds=600, ttlSecondsAfterFinished=3600, suspend=True))
+    assert job["metadata"]["name"] == "lr-train"
+    owner = job["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["uid"], owner["controller"]) == ("TrainingJob", "0123456789abcdef", True)
+    spec = job["spec"]
+    assert (spec["backoffLimit"], spec["activeDeadlineSeconds"], spec["ttlSecondsAfterFinished"], spec["suspend"]) == (
+        2,
+        600,
+        3600,
+        True,
+    )
+    pod = spec["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    (container,) = pod["containers"]
+    sc = container["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"]["drop"] == ["ALL"]
+    assert container["image"] == "driftline/runtime:9"
+    assert container["resources"]["requests"]
+
+
+def test_trainer_arguments_and_output_location() -> None:
+    args = render(tj())["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[0] == "train"
+    assert "--dataset=sklearn://breast_cancer" in args
+    assert "--allowed-prefixes=sklearn." in args
+    assert '--params={"max_iter": 100}' in args
+    assert "--output-dir=/mnt/output/registry/breast-cancer/lr-01234567" in args
+    assert "--artifact-uri=pvc://models/registry/breast-cancer/lr-01234567" in args
+
+
+@pytest.mark.parametrize(
+    ("uri", "arg", "volume_key"),
+    [
+        ("pvc://data/sets/train.csv", "--dataset=/mnt/dataset/sets/train.csv", "persistentVolumeClaim"),
+        ("configmap://rows/train.csv", "--dataset=/mnt/dataset/train.csv", "configMap"),
+    ],
+)
+def test_mounted_datasets(uri: str, arg: str, volume_key: str) -> None:
+    pod = render(tj(dataset={"uri": uri, "target": "label"}))["spec"]["template"]["spec"]
+    assert arg in pod["containers"][0]["args"]
+    assert any(volume_key in v for v in pod["volumes"] if v["name"] == "dataset")
+
+
+def test_long_names_are_shortened_deterministically() -> None:
+    name = "x" * 80
+    assert len(job_name(tj(name))) <= 63
+    assert job_name(tj(name)) == job_name(tj(name))
+
+
+def test_model_version_records_lineage_and_is_owned_by_nothing() -> None:
+    obj = tj()
+    summary = {
+        "artifact": {"storageUri": "pvc://models/a", "sha256": "f" * 64, "frameworkVersion": "1.9"},
+        "metrics": {"accuracy": 0.97},
+        "dataset": {"sha256": "a" * 64},
+        "params": {"C": 1},
+    }
+    mv = model_version(obj, TrainingJobSpec.model_validate(obj["spec"]), summary, 3, "driftline/runtime:9")
+    assert mv["metadata"]["name"] == "breast-cancer-v3"
+    assert "ownerReferences" not in mv["metadata"]
+    assert mv["spec"]["trainingJobRef"]["uid"] == "0123456789abcdef"
+    assert mv["spec"]["dataset"] == {"uri": "sklearn://breast_cancer", "sha256": "a" * 64}
+    assert mv["spec"]["metrics"] == {"accuracy": 0.97}
+
+
+@pytest.mark.parametrize(
+    ("limits", "threads"), [(None, 1), ({"cpu": "500m"}, 1), ({"cpu": "1500m"}, 2), ({"cpu": 4}, 4)]
+)
+def test_trainer_threads_follow_the_cpu_limit(limits: dict[str, Any] | None, threads: int) -> None:
+    extra = {"resources": {"limits": limits}} if limits else {}
+    args = render(tj(**extra))["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert f"--threads={threads}" in args
