@@ -19,7 +19,7 @@ class LocalImage:
 
 KNOWN_IMAGES: tuple[LocalImage, ...] = (
     LocalImage("driftline/runtime", ("driftline-runtime",), (), "serving-image/Dockerfile"),
-    LocalImage("driftline/operator", ("driftline",), ("run",), "operator/Dockerfile"),
+    LocalImage("driftline/operator", ("driftline",), ("run", "--all-namespaces"), "operator/Dockerfile"),
 )
 
 

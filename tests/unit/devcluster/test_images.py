@@ -1,0 +1,53 @@
+"""The pod runner runs an image's process exactly as its Dockerfile declares it, and the Dockerfiles build from files
+that exist (no Docker engine here, so this is the check that keeps them honest)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from driftline.devcluster.podrunner.images import KNOWN_IMAGES, LocalImage
+
+pytestmark = pytest.mark.unit
+REPO = Path(__file__).resolve().parents[3]
+
+
+def instructions(dockerfile: Path) -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n", " ", dockerfile.read_text())
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+@pytest.mark.parametrize("image", KNOWN_IMAGES, ids=lambda i: i.repository)
+def test_entrypoint_and_cmd_match_the_dockerfile(image: LocalImage) -> None:
+    steps = instructions(REPO / image.dockerfile)
+    entrypoint = [json.loads(rest) for word, rest in steps if word == "ENTRYPOINT"][-1]
+    cmds = [json.loads(rest) for word, rest in steps if word == "CMD"]
+    assert tuple(entrypoint) == image.entrypoint
+    assert tuple(cmds[-1] if cmds else ()) == image.cmd
+    # The entrypoint is a console script of the project's environment, as in the image.
+    assert shutil.which(entrypoint[0], path=str(Path(sys.executable).parent))
+
+
+@pytest.mark.parametrize("image", KNOWN_IMAGES, ids=lambda i: i.repository)
+def test_every_copy_source_exists_and_the_image_runs_as_non_root(image: LocalImage) -> None:
+    steps = instructions(REPO / image.dockerfile)
+    for word, rest in steps:
+        if word == "COPY" and not rest.startswith("--from"):
+            *sources, _dest = rest.split()
+            for src in sources:
+                assert (REPO / src).exists(), f"{image.dockerfile}: COPY {src} does not exist"
+    users = [rest for word, rest in steps if word == "USER"]
+    assert users and users[-1].split(":")[0] not in ("0", "root")
+    bases = [rest for word, rest in steps if word == "FROM"]
+    assert all(re.search(r":\d+\.\d+\.\d+", b) for b in bases), "base images are pinned to a full version"
