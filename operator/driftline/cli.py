@@ -57,6 +57,12 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from driftline.demo.run import main as demo_main
+
+    return demo_main(args.dir)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="driftline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -69,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--liveness", help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
     run.add_argument("-v", "--verbose", action="store_true", help="log every handler invocation")
     run.set_defaults(func=_run)
+    demo = sub.add_parser("demo", help="the model loop on the embedded local control plane (starts it if needed)")
+    demo.add_argument("--dir", type=Path, default=default_cluster_dir(), help="where the local cluster keeps its state")
+    demo.set_defaults(func=_demo)
     dev = sub.add_parser("dev", help="developer tools: the local control plane")
     dev_sub = dev.add_subparsers(dest="dev_command", required=True)
     cl = dev_sub.add_parser("cluster", help="start, stop or inspect the local control plane")
