@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -70,6 +71,8 @@ def cluster() -> Iterator[Cluster]:
         yield Cluster(local=local, bin=binaries.bin_dir(), api=KubeApi(local.kubeconfig, user_agent="driftline-tests"))
     finally:
         local.stop()
+        if not keep:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

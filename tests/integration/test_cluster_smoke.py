@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -268,3 +270,18 @@ def test_restricted_namespace_rejects_a_privileged_pod(cluster: Cluster, namespa
     )
     assert out.returncode != 0
     assert "violates PodSecurity" in out.stderr
+
+
+def test_a_mount_over_the_projects_own_path_does_not_hide_the_python_environment(
+    cluster: Cluster, namespace: str
+) -> None:
+    """Regression: with the repository under /tmp (a fresh CI clone) an emptyDir at /tmp redirected PATH."""
+    venv_bin = str(Path(sys.executable).parent)
+    body = job("shadow", "", volumeMounts=[{"name": "shadow", "mountPath": venv_bin.rsplit("/", 1)[0]}])
+    container = body["spec"]["template"]["spec"]["containers"][0]
+    container["command"] = ["driftline-runtime", "--help"]  # an entrypoint found through PATH, like the trainer's
+    body["spec"]["template"]["spec"]["volumes"] = [{"name": "shadow", "emptyDir": {}}]
+    cluster.api.create(f"/apis/batch/v1/namespaces/{namespace}/jobs", body)
+    cluster.wait_for("shadow Complete", lambda: job_condition(cluster, namespace, "shadow", "Complete"), timeout=90)
+    (pod,) = pods_of(cluster, namespace, "job-name=shadow")
+    assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 0

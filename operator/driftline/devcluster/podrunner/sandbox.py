@@ -68,8 +68,9 @@ class ContainerRun:
             mapping.setdefault(volumes.SA_MOUNT, str(self.pod.prepared.token_dir))
         paths = PathMap(mapping)
         env = self.pod.base_env()
-        env.update(self.pod.resolve_env(self.spec, env))
-        env = {k: paths.translate(v) for k, v in env.items()}
+        # Only the container's own values name container paths; the runner's (PATH, HOME, PYTHONPATH) are host
+        # paths already, and may lie under a mountPath such as /tmp when the project itself lives there.
+        env.update({k: paths.translate(v) for k, v in self.pod.resolve_env(self.spec, env).items()})
         self.env = env
         if self.spec.get("command"):
             argv = expand_all(list(self.spec["command"]) + list(self.spec.get("args") or []), env)
