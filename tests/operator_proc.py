@@ -13,6 +13,7 @@ class OperatorProcess:
     def __init__(self, kubeconfig: str, log: Path, *args: str) -> None:
         self.kubeconfig, self.log, self.args = kubeconfig, log, args
         self.proc: subprocess.Popen[bytes] | None = None
+        self.metrics_url = ""
 
     def start(self) -> OperatorProcess:
         env = {**os.environ, "KUBECONFIG": self.kubeconfig}

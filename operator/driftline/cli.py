@@ -46,6 +46,10 @@ def _run(args: argparse.Namespace) -> int:
         print("driftline run: pass --all-namespaces or one or more --namespace", file=sys.stderr)
         return 2
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
+    if args.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, addr=args.metrics_address)
     kopf.run(
         clusterwide=args.all_namespaces,
         namespaces=args.namespace or (),
@@ -73,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--peering", help="kopf peering name: replicas sharing it elect one active operator")
     run.add_argument("--priority", type=int, default=0, help="peering priority of this replica")
     run.add_argument("--liveness", help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("--metrics-port", type=int, help="serve the operator's Prometheus metrics on this port")
+    run.add_argument("--metrics-address", default="0.0.0.0", help="bind address of the metrics endpoint")
     run.add_argument("-v", "--verbose", action="store_true", help="log every handler invocation")
     run.set_defaults(func=_run)
     demo = sub.add_parser("demo", help="the model loop on the embedded local control plane (starts it if needed)")

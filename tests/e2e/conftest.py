@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from driftline.devcluster import procs
 from tests.conftest import Cluster
 from tests.operator_proc import OperatorProcess
 
@@ -22,7 +23,16 @@ def crds(cluster: Cluster) -> None:
 
 @pytest.fixture(scope="session")
 def operator(cluster: Cluster, crds: None) -> Iterator[OperatorProcess]:
-    proc = OperatorProcess(cluster.kubeconfig, cluster.dir / "logs" / "operator.log").start()
+    port = procs.free_port()
+    proc = OperatorProcess(
+        cluster.kubeconfig,
+        cluster.dir / "logs" / "operator.log",
+        "--metrics-port",
+        str(port),
+        "--metrics-address",
+        "127.0.0.1",
+    ).start()
+    proc.metrics_url = f"http://127.0.0.1:{port}/metrics"
     yield proc
     proc.stop()
 

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+import requests
 
 from tests.conftest import Cluster
 from tests.e2e.conftest import host_path_of, pvc
@@ -76,6 +77,10 @@ def test_train_register_promote_then_reject_and_supersede(
     assert v1["spec"]["trainingJobRef"]["name"] == "lr"
     assert v1["spec"]["dataset"]["uri"] == "sklearn://breast_cancer" and len(v1["spec"]["dataset"]["sha256"]) == 64
     assert v1["status"]["promotedBy"] == "policy:lr"
+    # The operator's own metrics show the decision and the reconciles behind it.
+    metrics = requests.get(operator.metrics_url, timeout=5).text
+    assert 'driftline_operator_decisions_total{kind="ModelVersion",reason="Promoted",type="Normal"}' in metrics
+    assert 'driftline_operator_reconciles_total{kind="TrainingJob",result="ok"}' in metrics
     artifact_dir = host_path_of(cluster, namespace, v1["spec"]["artifact"]["storageUri"])
     model_bytes = (artifact_dir / "model.joblib").read_bytes()
     assert hashlib.sha256(model_bytes).hexdigest() == v1["spec"]["artifact"]["sha256"]

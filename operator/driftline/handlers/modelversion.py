@@ -11,6 +11,7 @@ from driftline.decide import promotion
 from driftline.handlers import registry
 from driftline.handlers.locks import lock
 from driftline.k8s import events, objects
+from driftline.telemetry import reconciler
 
 
 @kopf.on.resume(c.GROUP, c.VERSION, c.MODEL_VERSION.plural)
@@ -26,6 +27,7 @@ def on_modelversion(name: str, namespace: str | None, spec: kopf.Spec, **_: Any)
         reconcile(mv)
 
 
+@reconciler("ModelVersion")
 def reconcile(mv: dict[str, Any]) -> None:
     meta, status = mv["metadata"], mv.get("status") or {}
     ns, name, model = meta["namespace"], meta["name"], mv["spec"]["model"]

@@ -19,6 +19,7 @@ from driftline.handlers import registry
 from driftline.handlers.locks import lock
 from driftline.k8s import events, objects
 from driftline.render import training as render
+from driftline.telemetry import reconciler
 
 log = logging.getLogger(__name__)
 _MAX_VERSION_ATTEMPTS = 20
@@ -49,6 +50,7 @@ def invalid_reason(spec: TrainingJobSpec, cfg: OperatorConfig) -> str | None:
     return None
 
 
+@reconciler("TrainingJob")
 def reconcile(namespace: str, name: str) -> None:
     with lock(("trainingjob", namespace, name)):
         tj = objects.get(c.TRAINING_JOB, namespace, name)
