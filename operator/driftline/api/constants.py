@@ -94,8 +94,17 @@ ANNOTATION_ROLLBACK: Final = f"{GROUP}/rollback"
 ANNOTATION_PROMOTE_VALUE: Final = "true"
 """The conventional value of ANNOTATION_PROMOTE."""
 
-# kopf keeps its progress and diff-base in annotations under this prefix, never in the validated status.
-KOPF_PREFIX: Final = GROUP
+# --- Annotations the operator keeps on its own children. -----------------------------------------------------------
+ANNOTATION_PREVIOUS_VERSION: Final = f"{GROUP}/previous-version"
+"""On a serving Deployment: the version it served before the current one, written in the same patch that changes
+the version, so where a rollback returns to survives a lost status write."""
+ANNOTATION_SPEC_HASH: Final = f"{GROUP}/spec-hash"
+"""On a Deployment or Service the operator renders: a hash of the rendered manifest, so an unchanged child is never
+patched (no writes at steady state)."""
+
+# kopf keeps its progress and diff-base in annotations under this prefix, never in the validated status. Not GROUP
+# itself: kopf ignores every annotation under a storage prefix it detects, which would hide driftline.dev/promote.
+KOPF_PREFIX: Final = f"kopf.{GROUP}"
 FINALIZER: Final = f"{GROUP}/finalizer"
 FIELD_MANAGER: Final = "driftline-operator"
 
@@ -164,6 +173,8 @@ class Reason(StrEnum):
     NO_PRODUCTION_VERSION = "NoProductionVersion"
     VERSION_NOT_FOUND = "VersionNotFound"
     PINNED_VERSION_ROLLED_BACK = "PinnedVersionRolledBack"
+    VERSION_PINNED = "VersionPinned"
+    LAST_GOOD_VERSION = "LastGoodVersion"
     ROLLING_OUT = "RollingOut"
     ROLLED_OUT = "RolledOut"
     CANARY_STARTED = "CanaryStarted"
@@ -175,6 +186,7 @@ class Reason(StrEnum):
     ROLLBACK_REQUESTED = "RollbackRequested"
     AVAILABLE = "Available"
     UNAVAILABLE = "Unavailable"
+    CHILD_CONFLICT = "ChildConflict"
     NO_DRIFT = "NoDrift"
     DRIFT_DETECTED = "DriftDetected"
     INSUFFICIENT_SAMPLES = "InsufficientSamples"
