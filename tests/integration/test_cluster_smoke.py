@@ -285,3 +285,51 @@ def test_a_mount_over_the_projects_own_path_does_not_hide_the_python_environment
     cluster.wait_for("shadow Complete", lambda: job_condition(cluster, namespace, "shadow", "Complete"), timeout=90)
     (pod,) = pods_of(cluster, namespace, "job-name=shadow")
     assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
+
+
+def test_failing_liveness_probe_restarts_the_container(cluster: Cluster, namespace: str) -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "sick"},
+        "spec": {
+            **POD_SECURITY,
+            "restartPolicy": "Always",
+            "containers": [
+                python_container(
+                    "main",
+                    "import time; time.sleep(3600)",
+                    livenessProbe={"exec": {"command": ["false"]}, "periodSeconds": 1, "failureThreshold": 2},
+                )
+            ],
+        },
+    }
+    cluster.api.create(f"/api/v1/namespaces/{namespace}/pods", pod)
+
+    def restarted() -> dict[str, Any] | None:
+        p = cluster.api.get(f"/api/v1/namespaces/{namespace}/pods/sick")
+        statuses = p.get("status", {}).get("containerStatuses") or []
+        return statuses[0] if statuses and statuses[0]["restartCount"] >= 1 else None
+
+    status = cluster.wait_for("a restart", restarted, timeout=60)
+    assert status["lastState"]["terminated"]["exitCode"] == 143  # SIGTERM, as a runtime reports it
+    events = cluster.api.get(f"/api/v1/namespaces/{namespace}/events")["items"]
+    assert any(e["reason"] == "Unhealthy" and "Liveness probe failed" in e["message"] for e in events)
+
+
+def test_pod_acts_as_its_service_account_through_the_projected_token(cluster: Cluster, namespace: str) -> None:
+    code = (
+        "import os\n"
+        "from kubernetes import client, config\n"
+        "config.load_kube_config()\n"
+        "review = client.AuthenticationV1Api().create_self_subject_review(client.V1SelfSubjectReview())\n"
+        "open(os.environ['OUT'], 'w').write(review.status.user_info.username)\n"
+    )
+    cluster.api.create(
+        f"/apis/batch/v1/namespaces/{namespace}/jobs",
+        job("whoami", code, env=[{"name": "OUT", "value": "/dev/termination-log"}]),
+    )
+    cluster.wait_for("whoami Complete", lambda: job_condition(cluster, namespace, "whoami", "Complete"), timeout=90)
+    (pod,) = pods_of(cluster, namespace, "job-name=whoami")
+    message = pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"]
+    assert message == f"system:serviceaccount:{namespace}:default"
