@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -25,6 +25,13 @@ DECISIONS = Counter(
     "driftline_operator_decisions_total",
     "Decisions the operator took and announced as an Event, by the object's kind, the Event type and reason.",
     ["kind", "type", "reason"],
+)
+
+ANALYSIS = Gauge(
+    "driftline_operator_analysis_measurement",
+    "The latest canary analysis measurement of an InferenceService, with the bounds it was judged against: "
+    "value (the canary's), stable (the stable version's, same interval), min and max (in effect).",
+    ["namespace", "inferenceservice", "metric", "version", "field"],
 )
 
 

@@ -9,7 +9,7 @@ from typing import Any, TypeVar, cast
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from driftline.api.constants import GROUP, VERSION, KindNames
+from driftline.api.constants import FIELD_MANAGER, GROUP, VERSION, KindNames
 from driftline.k8s import client
 
 T = TypeVar("T")
@@ -115,3 +115,44 @@ def list_pods(namespace: str, selector: str) -> list[dict[str, Any]]:
     with _mapped():
         pods = client.core().list_namespaced_pod(namespace, label_selector=selector)
     return [_plain(p) for p in pods.items]
+
+
+# -- apps/v1 Deployments and core/v1 Services ------------------------------------------------------------------------
+# Written by server-side apply under the operator's field manager: the rendered manifest is the whole truth of the
+# fields the operator owns, so a field it stops rendering is removed, and fields others own are left alone.
+
+_APPLY = "application/apply-patch+yaml"
+
+
+def get_deployment(namespace: str, name: str) -> dict[str, Any] | None:
+    dep = _or_none(lambda: client.apps().read_namespaced_deployment(name, namespace))
+    return None if dep is None else _plain(dep)
+
+
+def apply_deployment(body: dict[str, Any]) -> dict[str, Any]:
+    """Create or update by server-side apply (force: the operator owns what it renders)."""
+    meta = body["metadata"]
+    with _mapped():
+        out = client.apps().patch_namespaced_deployment(
+            meta["name"], meta["namespace"], body, field_manager=FIELD_MANAGER, force=True, _content_type=_APPLY
+        )
+    return _plain(out)
+
+
+def delete_deployment(namespace: str, name: str) -> None:
+    """Idempotent: an absent Deployment is already deleted. Its pods go with it (background propagation)."""
+    _or_none(lambda: client.apps().delete_namespaced_deployment(name, namespace, propagation_policy="Background"))
+
+
+def get_service(namespace: str, name: str) -> dict[str, Any] | None:
+    svc = _or_none(lambda: client.core().read_namespaced_service(name, namespace))
+    return None if svc is None else _plain(svc)
+
+
+def apply_service(body: dict[str, Any]) -> dict[str, Any]:
+    meta = body["metadata"]
+    with _mapped():
+        out = client.core().patch_namespaced_service(
+            meta["name"], meta["namespace"], body, field_manager=FIELD_MANAGER, force=True, _content_type=_APPLY
+        )
+    return _plain(out)

@@ -1,0 +1,108 @@
+"""The pods provider's arithmetic: the model servers' Prometheus counters, scraped at the start and the end of an
+interval, become the built-in measurements (error-rate, latency-p95, latency-p99, request-rate) of one track.
+
+Pure: the scraping is in driftline.metrics; this turns text into counters and two snapshots into a value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from driftline.decide.analysis import Reading
+
+REQUESTS = "driftline_inference_requests"  # the parser strips the counter's _total
+DURATION = "driftline_inference_request_duration_seconds"
+
+
+@dataclass(frozen=True)
+class Counters:
+    """One pod's inference counters (summed over protocols), or their increase over an interval."""
+
+    requests: float = 0.0
+    errors: float = 0.0
+    """Requests answered with a status outside 2xx."""
+    buckets: Mapping[float, float] = field(default_factory=dict)
+    """Cumulative latency histogram: upper bound (le) -> requests at most that slow."""
+
+
+def parse(text: str) -> Counters:
+    """The counters in a /metrics page. Raises ValueError on text that is not the Prometheus format."""
+    requests = errors = 0.0
+    buckets: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if family.name == REQUESTS and sample.name == f"{REQUESTS}_total":
+                requests += sample.value
+                if not str(sample.labels.get("code", "")).startswith("2"):
+                    errors += sample.value
+            elif family.name == DURATION and sample.name == f"{DURATION}_bucket":
+                le = float(sample.labels["le"])
+                buckets[le] = buckets.get(le, 0.0) + sample.value
+    return Counters(requests, errors, buckets)
+
+
+def increase(before: Counters | None, after: Counters) -> Counters:
+    """`after - before`, as Prometheus' increase(): a counter that went down was reset (the pod restarted), so all of
+    `after` is new. A pod without a `before` is new too."""
+    if before is None or after.requests < before.requests:
+        return after
+    return Counters(
+        after.requests - before.requests,
+        max(0.0, after.errors - before.errors),
+        {le: max(0.0, v - before.buckets.get(le, 0.0)) for le, v in after.buckets.items()},
+    )
+
+
+def total(parts: Sequence[Counters]) -> Counters:
+    buckets: dict[float, float] = {}
+    for p in parts:
+        for le, v in p.buckets.items():
+            buckets[le] = buckets.get(le, 0.0) + v
+    return Counters(sum(p.requests for p in parts), sum(p.errors for p in parts), buckets)
+
+
+def quantile(q: float, buckets: Mapping[float, float]) -> float:
+    """Prometheus' histogram_quantile: linear interpolation inside the bucket holding the q-th request. NaN without
+    requests; the largest finite bound when the quantile falls in the +Inf bucket."""
+    bounds = sorted(buckets)
+    count = buckets.get(math.inf, buckets[bounds[-1]] if bounds else 0.0)
+    if not bounds or count <= 0:
+        return math.nan
+    rank = q * count
+    lower, below = 0.0, 0.0
+    for le in bounds:
+        cum = buckets[le]
+        if cum >= rank:
+            if math.isinf(le):
+                return lower
+            if cum == below:
+                return le
+            return lower + (le - lower) * (rank - below) / (cum - below)
+        lower, below = le, cum
+    return lower
+
+
+def value(metric: str, counters: Counters, seconds: float) -> float:
+    """One built-in measurement of a track over an interval; NaN when it is undefined (no requests)."""
+    if metric == "request-rate":
+        return counters.requests / seconds if seconds > 0 else math.nan
+    if metric == "error-rate":
+        return counters.errors / counters.requests if counters.requests > 0 else math.nan
+    if metric == "latency-p95":
+        return quantile(0.95, counters.buckets)
+    if metric == "latency-p99":
+        return quantile(0.99, counters.buckets)
+    raise ValueError(f"unknown built-in measurement {metric!r}")
+
+
+def reading(metric: str, canary: Counters, stable: Counters | None, seconds: float) -> Reading:
+    """The canary's value with the stable track's over the same interval, and the canary's sample count."""
+    return Reading(
+        value=value(metric, canary, seconds),
+        samples=int(canary.requests),
+        stable_value=None if stable is None else value(metric, stable, seconds),
+    )

@@ -1,0 +1,130 @@
+"""The canary's measurements: read the metric providers for one analysis round, and step the canary (decide.canary).
+
+A pods-provider measurement is the increase of the servers' counters over one interval, so it needs the counters at
+the interval's start. Those baselines live in this process only: after an operator restart, or at the start of each
+step, the first read is a baseline and the first measurement comes one interval later. Nothing is lost but time.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from driftline.api import constants as c
+from driftline.api.fields import parse_duration
+from driftline.api.inferenceservice import InferenceServiceSpec
+from driftline.api.rollout import AnalysisMetric
+from driftline.decide import canary, measure
+from driftline.decide.analysis import Reading
+from driftline.decide.serving import Rollout, Version
+from driftline.k8s import objects
+from driftline.metrics import pods as pods_provider
+from driftline.metrics import prometheus
+from driftline.telemetry import ANALYSIS
+
+
+@dataclass(frozen=True)
+class _Baseline:
+    key: tuple[str, int, int]  # (InferenceService uid, canary version, step)
+    at: float  # time.monotonic()
+    canary: dict[str, measure.Counters]
+    stable: dict[str, measure.Counters]
+
+
+_baselines: dict[tuple[str, str], _Baseline] = {}
+"""Per InferenceService (namespace, name): the counters at the start of the interval being measured. Guarded by the
+InferenceService's lock, which every caller holds."""
+
+
+def step(
+    isvc: dict[str, Any],
+    spec: InferenceServiceSpec,
+    stable: Version,
+    target: Version,
+    canary_rollout: Rollout | None,
+    measure_now: bool,
+    now: str,
+) -> canary.CanaryPlan:
+    """One step of the canary; with `measure_now` (the analysis timer), a measurement round first when one is due."""
+    analysis = (isvc.get("status") or {}).get("analysis")
+    rnd: list[dict[str, Any]] = []
+    if measure_now:
+        at_step = canary.measuring(spec, analysis, canary_rollout, target.version)
+        if at_step is not None:
+            rnd = _round(isvc, spec, stable.version, target.version, at_step, now)
+    return canary.advance(spec, stable.version, target, canary_rollout, analysis, rnd, now)
+
+
+def forget(namespace: str, name: str) -> None:
+    _baselines.pop((namespace, name), None)
+
+
+def _scrape(namespace: str, name: str, track: str, port: int) -> tuple[dict[str, measure.Counters], list[str]]:
+    pods = objects.list_pods(namespace, f"{c.LABEL_INFERENCE_SERVICE}={name},{c.LABEL_TRACK}={track}")
+    ready = pods_provider.ready_pods(pods)
+    if not ready:
+        return {}, [f"no ready {track} pod"]
+    return pods_provider.scrape_all(ready, port)
+
+
+def _round(
+    isvc: dict[str, Any], spec: InferenceServiceSpec, stable_version: int, version: int, at_step: int, now: str
+) -> list[dict[str, Any]]:
+    """The measurements of every analysis metric over the interval that just ended, or none when it has not."""
+    meta = isvc["metadata"]
+    ns, name = meta["namespace"], meta["name"]
+    analysis = spec.rollout.canary_or_default().analysis
+    key = (str(meta["uid"]), version, at_step)
+    base = _baselines.get((ns, name))
+    started = time.monotonic()
+    if base is not None and base.key == key and started - base.at < parse_duration(analysis.interval):
+        return []
+    uses_pods = any(m.provider.prometheus is None for m in analysis.metrics)
+    canary_now, canary_errors = _scrape(ns, name, c.TRACK_CANARY, spec.port) if uses_pods else ({}, [])
+    stable_now, _ = _scrape(ns, name, c.TRACK_STABLE, spec.port) if uses_pods else ({}, [])
+    _baselines[(ns, name)] = _Baseline(key, started, canary_now, stable_now)
+    if base is None or base.key != key:
+        return []  # the first read of a step is its baseline
+    seconds = started - base.at
+    canary_inc = measure.total([measure.increase(base.canary.get(uid), v) for uid, v in canary_now.items()])
+    stable_inc = measure.total([measure.increase(base.stable.get(uid), v) for uid, v in stable_now.items()])
+    out = []
+    for metric in analysis.metrics:
+        if metric.provider.prometheus is not None:
+            reading = _prometheus(metric, ns, name, spec.model, version, stable_version)
+        elif not canary_now:
+            reading = Reading(None, error="no canary pod could be read: " + "; ".join(canary_errors))
+        else:
+            reading = measure.reading(metric.name, canary_inc, stable_inc if stable_now else None, seconds)
+        out.append(canary.measurement(metric, reading, analysis.min_samples, at_step, now))
+    for m in out:
+        for field in ("value", "stableValue", "min", "max"):
+            gauge = ANALYSIS.labels(ns, name, m["metric"], str(version), field.removesuffix("Value"))
+            gauge.set(m.get(field, math.nan))  # NaN: not read, or no such bound
+    return out
+
+
+def _prometheus(
+    metric: AnalysisMetric, namespace: str, name: str, model: str, version: int, stable_version: int
+) -> Reading:
+    source = metric.provider.prometheus
+    if source is None:
+        return Reading(None, error="no prometheus source")
+
+    def ask(v: int) -> float:
+        values = {"namespace": namespace, "name": name, "model": model, "version": str(v)}
+        return prometheus.query(str(source.url), prometheus.render_query(source.query, values))
+
+    try:
+        value = ask(version)
+    except prometheus.QueryError as e:
+        return Reading(None, error=str(e))
+    stable_value: float | None = None
+    if metric.threshold.relative_to_stable:
+        try:
+            stable_value = ask(stable_version)
+        except prometheus.QueryError:
+            stable_value = None  # judged Inconclusive: a relative threshold without a stable value
+    return Reading(value, None, stable_value)

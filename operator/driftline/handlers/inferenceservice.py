@@ -1,0 +1,279 @@
+"""InferenceService -> a stable Deployment of the runtime serving the resolved ModelVersion, a Service, and during a
+canary a second Deployment for the new version.
+
+Level-based and restart-safe: every pass re-reads the InferenceService, the model's versions and the Deployments, and
+decide.serving (then decide.canary) says what to do. The same pass runs on every trigger: the InferenceService itself
+(create, update, resume); its Deployments' rollout progress (so status follows a rollout without sleeping); any
+ModelVersion event of the model (a new Production version rolls the service forward, a RolledBack or Rejected one
+moves it off); and, only while a canary's analysis runs, a one-second timer that takes a measurement round whenever
+the analysis interval has passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from driftline.api import constants as c
+from driftline.api.inferenceservice import InferenceServiceSpec
+from driftline.config import OperatorConfig
+from driftline.decide import canary, serving
+from driftline.decide import conditions as conds
+from driftline.handlers import canary as canary_handler
+from driftline.handlers import registry
+from driftline.handlers.locks import lock
+from driftline.k8s import events, objects
+from driftline.render import serving as render
+from driftline.telemetry import reconciler
+
+
+@kopf.on.resume(c.GROUP, c.VERSION, c.INFERENCE_SERVICE.plural)
+@kopf.on.create(c.GROUP, c.VERSION, c.INFERENCE_SERVICE.plural)
+@kopf.on.update(c.GROUP, c.VERSION, c.INFERENCE_SERVICE.plural)
+def on_inferenceservice(name: str, namespace: str | None, **_: Any) -> None:
+    if namespace:
+        reconcile(namespace, name)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={c.LABEL_INFERENCE_SERVICE: kopf.PRESENT})
+def on_deployment(labels: Mapping[str, str], namespace: str | None, type: str | None, **_: Any) -> None:
+    if type is None or not namespace:  # kopf's initial listing: the InferenceService's resume handler covers it
+        return
+    reconcile(namespace, labels[c.LABEL_INFERENCE_SERVICE])
+
+
+@kopf.on.event(c.GROUP, c.VERSION, c.MODEL_VERSION.plural)
+def on_modelversion_event(spec: kopf.Spec, namespace: str | None, type: str | None, **_: Any) -> None:
+    """A version's stage changed (or it appeared or went away): the services of its model re-resolve what to serve."""
+    if type is None or not namespace or not spec.get("model"):
+        return
+    for name in following(namespace, str(spec["model"])):
+        reconcile(namespace, name)
+
+
+def following(namespace: str, model: str) -> list[str]:
+    return [
+        isvc["metadata"]["name"]
+        for isvc in objects.list_(c.INFERENCE_SERVICE, namespace)
+        if (isvc.get("spec") or {}).get("model") == model
+    ]
+
+
+@kopf.timer(
+    c.GROUP,
+    c.VERSION,
+    c.INFERENCE_SERVICE.plural,
+    interval=1.0,
+    when=lambda status, **_: (
+        (status.get("analysis") or {}).get("phase") == "Running" and status.get("canaryVersion") is not None
+    ),
+)
+def on_canary_tick(name: str, namespace: str | None, **_: Any) -> None:
+    """While a canary's analysis runs: take a measurement round whenever its interval has passed."""
+    if namespace:
+        reconcile(namespace, name, measure_now=True)
+
+
+@reconciler("InferenceService")
+def reconcile(namespace: str, name: str, measure_now: bool = False) -> None:
+    with lock(("inferenceservice", namespace, name)):
+        isvc = objects.get(c.INFERENCE_SERVICE, namespace, name)
+        if isvc is None or isvc["metadata"].get("deletionTimestamp"):
+            canary_handler.forget(namespace, name)
+            return
+        _reconcile(isvc, OperatorConfig.from_env(), measure_now)
+
+
+def versions_of(namespace: str, model: str) -> list[serving.Version]:
+    out = []
+    for mv in registry.versions_of(namespace, model):
+        spec, status = mv.get("spec") or {}, mv.get("status") or {}
+        artifact = spec.get("artifact") or {}
+        out.append(
+            serving.Version(
+                version=int(spec["version"]),
+                stage=status.get("stage"),
+                sha256=str(artifact.get("sha256", "")),
+                storage_uri=str(artifact.get("storageUri", "")),
+                name=mv["metadata"]["name"],
+                promoted_at=status.get("promotedAt"),
+                reason=str(status.get("reason") or ""),
+            )
+        )
+    return out
+
+
+def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = False) -> None:
+    meta = isvc["metadata"]
+    ns, uid = meta["namespace"], meta["uid"]
+    try:
+        spec = InferenceServiceSpec.model_validate(isvc["spec"])
+    except ValidationError as e:
+        problem = "; ".join(f"spec.{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        _write_status(isvc, "Failed", _failed(c.Reason.INVALID_SPEC, problem), warn=(c.Reason.INVALID_SPEC, problem))
+        return  # no exception: a hopeless spec is not retried; fixing it triggers on.update
+
+    dep = objects.get_deployment(ns, render.deployment_name(isvc))
+    canary_dep = objects.get_deployment(ns, render.deployment_name(isvc, c.TRACK_CANARY))
+    svc = objects.get_service(ns, render.service_name(isvc))
+    for kind, child in (("Deployment", dep), ("Deployment", canary_dep), ("Service", svc)):
+        if child is not None and not render.controlled_by(child, uid):
+            msg = f"a {kind} named {child['metadata']['name']} exists and is not this InferenceService's; delete or "
+            msg += "rename it"
+            _write_status(isvc, "Failed", _failed(c.Reason.CHILD_CONFLICT, msg), warn=(c.Reason.CHILD_CONFLICT, msg))
+            return
+
+    status = isvc.get("status") or {}
+    now = registry.now()
+    plan = serving.decide(
+        spec,
+        versions_of(ns, spec.model),
+        _observe(dep),
+        status,
+        (meta.get("annotations") or {}).get(c.ANNOTATION_ROLLBACK),
+        now,
+    )
+    if plan.roll_back is not None:
+        _mark_rolled_back(ns, spec.model, plan.roll_back)
+    cplan = None
+    if plan.step is serving.Step.CANARY and plan.canary is not None and plan.serve is not None:
+        cplan = _run_canary(isvc, spec, cfg, plan.serve, plan.canary, canary_dep, measure_now, now)
+    stable, previous, active = plan.serve, plan.previous_version, plan.active_version
+    promoted = cplan is not None and cplan.outcome is canary.Outcome.PROMOTE
+    if promoted and plan.serve is not None and plan.canary is not None:  # the stable Deployment moves to the canary's
+        stable, previous, active = plan.canary, plan.serve.version, plan.canary.version
+    if canary_dep is not None and (cplan is None or cplan.outcome is not canary.Outcome.CONTINUE):
+        objects.delete_deployment(ns, canary_dep["metadata"]["name"])
+    if stable is not None and plan.step is not serving.Step.KEEP:
+        body = render.deployment(isvc, spec, stable, runtime_image=cfg.runtime_image, previous_version=previous)
+        if render.needs_update(dep, body):
+            dep = objects.apply_deployment(body)
+    svc_body = render.service(isvc, spec)
+    if render.needs_update(svc, svc_body):
+        objects.apply_service(svc_body)
+    notes = [*plan.events, *(cplan.events if cplan is not None else [])]
+    for note in notes:
+        (events.warning if note.warning else events.normal)(isvc, note.reason, note.message)
+
+    dep_status = (dep or {}).get("status") or {}
+    _write_status(
+        isvc,
+        plan.phase,
+        plan.conditions,
+        clear=("canaryVersion", "canaryWeight"),
+        activeVersion=active,
+        previousVersion=previous if previous != active else None,
+        url=render.url(isvc, spec),
+        replicas=int(dep_status.get("replicas") or 0),
+        readyReplicas=int(dep_status.get("readyReplicas") or 0),
+        selector=render.selector_string(isvc),
+        history=[*plan.history, *(cplan.history if cplan is not None else [])][-c.HISTORY_CAP :],
+        lastRollbackRequest=plan.last_rollback_request,
+        **_canary_status(status, plan, cplan),
+    )
+
+
+def _run_canary(
+    isvc: dict[str, Any],
+    spec: InferenceServiceSpec,
+    cfg: OperatorConfig,
+    stable: serving.Version,
+    target: serving.Version,
+    canary_dep: dict[str, Any] | None,
+    measure_now: bool,
+    now: str,
+) -> canary.CanaryPlan:
+    """Step the canary and act on it: keep its Deployment at the step's size, or mark its version RolledBack."""
+    ns = isvc["metadata"]["namespace"]
+    cplan = canary_handler.step(isvc, spec, stable, target, _observe(canary_dep), measure_now, now)
+    if cplan.outcome is canary.Outcome.ABORT:
+        _mark_rolled_back(ns, spec.model, serving.RollBack(target, stable.version, cplan.reason, cplan.message))
+    elif cplan.outcome is canary.Outcome.CONTINUE:
+        body = render.deployment(
+            isvc,
+            spec,
+            target,
+            runtime_image=cfg.runtime_image,
+            previous_version=None,
+            track=c.TRACK_CANARY,
+            replicas=cplan.replicas,
+        )
+        if render.needs_update(canary_dep, body):
+            objects.apply_deployment(body)
+    return cplan
+
+
+def _canary_status(status: dict[str, Any], plan: serving.Plan, cplan: canary.CanaryPlan | None) -> dict[str, Any]:
+    """canaryVersion and canaryWeight while a canary runs (cleared otherwise), and status.analysis: the canary's, or
+    the last one's, ended as Failed if its canary was abandoned (rolled back on request, or no longer wanted)."""
+    out: dict[str, Any] = {"canaryVersion": None, "canaryWeight": None}
+    if cplan is not None:
+        out["analysis"] = cplan.analysis
+        if cplan.outcome is canary.Outcome.CONTINUE and plan.canary is not None:
+            out.update(canaryVersion=plan.canary.version, canaryWeight=cplan.weight)
+        return out
+    analysis = status.get("analysis") or {}
+    why = f"the canary of version {analysis.get('version')} was abandoned: the service no longer moves to it"
+    if plan.roll_back is not None and plan.roll_back.version.version == analysis.get("version"):
+        why = plan.roll_back.message
+    ended = canary.abandoned(analysis, why)
+    if ended is not None:
+        out["analysis"] = ended
+    return out
+
+
+def _observe(dep: dict[str, Any] | None) -> serving.Rollout | None:
+    return serving.observe_deployment(dep, c.LABEL_VERSION, c.ANNOTATION_PREVIOUS_VERSION)
+
+
+def _failed(reason: str, message: str) -> list[conds.Cond]:
+    return [
+        *conds.lifecycle(False, reason, message, reconciling=False, stalled=True),
+        conds.Cond(c.ConditionType.PROGRESSING, False, reason, message),
+    ]
+
+
+def _mark_rolled_back(namespace: str, model: str, rb: serving.RollBack) -> None:
+    """The version left behind becomes RolledBack (model-wide: auto-follow never picks it again)."""
+    with lock(("model", namespace, model)):
+        mv = objects.get(c.MODEL_VERSION, namespace, rb.version.name)
+        if mv is None or (mv.get("status") or {}).get("stage") == "RolledBack":
+            return
+        objects.patch_status(
+            c.MODEL_VERSION,
+            namespace,
+            rb.version.name,
+            registry.stage_status(mv, "RolledBack", rb.reason, rb.message),
+        )
+        events.warning(mv, rb.reason, f"{rb.version.name} rolled back: {rb.message}")
+
+
+def _write_status(
+    isvc: dict[str, Any],
+    phase: str,
+    cond_updates: list[conds.Cond],
+    *,
+    warn: tuple[str, str] | None = None,
+    clear: tuple[str, ...] = (),
+    **fields: Any,
+) -> None:
+    """Patch status only when something a reader would see changed (no writes at steady state). `fields` use the
+    API's camelCase names: the API server prunes unknown keys silently. A None field is left as it is, except those
+    named in `clear`, which are removed."""
+    meta, old = isvc["metadata"], isvc.get("status") or {}
+    new_conds = conds.merge(old.get("conditions"), cond_updates, meta.get("generation"), registry.now())
+    status: dict[str, Any] = {
+        "phase": phase,
+        "observedGeneration": meta.get("generation"),
+        **{k: v for k, v in fields.items() if v is not None or (k in clear and k in old)},
+    }
+    unchanged = conds.same(old.get("conditions"), new_conds) and all(old.get(k) == v for k, v in status.items())
+    if unchanged:
+        return
+    status["conditions"] = new_conds
+    objects.patch_status(c.INFERENCE_SERVICE, meta["namespace"], meta["name"], status)
+    if warn and warn[1] and old.get("phase") != "Failed":
+        events.warning(isvc, warn[0], warn[1])

@@ -1,0 +1,55 @@
+"""The pods provider: each serving pod's /metrics, read directly on the pod's IP (no Prometheus needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import requests
+
+from driftline.decide.measure import Counters, parse
+
+TIMEOUT_SECONDS = 2.0
+
+
+class ScrapeError(RuntimeError):
+    pass
+
+
+def _session() -> requests.Session:
+    s = requests.Session()
+    s.trust_env = False  # a pod IP is never reached through a proxy
+    return s
+
+
+def scrape(ip: str, port: int, timeout: float = TIMEOUT_SECONDS) -> Counters:
+    try:
+        with _session() as s:
+            r = s.get(f"http://{ip}:{port}/metrics", timeout=timeout)
+        r.raise_for_status()
+        return parse(r.text)
+    except (requests.RequestException, ValueError) as e:
+        raise ScrapeError(f"{ip}:{port}/metrics: {e}") from e
+
+
+def scrape_all(pods: Mapping[str, str], port: int) -> tuple[dict[str, Counters], list[str]]:
+    """Scrape every pod (uid -> IP): the counters read, and one message per pod that could not be read."""
+    counters: dict[str, Counters] = {}
+    errors: list[str] = []
+    for uid, ip in pods.items():
+        try:
+            counters[uid] = scrape(ip, port)
+        except ScrapeError as e:
+            errors.append(str(e))
+    return counters, errors
+
+
+def ready_pods(pods: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """uid -> IP of the pods that serve: ready, with an IP, not being deleted."""
+    out: dict[str, str] = {}
+    for pod in pods:
+        meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+        if ready and status.get("podIP") and not meta.get("deletionTimestamp"):
+            out[str(meta["uid"])] = str(status["podIP"])
+    return out

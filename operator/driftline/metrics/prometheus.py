@@ -1,0 +1,47 @@
+"""The prometheus provider: an instant PromQL query that must return exactly one number."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+
+TIMEOUT_SECONDS = 5.0
+
+
+class QueryError(RuntimeError):
+    pass
+
+
+def render_query(query: str, values: Mapping[str, str]) -> str:
+    """Fill the placeholders {{namespace}}, {{name}}, {{model}} and {{version}}."""
+    for key, value in values.items():
+        query = query.replace("{{" + key + "}}", value)
+    return query
+
+
+def query(url: str, promql: str, timeout: float = TIMEOUT_SECONDS) -> float:
+    """The single value of an instant query; NaN stays NaN (the analysis judges it an Error, never a success)."""
+    try:
+        with requests.Session() as s:
+            r = s.get(f"{url.rstrip('/')}/api/v1/query", params={"query": promql}, timeout=timeout)
+        body = r.json()
+    except (requests.RequestException, ValueError) as e:
+        raise QueryError(f"{url}: {e}") from e
+    if r.status_code != 200 or body.get("status") != "success":
+        raise QueryError(f"{url}: HTTP {r.status_code}: {body.get('error') or body.get('status')}")
+    data = body.get("data") or {}
+    result = data.get("result")
+    sample: Any = None
+    if data.get("resultType") == "scalar":
+        sample = result
+    elif data.get("resultType") == "vector" and isinstance(result, list) and len(result) == 1:
+        sample = result[0].get("value")
+    else:
+        n = len(result) if isinstance(result, list) else "no"
+        raise QueryError(f"{promql!r} returned {n} series of type {data.get('resultType')}; it must return one number")
+    try:
+        return float(sample[1])
+    except (TypeError, ValueError, IndexError) as e:
+        raise QueryError(f"{promql!r} returned {sample!r}: {e}") from e

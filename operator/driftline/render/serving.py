@@ -1,0 +1,254 @@
+"""The stable Deployment that serves one ModelVersion of an InferenceService, and the Service in front of it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Protocol
+
+from driftline.api import constants as c
+from driftline.api import inferenceservice as api
+from driftline.api.inferenceservice import InferenceServiceSpec
+from driftline.render.common import (
+    child_name,
+    common_labels,
+    container_security_context,
+    owner_reference,
+    pod_security_context,
+    split_pvc_uri,
+)
+from driftline.render.training import TERMINATION_LOG
+
+MODEL_MOUNT = "/mnt/models"
+SERVICE_PORT = 80
+PORT_NAME = "http"
+DRAIN_SECONDS = 3
+"""After SIGTERM the server keeps answering (while unready) this long: requests already on their way to a pod that
+is being replaced still succeed, so a roll forward drops none."""
+TERMINATION_GRACE_SECONDS = 30
+"""The drain plus the in-flight requests the server waits for."""
+REVISION_HISTORY_LIMIT = 3
+DEFAULT_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
+
+
+class Artifact(Protocol):
+    """The ModelVersion a Deployment serves (decide.serving.Version is one)."""
+
+    @property
+    def version(self) -> int: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def storage_uri(self) -> str: ...
+
+
+def deployment_name(isvc: dict[str, Any], track: str = c.TRACK_STABLE) -> str:
+    """`<name>-stable`, and `<name>-canary` for a canary."""
+    return child_name(isvc["metadata"]["name"], track, isvc["metadata"]["uid"])
+
+
+def service_name(isvc: dict[str, Any]) -> str:
+    """The InferenceService's own name: the CRD requires a DNS-1035 label for exactly this."""
+    return str(isvc["metadata"]["name"])
+
+
+def selector(isvc: dict[str, Any], track: str = c.TRACK_STABLE) -> dict[str, str]:
+    """The stable Deployment's pods (immutable in a Deployment, so it never carries the version)."""
+    return {c.LABEL_INFERENCE_SERVICE: isvc["metadata"]["name"], c.LABEL_TRACK: track}
+
+
+def selector_string(isvc: dict[str, Any]) -> str:
+    """status.selector, for the scale subresource."""
+    return ",".join(f"{k}={v}" for k, v in sorted(selector(isvc).items()))
+
+
+def url(isvc: dict[str, Any], spec: InferenceServiceSpec) -> str:
+    """The in-cluster predict endpoint for spec.protocol (the Service listens on port 80)."""
+    meta = isvc["metadata"]
+    base = f"http://{service_name(isvc)}.{meta['namespace']}.svc.cluster.local"
+    if spec.protocol is api.Protocol.V1:
+        return f"{base}/v1/models/{spec.model}:predict"
+    return f"{base}/v2/models/{spec.model}/infer"
+
+
+def server_args(spec: InferenceServiceSpec, version: Artifact) -> list[str]:
+    _, path = split_pvc_uri(version.storage_uri)
+    args = [
+        "serve",
+        f"--model-dir={MODEL_MOUNT}/{path}" if path else f"--model-dir={MODEL_MOUNT}",
+        f"--model-name={spec.model}",
+        f"--model-version={version.version}",
+        f"--expected-sha256={version.sha256}",
+        f"--port={spec.port}",
+        f"--drain-seconds={DRAIN_SECONDS}",
+        f"--termination-log={TERMINATION_LOG}",
+    ]
+    drift = spec.drift
+    if drift is not None:
+        if drift.window.seconds is not None:
+            args.append(f"--drift-window-seconds={drift.window.seconds}")
+        elif drift.window.size is not None:
+            args.append(f"--drift-window-size={drift.window.size}")
+        args.append(f"--drift-min-samples={drift.min_samples}")
+    return args
+
+
+def _labels(isvc: dict[str, Any], spec: InferenceServiceSpec) -> dict[str, str]:
+    name = isvc["metadata"]["name"]
+    return {**common_labels(spec.model, c.COMPONENT_SERVER, name), c.LABEL_INFERENCE_SERVICE: name}
+
+
+def deployment(
+    isvc: dict[str, Any],
+    spec: InferenceServiceSpec,
+    version: Artifact,
+    *,
+    runtime_image: str,
+    previous_version: int | None,
+    track: str = c.TRACK_STABLE,
+    replicas: int | None = None,
+) -> dict[str, Any]:
+    """The Deployment serving `version`: the stable one (spec.replicas), or a canary's (`replicas`). RollingUpdate with
+    maxUnavailable 0 and maxSurge 1: a new pod must be ready before an old one goes, so a roll forward (or back) never
+    drops capacity."""
+    meta = isvc["metadata"]
+    claim, _ = split_pvc_uri(version.storage_uri)
+    labels = {**_labels(isvc, spec), c.LABEL_TRACK: track}
+    pod_labels = {**labels, c.LABEL_VERSION: str(version.version), c.LABEL_APP_VERSION: str(version.version)}
+    probe_port = PORT_NAME
+    container = {
+        "name": "server",
+        "image": spec.image or runtime_image,
+        "args": server_args(spec, version),
+        "ports": [{"name": PORT_NAME, "containerPort": spec.port, "protocol": "TCP"}],
+        "resources": spec.resources.model_dump(mode="json", exclude_none=True) if spec.resources else DEFAULT_RESOURCES,
+        "securityContext": container_security_context(),
+        "terminationMessagePath": TERMINATION_LOG,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        # Startup first (the model loads and its digest is checked), then readiness and liveness.
+        "startupProbe": {
+            "httpGet": {"path": "/v2/health/live", "port": probe_port},
+            "periodSeconds": 1,
+            "timeoutSeconds": 2,
+            "failureThreshold": 120,
+        },
+        "readinessProbe": {
+            "httpGet": {"path": "/v2/health/ready", "port": probe_port},
+            "periodSeconds": 2,
+            "timeoutSeconds": 2,
+            "failureThreshold": 2,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/v2/health/live", "port": probe_port},
+            "periodSeconds": 10,
+            "timeoutSeconds": 3,
+            "failureThreshold": 3,
+        },
+        "volumeMounts": [
+            {"name": "models", "mountPath": MODEL_MOUNT, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+    annotations: dict[str, str] = {}
+    if previous_version is not None:
+        annotations[c.ANNOTATION_PREVIOUS_VERSION] = str(previous_version)
+    body = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": deployment_name(isvc, track),
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": [owner_reference(isvc)],
+        },
+        "spec": {
+            "replicas": spec.replicas if replicas is None else replicas,
+            "selector": {"matchLabels": selector(isvc, track)},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "progressDeadlineSeconds": spec.rollout.progress_deadline_seconds,
+            "revisionHistoryLimit": REVISION_HISTORY_LIMIT,
+            "template": {
+                "metadata": {
+                    "labels": pod_labels,
+                    "annotations": {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(spec.port),
+                        "prometheus.io/path": "/metrics",
+                    },
+                },
+                "spec": {
+                    "securityContext": pod_security_context(),
+                    "automountServiceAccountToken": False,  # the server never talks to the API server
+                    "enableServiceLinks": False,
+                    "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+                    "containers": [container],
+                    "volumes": [
+                        {"name": "models", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}},
+                        {"name": "tmp", "emptyDir": {}},
+                    ],
+                },
+            },
+        },
+    }
+    return stamped(body)
+
+
+def service(isvc: dict[str, Any], spec: InferenceServiceSpec) -> dict[str, Any]:
+    """A ClusterIP Service on port 80 in front of every serving pod of the InferenceService. It selects the pods of
+    both tracks: without a service mesh, a canary's share of traffic is its share of the ready pods."""
+    meta = isvc["metadata"]
+    body = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": service_name(isvc),
+            "namespace": meta["namespace"],
+            "labels": _labels(isvc, spec),
+            "ownerReferences": [owner_reference(isvc)],
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {c.LABEL_INFERENCE_SERVICE: meta["name"], c.LABEL_COMPONENT: c.COMPONENT_SERVER},
+            "ports": [{"name": PORT_NAME, "port": SERVICE_PORT, "targetPort": PORT_NAME, "protocol": "TCP"}],
+        },
+    }
+    return stamped(body)
+
+
+def spec_hash(body: dict[str, Any]) -> str:
+    """A digest of a rendered manifest (its own hash annotation left out)."""
+    doc = json.loads(json.dumps(body))
+    (doc.get("metadata", {}).get("annotations") or {}).pop(c.ANNOTATION_SPEC_HASH, None)
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def stamped(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` with the hash annotation that lets the operator skip patches that would change nothing."""
+    body["metadata"].setdefault("annotations", {})[c.ANNOTATION_SPEC_HASH] = spec_hash(body)
+    return body
+
+
+def needs_update(live: dict[str, Any] | None, desired: dict[str, Any]) -> bool:
+    """Whether `live` must be brought in line with `desired`: a different rendering, or fields someone else changed
+    that the operator owns (the replica count, the served version)."""
+    if live is None:
+        return True
+    live_meta, desired_meta = live.get("metadata") or {}, desired["metadata"]
+    if (live_meta.get("annotations") or {}).get(c.ANNOTATION_SPEC_HASH) != desired_meta["annotations"].get(
+        c.ANNOTATION_SPEC_HASH
+    ):
+        return True
+    live_spec, desired_spec = live.get("spec") or {}, desired["spec"]
+    if "replicas" in desired_spec and live_spec.get("replicas") != desired_spec["replicas"]:
+        return True
+    if "template" in desired_spec:
+        labels = ((live_spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+        return bool(labels.get(c.LABEL_VERSION) != desired_spec["template"]["metadata"]["labels"][c.LABEL_VERSION])
+    return False
+
+
+def controlled_by(obj: dict[str, Any], owner_uid: str) -> bool:
+    """Whether `obj` is a child of the object with `owner_uid` (its controller ownerReference)."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(r.get("uid") == owner_uid and r.get("controller") for r in refs)

@@ -1,0 +1,126 @@
+"""The metric providers against a local HTTP server: a pod's /metrics, and Prometheus' instant-query API."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from driftline.metrics import pods, prometheus
+
+pytestmark = pytest.mark.unit
+
+METRICS = """# TYPE driftline_inference_requests_total counter
+driftline_inference_requests_total{model="m",version="2",protocol="v2",code="200"} 9.0
+driftline_inference_requests_total{model="m",version="2",protocol="v2",code="400"} 1.0
+"""
+
+
+class Canned:
+    """What the fake server answers: a status and a body per path."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, tuple[int, str]] = {}
+        self.queries: list[str] = []
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, int, Canned]]:
+    canned = Canned()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            url = urlparse(self.path)
+            canned.queries.extend(parse_qs(url.query).get("query", []))
+            code, body = canned.answers.get(url.path, (404, "not found"))
+            self.send_response(code)
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *_: Any) -> None:
+            return
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield "127.0.0.1", httpd.server_address[1], canned
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_scrape_reads_a_pods_counters(server: tuple[str, int, Canned]) -> None:
+    host, port, canned = server
+    canned.answers["/metrics"] = (200, METRICS)
+    got = pods.scrape(host, port)
+    assert (got.requests, got.errors) == (10, 1)
+    counters, errors = pods.scrape_all({"uid-a": host}, port)
+    assert list(counters) == ["uid-a"] and errors == []
+
+
+def test_scrape_failures_are_named(server: tuple[str, int, Canned]) -> None:
+    host, port, canned = server
+    canned.answers["/metrics"] = (500, "boom")
+    with pytest.raises(pods.ScrapeError, match="500"):
+        pods.scrape(host, port)
+    canned.answers["/metrics"] = (200, "not { prometheus")
+    with pytest.raises(pods.ScrapeError):
+        pods.scrape(host, port)
+    counters, errors = pods.scrape_all({"a": host}, port)
+    assert counters == {} and len(errors) == 1 and f"{host}:{port}/metrics" in errors[0]
+
+
+def test_ready_pods_are_ready_addressed_and_not_terminating() -> None:
+    def pod(uid: str, ready: bool, ip: str | None, deleting: bool = False) -> dict[str, Any]:
+        meta: dict[str, Any] = {"uid": uid, **({"deletionTimestamp": "t"} if deleting else {})}
+        status = {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}], "podIP": ip}
+        return {"metadata": meta, "status": status}
+
+    found = pods.ready_pods(
+        [pod("a", True, "10.0.0.1"), pod("b", False, "10.0.0.2"), pod("c", True, None), pod("d", True, "1", True)]
+    )
+    assert found == {"a": "10.0.0.1"}
+
+
+def answer(result_type: str, result: Any) -> str:
+    return json.dumps({"status": "success", "data": {"resultType": result_type, "result": result}})
+
+
+def test_prometheus_query_returns_the_one_number(server: tuple[str, int, Canned]) -> None:
+    host, port, canned = server
+    url = f"http://{host}:{port}"
+    canned.answers["/api/v1/query"] = (200, answer("vector", [{"metric": {}, "value": [1.0, "0.25"]}]))
+    q = prometheus.render_query('rate(x{ns="{{namespace}}",v="{{version}}"}[1m])', {"namespace": "n", "version": "3"})
+    assert q == 'rate(x{ns="n",v="3"}[1m])'
+    assert prometheus.query(url, q) == 0.25
+    assert canned.queries[-1] == q
+    canned.answers["/api/v1/query"] = (200, answer("scalar", [1.0, "NaN"]))
+    assert math.isnan(prometheus.query(url, "x"))  # passed on: the analysis judges NaN an Error
+
+
+@pytest.mark.parametrize(
+    ("code", "body", "match"),
+    [
+        (200, answer("vector", []), "returned 0 series"),
+        (200, answer("vector", [{"value": [1, "1"]}, {"value": [1, "2"]}]), "returned 2 series"),
+        (200, answer("matrix", []), "must return one number"),
+        (400, json.dumps({"status": "error", "error": "parse error"}), "parse error"),
+        (200, "<html>", "Expecting value"),
+        (200, answer("scalar", [1.0, "many"]), "could not convert"),
+    ],
+)
+def test_prometheus_query_errors_are_named(server: tuple[str, int, Canned], code: int, body: str, match: str) -> None:
+    host, port, canned = server
+    canned.answers["/api/v1/query"] = (code, body)
+    with pytest.raises(prometheus.QueryError, match=match):
+        prometheus.query(f"http://{host}:{port}", "up")
+
+
+def test_prometheus_unreachable_is_a_query_error() -> None:
+    with pytest.raises(prometheus.QueryError):
+        prometheus.query("http://127.0.0.1:9", "up", timeout=0.5)

@@ -1,0 +1,156 @@
+"""The serving Deployment and Service: deterministic, owned, restricted, zero-downtime, with the right arguments."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from driftline.api.inferenceservice import InferenceServiceSpec
+from driftline.decide.serving import Version
+from driftline.render.serving import (
+    controlled_by,
+    deployment,
+    deployment_name,
+    needs_update,
+    selector_string,
+    service,
+    url,
+)
+
+pytestmark = pytest.mark.unit
+
+SHA = "b" * 64
+V3 = Version(3, "Production", SHA, "pvc://models/registry/m/lr-0123abcd", "m-v3")
+
+
+def isvc(name: str = "bc", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "driftline.dev/v1alpha1",
+        "kind": "InferenceService",
+        "metadata": {"name": name, "namespace": "ns", "uid": "u-1234567890"},
+        "spec": {"model": "m", **spec},
+    }
+
+
+def render(obj: dict[str, Any], version: Version = V3, previous: int | None = 2) -> dict[str, Any]:
+    return deployment(
+        obj,
+        InferenceServiceSpec.model_validate(obj["spec"]),
+        version,
+        runtime_image="driftline/runtime:9",
+        previous_version=previous,
+    )
+
+
+def container(dep: dict[str, Any]) -> dict[str, Any]:
+    (c,) = dep["spec"]["template"]["spec"]["containers"]
+    return dict(c)
+
+
+def test_deployment_is_deterministic_owned_and_restricted() -> None:
+    dep = render(isvc())
+    assert dep == render(isvc())
+    assert dep["metadata"]["name"] == "bc-stable" == deployment_name(isvc())
+    owner = dep["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["uid"], owner["controller"]) == ("InferenceService", "u-1234567890", True)
+    assert controlled_by(dep, "u-1234567890") and not controlled_by(dep, "someone-else")
+    pod = dep["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["seccompProfile"]
+    assert pod["automountServiceAccountToken"] is False
+    sc = container(dep)["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"]["drop"] == ["ALL"]
+
+
+def test_the_server_serves_the_version_read_only_from_its_claim() -> None:
+    dep = render(isvc(port=9000))
+    c = container(dep)
+    assert c["image"] == "driftline/runtime:9"
+    assert c["args"] == [
+        "serve",
+        "--model-dir=/mnt/models/registry/m/lr-0123abcd",
+        "--model-name=m",
+        "--model-version=3",
+        f"--expected-sha256={SHA}",
+        "--port=9000",
+        "--drain-seconds=3",
+        "--termination-log=/dev/termination-log",
+    ]
+    assert c["ports"] == [{"name": "http", "containerPort": 9000, "protocol": "TCP"}]
+    assert {"name": "models", "mountPath": "/mnt/models", "readOnly": True} in c["volumeMounts"]
+    volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["models"]["persistentVolumeClaim"] == {"claimName": "models", "readOnly": True}
+    assert volumes["tmp"] == {"name": "tmp", "emptyDir": {}}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": "http"}
+    assert c["resources"]["requests"]
+
+
+def test_labels_selector_and_a_rollout_that_never_drops_capacity() -> None:
+    dep = render(isvc(replicas=3, rollout={"progressDeadlineSeconds": 120}))
+    spec = dep["spec"]
+    labels = spec["template"]["metadata"]["labels"]
+    assert spec["selector"]["matchLabels"].items() <= labels.items()
+    assert "driftline.dev/version" not in spec["selector"]["matchLabels"]  # the selector is immutable
+    assert (labels["driftline.dev/model"], labels["driftline.dev/version"]) == ("m", "3")
+    assert (labels["driftline.dev/inferenceservice"], labels["driftline.dev/track"]) == ("bc", "stable")
+    assert spec["replicas"] == 3 and spec["progressDeadlineSeconds"] == 120
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+    assert spec["template"]["spec"]["terminationGracePeriodSeconds"] > 3  # longer than the drain
+    assert selector_string(isvc()) == "driftline.dev/inferenceservice=bc,driftline.dev/track=stable"
+
+
+def test_previous_version_rides_on_the_deployment() -> None:
+    assert render(isvc(), previous=2)["metadata"]["annotations"]["driftline.dev/previous-version"] == "2"
+    assert "driftline.dev/previous-version" not in render(isvc(), previous=None)["metadata"]["annotations"]
+
+
+def test_spec_overrides_image_resources_and_drift_window() -> None:
+    resources = {"requests": {"cpu": "2"}, "limits": {"memory": "3Gi"}}
+    c = container(render(isvc(image="reg/driftline/runtime:1", resources=resources)))
+    assert c["image"] == "reg/driftline/runtime:1" and c["resources"] == resources
+    sized = container(render(isvc(drift={"window": {"size": 500}, "minSamples": 50})))["args"]
+    assert sized[-2:] == ["--drift-window-size=500", "--drift-min-samples=50"]
+    timed = container(render(isvc(drift={"window": {"seconds": 600}})))["args"]
+    assert "--drift-window-seconds=600" in timed and not any(a.startswith("--drift-window-size") for a in timed)
+
+
+def test_a_long_name_still_gives_a_dns_label() -> None:
+    name = "a" * 60
+    assert len(render(isvc(name))["metadata"]["name"]) <= 63
+
+
+def test_service_fronts_every_serving_pod_on_port_80() -> None:
+    obj = isvc()
+    svc = service(obj, InferenceServiceSpec.model_validate(obj["spec"]))
+    assert svc["metadata"]["name"] == "bc" and svc["spec"]["type"] == "ClusterIP"
+    assert svc["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+    pod_labels = render(obj)["spec"]["template"]["metadata"]["labels"]
+    assert svc["spec"]["selector"].items() <= pod_labels.items()
+    assert "driftline.dev/track" not in svc["spec"]["selector"]  # a canary's pods get their share of traffic
+    assert svc["metadata"]["ownerReferences"][0]["uid"] == "u-1234567890"
+
+
+@pytest.mark.parametrize(("protocol", "path"), [("v2", "/v2/models/m/infer"), ("v1", "/v1/models/m:predict")])
+def test_url_points_at_the_predict_endpoint_of_the_protocol(protocol: str, path: str) -> None:
+    obj = isvc(protocol=protocol)
+    assert url(obj, InferenceServiceSpec.model_validate(obj["spec"])) == f"http://bc.ns.svc.cluster.local{path}"
+
+
+def test_needs_update_only_on_a_real_difference() -> None:
+    desired = render(isvc())
+    live = copy.deepcopy(desired)
+    live["metadata"]["resourceVersion"] = "42"
+    live["status"] = {"replicas": 1}
+    assert needs_update(None, desired)
+    assert not needs_update(live, desired)
+    assert needs_update(live, render(isvc(replicas=2)))  # the spec changed: another hash
+    assert needs_update(live, render(isvc(), version=Version(4, "Production", SHA, "pvc://models/x", "m-v4")))
+    scaled_by_hand = copy.deepcopy(live)
+    scaled_by_hand["spec"]["replicas"] = 5
+    assert needs_update(scaled_by_hand, desired)
+    edited = copy.deepcopy(live)
+    edited["spec"]["template"]["metadata"]["labels"]["driftline.dev/version"] = "1"
+    assert needs_update(edited, desired)
