@@ -21,7 +21,9 @@ def crds(cluster: Cluster) -> None:
         cluster.kubectl("wait", "--for=condition=Established", "-f", str(crd), "--timeout=60s")
 
 
-@pytest.fixture(scope="session")
+# Module scope: an operator runs only while e2e tests need one, never under the integration tests, which write
+# statuses by hand to test the API server's view of them.
+@pytest.fixture(scope="module")
 def operator(cluster: Cluster, crds: None) -> Iterator[OperatorProcess]:
     port = procs.free_port()
     proc = OperatorProcess(

@@ -391,6 +391,11 @@ def test_canary_of_a_bad_version_is_aborted_and_a_good_one_promoted(
         for e in events_of(cluster, ns, "InferenceService", "bc")
     )
     assert not cluster.api.get_or_none(f"/apis/apps/v1/namespaces/{ns}/deployments/bc-canary")
+    # The operator exports each measured value with its bounds.
+    gauges = requests.get(operator.metrics_url, timeout=5).text
+    labels = f'inferenceservice="bc",metric="error-rate",namespace="{ns}",version="2"'
+    assert f'driftline_operator_analysis_measurement{{field="value",{labels}}} 1.0' in gauges
+    assert f'driftline_operator_analysis_measurement{{field="max",{labels}}} 0.05' in gauges
 
     # A good version passes and is promoted to stable, again without a failed request.
     with Client(cluster, ns, "bc") as client:
