@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections.abc import Callable
@@ -55,3 +56,37 @@ def reconciler(kind: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
         return timed
 
     return wrap
+
+
+_LABELS = ["namespace", "inferenceservice", "method"]
+DRIFT_SCORE = Gauge(
+    "driftline_operator_drift_score",
+    "The latest drift score the operator read for an InferenceService (largest per-feature value; NaN when the "
+    "reading failed or the window held too few inputs).",
+    _LABELS,
+)
+DRIFT_THRESHOLD = Gauge(
+    "driftline_operator_drift_threshold", "The threshold the latest drift score was judged against.", _LABELS
+)
+DRIFT_SAMPLES = Gauge(
+    "driftline_operator_drift_window_samples",
+    "Inputs in the serving pods' drift windows at the latest reading (NaN when the source does not tell).",
+    _LABELS,
+)
+DRIFT_BREACHES = Gauge("driftline_operator_drift_consecutive_breaches", "Breaching drift readings in a row.", _LABELS)
+
+_series: dict[tuple[str, str], set[tuple[Gauge, tuple[str, ...]]]] = {}
+"""The labelled series set per InferenceService, so that deleting it removes them from /metrics."""
+
+
+def set_gauge(gauge: Gauge, namespace: str, name: str, labels: tuple[str, ...], value: float) -> None:
+    """Set a series of a gauge whose first two labels are the InferenceService's namespace and name."""
+    gauge.labels(namespace, name, *labels).set(value)
+    _series.setdefault((namespace, name), set()).add((gauge, labels))
+
+
+def forget(namespace: str, name: str) -> None:
+    """Remove every series set for an InferenceService that is gone."""
+    for gauge, labels in _series.pop((namespace, name), set()):
+        with contextlib.suppress(KeyError):
+            gauge.remove(namespace, name, *labels)

@@ -56,6 +56,9 @@ LABEL_INFERENCE_SERVICE: Final = f"{GROUP}/inferenceservice"
 LABEL_TRAINING_JOB: Final = f"{GROUP}/trainingjob"
 """The owning TrainingJob's name, on its Job and pods, and on the ModelVersion it produced (lineage)."""
 
+LABEL_RETRAIN: Final = f"{GROUP}/retrain"
+"""On a TrainingJob drift started: its sequence number among the InferenceService's retrains (1, 2, ...)."""
+
 COMPONENT_TRAINER: Final = "trainer"
 COMPONENT_SERVER: Final = "server"
 TRACK_STABLE: Final = "stable"

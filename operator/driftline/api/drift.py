@@ -120,6 +120,9 @@ class DriftStatus(StatusModel):
     """When drift was last read."""
     consecutive_breaches: int = 0
     """Breaching readings in a row."""
+    breaching_since: Timestamp | None = None
+    """When the current run of breaching readings began: the start of the drift, which tells whether it followed a
+    roll forward (action Rollback)."""
     consecutive_errors: int = 0
     """Failed readings in a row."""
     message: str | None = None

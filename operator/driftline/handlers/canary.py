@@ -22,7 +22,7 @@ from driftline.decide.serving import Rollout, Version
 from driftline.k8s import objects
 from driftline.metrics import pods as pods_provider
 from driftline.metrics import prometheus
-from driftline.telemetry import ANALYSIS
+from driftline.telemetry import ANALYSIS, set_gauge
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,8 @@ def _round(
         out.append(canary.measurement(metric, reading, analysis.min_samples, at_step, now))
     for m in out:
         for field in ("value", "stableValue", "min", "max"):
-            gauge = ANALYSIS.labels(ns, name, m["metric"], str(version), field.removesuffix("Value"))
-            gauge.set(m.get(field, math.nan))  # NaN: not read, or no such bound
+            labels = (m["metric"], str(version), field.removesuffix("Value"))
+            set_gauge(ANALYSIS, ns, name, labels, m.get(field, math.nan))  # NaN: not read, or no such bound
     return out
 
 

@@ -17,10 +17,11 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from driftline import telemetry
 from driftline.api import constants as c
 from driftline.api.inferenceservice import InferenceServiceSpec
 from driftline.config import OperatorConfig
-from driftline.decide import canary, serving
+from driftline.decide import canary, drift, serving
 from driftline.decide import conditions as conds
 from driftline.handlers import canary as canary_handler
 from driftline.handlers import registry
@@ -83,6 +84,7 @@ def reconcile(namespace: str, name: str, measure_now: bool = False) -> None:
         isvc = objects.get(c.INFERENCE_SERVICE, namespace, name)
         if isvc is None or isvc["metadata"].get("deletionTimestamp"):
             canary_handler.forget(namespace, name)
+            telemetry.forget(namespace, name)
             return
         _reconcile(isvc, OperatorConfig.from_env(), measure_now)
 
@@ -137,7 +139,7 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
         now,
     )
     if plan.roll_back is not None:
-        _mark_rolled_back(ns, spec.model, plan.roll_back)
+        mark_rolled_back(ns, spec.model, plan.roll_back)
     cplan = None
     if plan.step is serving.Step.CANARY and plan.canary is not None and plan.serve is not None:
         cplan = _run_canary(isvc, spec, cfg, plan.serve, plan.canary, canary_dep, measure_now, now)
@@ -159,10 +161,11 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
         (events.warning if note.warning else events.normal)(isvc, note.reason, note.message)
 
     dep_status = (dep or {}).get("status") or {}
+    phase, conditions = drift.overlay(plan.phase, plan.conditions, drift.degraded(spec.drift, status.get("drift")))
     _write_status(
         isvc,
-        plan.phase,
-        plan.conditions,
+        phase,
+        conditions,
         clear=("canaryVersion", "canaryWeight"),
         activeVersion=active,
         previousVersion=previous if previous != active else None,
@@ -190,7 +193,7 @@ def _run_canary(
     ns = isvc["metadata"]["namespace"]
     cplan = canary_handler.step(isvc, spec, stable, target, _observe(canary_dep), measure_now, now)
     if cplan.outcome is canary.Outcome.ABORT:
-        _mark_rolled_back(ns, spec.model, serving.RollBack(target, stable.version, cplan.reason, cplan.message))
+        mark_rolled_back(ns, spec.model, serving.RollBack(target, stable.version, cplan.reason, cplan.message))
     elif cplan.outcome is canary.Outcome.CONTINUE:
         body = render.deployment(
             isvc,
@@ -236,7 +239,7 @@ def _failed(reason: str, message: str) -> list[conds.Cond]:
     ]
 
 
-def _mark_rolled_back(namespace: str, model: str, rb: serving.RollBack) -> None:
+def mark_rolled_back(namespace: str, model: str, rb: serving.RollBack) -> None:
     """The version left behind becomes RolledBack (model-wide: auto-follow never picks it again)."""
     with lock(("model", namespace, model)):
         mv = objects.get(c.MODEL_VERSION, namespace, rb.version.name)

@@ -22,13 +22,22 @@ def _session() -> requests.Session:
     return s
 
 
-def scrape(ip: str, port: int, timeout: float = TIMEOUT_SECONDS) -> Counters:
+def fetch(ip: str, port: int, timeout: float = TIMEOUT_SECONDS) -> str:
+    """The text of a pod's /metrics page."""
     try:
         with _session() as s:
             r = s.get(f"http://{ip}:{port}/metrics", timeout=timeout)
         r.raise_for_status()
-        return parse(r.text)
-    except (requests.RequestException, ValueError) as e:
+        return r.text
+    except requests.RequestException as e:
+        raise ScrapeError(f"{ip}:{port}/metrics: {e}") from e
+
+
+def scrape(ip: str, port: int, timeout: float = TIMEOUT_SECONDS) -> Counters:
+    text = fetch(ip, port, timeout)
+    try:
+        return parse(text)
+    except ValueError as e:
         raise ScrapeError(f"{ip}:{port}/metrics: {e}") from e
 
 

@@ -1,0 +1,297 @@
+"""What a drift reading means and what it sets off: a pure function of the DriftSpec, the reading, the service's last
+drift status and history, and the retrains the cluster holds.
+
+Fail-safe by construction:
+
+- a reading that errored, or whose values are missing, NaN or garbled, is an Error: it never counts as a breach, it
+  only counts towards `consecutiveErrorLimit` (after which the service is Degraded, see `degraded`);
+- a window holding fewer than `minSamples` inputs is InsufficientSamples: judged neither way, and it ends a run of
+  breaches (a new window, e.g. after a rollout, starts afresh);
+- an action fires only after `consecutive` breaching readings in a row; Alert and Rollback fire once per run of
+  breaches, Retrain whenever none is in flight and the cooldown has passed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from driftline.api.constants import ConditionType, Reason
+from driftline.api.drift import DriftAction, DriftAssessment, DriftSpec
+from driftline.api.fields import parse_duration
+from driftline.api.inferenceservice import HistoryAction, RetrainSpec, ServicePhase
+from driftline.decide.conditions import Cond
+from driftline.decide.serving import EventNote, history_entry
+
+TOP_FEATURES = 10
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One drift reading of the served version: per-feature values of the spec's metric (pods), or only the score
+    (a Prometheus query), with the live window's fill when the source tells it."""
+
+    features: Mapping[str, float] = field(default_factory=dict)
+    score: float | None = None
+    """Set by sources that return only the aggregate; otherwise the largest feature value is the score."""
+    samples: int | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Retrains:
+    """The retrain TrainingJobs this service started, as the cluster holds them."""
+
+    in_flight: str | None = None
+    """Name of one that has not finished."""
+    last_started: str | None = None
+    """creationTimestamp of the newest."""
+
+
+@dataclass(frozen=True)
+class Served:
+    """What the service serves, from its status: where a drift rollback would go."""
+
+    active_version: int | None
+    previous_version: int | None
+    previous_good: bool
+    rolled_forward_at: str | None
+    """When the active version started serving (the newest RollForward or CanaryPromoted to it)."""
+
+
+@dataclass(frozen=True)
+class DriftPlan:
+    status: dict[str, Any]
+    """The new status.drift (camelCase, as the API stores it)."""
+    conditions: list[Cond]
+    action: DriftAction | None = None
+    """Rollback or Retrain to carry out now; Alert needs nothing but the Event and condition below."""
+    events: list[EventNote] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    """Entries to append to status.history."""
+    rollback_to: int | None = None
+
+
+def _time(text: str | None) -> dt.datetime | None:
+    if not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def seconds_between(earlier: str | None, later: str | None) -> float | None:
+    a, b = _time(earlier), _time(later)
+    return None if a is None or b is None else (b - a).total_seconds()
+
+
+def assess(spec: DriftSpec, reading: Reading) -> tuple[DriftAssessment, float | None, str]:
+    """The verdict on one reading, the score judged, and a message for people."""
+    if reading.error:
+        return DriftAssessment.ERROR, None, reading.error
+    values = list(reading.features.values()) if reading.score is None else [reading.score]
+    garbled = [v for v in values if math.isinf(v) or v < 0]
+    if garbled:
+        return DriftAssessment.ERROR, None, f"garbled drift values {garbled[:3]} ({spec.metric.value} is finite, >= 0)"
+    if not values:
+        return DriftAssessment.ERROR, None, f"no {spec.metric.value} drift values among the metrics read"
+    if reading.samples is not None and reading.samples < spec.min_samples:
+        msg = f"{reading.samples} inputs in the live window, fewer than minSamples {spec.min_samples}: not judged"
+        return DriftAssessment.INSUFFICIENT_SAMPLES, None, msg
+    known = [v for v in values if not math.isnan(v)]
+    if not known:
+        # The servers export NaN until their own window holds minSamples inputs.
+        msg = "drift values are NaN: no serving pod's window holds minSamples inputs yet"
+        return DriftAssessment.INSUFFICIENT_SAMPLES, None, msg
+    score = max(known)
+    over = score > spec.threshold
+    word = "above" if over else "within"
+    msg = f"{spec.metric.value} drift score {score:.4g} {word} threshold {spec.threshold:g}"
+    if reading.samples is not None:
+        msg += f" over {reading.samples} inputs"
+    return (DriftAssessment.BREACH if over else DriftAssessment.OK), score, msg
+
+
+def top_features(features: Mapping[str, float], n: int = TOP_FEATURES) -> list[dict[str, Any]]:
+    known = [(name, v) for name, v in features.items() if not math.isnan(v) and not math.isinf(v)]
+    known.sort(key=lambda kv: (-kv[1], kv[0]))
+    return [{"name": name, "value": round(v, 6)} for name, v in known[:n]]
+
+
+def decide(
+    spec: DriftSpec,
+    retrain: RetrainSpec | None,
+    reading: Reading,
+    last: Mapping[str, Any],
+    served: Served,
+    retrains: Retrains,
+    now: str,
+) -> DriftPlan:
+    """`last` is the previous status.drift."""
+    assessment, score, message = assess(spec, reading)
+    breaches = int(last.get("consecutiveBreaches") or 0)
+    errors = int(last.get("consecutiveErrors") or 0)
+    since: str | None = last.get("breachingSince")
+    if assessment is DriftAssessment.BREACH:
+        breaches, errors, since = breaches + 1, 0, since if breaches > 0 and since else now
+    elif assessment is DriftAssessment.ERROR:
+        errors += 1  # neither a breach nor the end of a run of them
+    else:
+        breaches, errors, since = 0, 0, None
+
+    status: dict[str, Any] = {
+        "score": None if score is None else round(score, 6),
+        "method": spec.metric.value,
+        "threshold": spec.threshold,
+        "assessment": assessment.value,
+        "features": top_features(reading.features),
+        "samples": reading.samples,
+        "lastScrapeTime": now,
+        "consecutiveBreaches": breaches,
+        "breachingSince": since,
+        "consecutiveErrors": errors,
+        "message": message[:1024],
+        "lastAction": last.get("lastAction"),
+        "lastActionTime": last.get("lastActionTime"),
+        "lastRetrainJob": last.get("lastRetrainJob"),
+    }
+    confirmed = assessment is DriftAssessment.BREACH and breaches >= spec.consecutive
+    plan = DriftPlan(status=status, conditions=[_drifted(assessment, confirmed, breaches, spec, message)])
+    if not confirmed or spec.action is DriftAction.NONE:
+        return plan
+    after_start = seconds_between(since, last.get("lastActionTime"))
+    fired_this_run = after_start is not None and after_start >= 0
+    detail = f"{message}, {breaches} readings in a row"
+    if spec.action is DriftAction.RETRAIN:
+        return _retrain(plan, retrain, retrains, detail, served, now)
+    if fired_this_run:
+        return plan
+    if spec.action is DriftAction.ROLLBACK:
+        why_not = _why_no_rollback(spec, served, since)
+        if why_not is None and served.previous_version is not None and served.active_version is not None:
+            msg = f"drift began after version {served.active_version} rolled out ({detail}); traffic back to "
+            msg += f"version {served.previous_version}"
+            _fired(plan, DriftAction.ROLLBACK, now)  # once: the served version's new window ends the run
+            return DriftPlan(
+                status=plan.status,
+                conditions=plan.conditions,
+                action=DriftAction.ROLLBACK,
+                events=[EventNote(True, Reason.DRIFT_DETECTED, msg)],
+                rollback_to=served.previous_version,
+            )
+        _fired(plan, DriftAction.ALERT, now)
+        plan.events.append(EventNote(True, Reason.DRIFT_DETECTED, f"{detail}; no rollback: {why_not}"))
+        return plan
+    _fired(plan, DriftAction.ALERT, now)
+    plan.events.append(EventNote(True, Reason.DRIFT_DETECTED, detail))
+    return plan
+
+
+def _fired(plan: DriftPlan, action: DriftAction, now: str) -> None:
+    plan.status.update(lastAction=action.value, lastActionTime=now)
+
+
+def _why_no_rollback(spec: DriftSpec, served: Served, since: str | None) -> str | None:
+    if served.active_version is None:
+        return "no version is served"
+    if served.previous_version is None or served.previous_version == served.active_version:
+        return f"version {served.active_version} has no previous version to return to"
+    if not served.previous_good:
+        return f"the previous version {served.previous_version} is Rejected or RolledBack"
+    after = seconds_between(served.rolled_forward_at, since)
+    if after is None:
+        return f"when version {served.active_version} rolled out is not in status.history"
+    if after > spec.rollback_window_seconds:
+        return (
+            f"the drift began {after:.0f}s after version {served.active_version} rolled out, beyond "
+            f"rollbackWindowSeconds {spec.rollback_window_seconds}: not caused by the roll forward"
+        )
+    return None
+
+
+def _retrain(
+    plan: DriftPlan, retrain: RetrainSpec | None, retrains: Retrains, detail: str, served: Served, now: str
+) -> DriftPlan:
+    if retrain is None:  # the CRD refuses this; an old object may still hold it
+        plan.status["message"] = f"{detail}; no retrain: spec.retrain is empty"
+        return plan
+    if retrains.in_flight is not None:
+        plan.status["message"] = f"{detail}; retrain {retrains.in_flight} is still running"
+        return plan
+    cooldown = parse_duration(retrain.cooldown)
+    elapsed = seconds_between(retrains.last_started, now)
+    if elapsed is not None and elapsed < cooldown:
+        wait = cooldown - elapsed
+        plan.status["message"] = f"{detail}; next retrain allowed in {wait:.0f}s (cooldown {retrain.cooldown})"
+        return plan
+    _fired(plan, DriftAction.RETRAIN, now)
+    msg = f"{detail}; retraining model {retrain.template.model}"
+    entry = history_entry(
+        now, HistoryAction.RETRAIN, served.active_version, served.active_version or 0, Reason.DRIFT_DETECTED, msg
+    )
+    return DriftPlan(
+        status=plan.status,
+        conditions=plan.conditions,
+        action=DriftAction.RETRAIN,
+        events=[EventNote(True, Reason.DRIFT_DETECTED, detail)],
+        history=[entry],
+    )
+
+
+def _drifted(assessment: DriftAssessment, confirmed: bool, breaches: int, spec: DriftSpec, message: str) -> Cond:
+    if confirmed:
+        return Cond(ConditionType.DRIFTED, True, Reason.DRIFT_DETECTED, f"{message}, {breaches} readings in a row")
+    if assessment is DriftAssessment.BREACH:
+        msg = f"{message}: {breaches} of {spec.consecutive} breaching readings in a row needed"
+        return Cond(ConditionType.DRIFTED, False, Reason.NO_DRIFT, msg)
+    if assessment is DriftAssessment.OK:
+        return Cond(ConditionType.DRIFTED, False, Reason.NO_DRIFT, message)
+    if assessment is DriftAssessment.INSUFFICIENT_SAMPLES:
+        return Cond(ConditionType.DRIFTED, None, Reason.INSUFFICIENT_SAMPLES, message)
+    return Cond(ConditionType.DRIFTED, None, Reason.METRICS_UNAVAILABLE, message)
+
+
+def degraded(spec: DriftSpec | None, drift_status: Mapping[str, Any] | None) -> str | None:
+    """Why drift watching makes the service Degraded: `consecutiveErrorLimit` failed readings in a row."""
+    if spec is None or not spec.enabled or not drift_status:
+        return None
+    errors = int(drift_status.get("consecutiveErrors") or 0)
+    if errors < spec.consecutive_error_limit:
+        return None
+    why = drift_status.get("message") or "unknown"
+    limit = spec.consecutive_error_limit
+    return f"drift could not be read {errors} times in a row (consecutiveErrorLimit {limit}): {why}"
+
+
+def served_from(status: Mapping[str, Any], good: Sequence[int]) -> Served:
+    """What the service serves and when it started to, from status (activeVersion, previousVersion, history)."""
+    active = status.get("activeVersion")
+    previous = status.get("previousVersion")
+    rolled = None
+    for entry in reversed(status.get("history") or []):
+        if entry.get("toVersion") == active and entry.get("action") in (
+            HistoryAction.ROLL_FORWARD.value,
+            HistoryAction.CANARY_PROMOTED.value,
+        ):
+            rolled = entry.get("time")
+            break
+    return Served(
+        active_version=active,
+        previous_version=previous,
+        previous_good=previous in good,
+        rolled_forward_at=rolled,
+    )
+
+
+def overlay(phase: ServicePhase, conditions: list[Cond], why_degraded: str | None) -> tuple[ServicePhase, list[Cond]]:
+    """The serving plan's phase and conditions with drift's say: a service that would be Ready but whose drift
+    cannot be read is Degraded (it serves, but is not watched as asked)."""
+    if why_degraded is None or phase is not ServicePhase.READY:
+        return phase, conditions
+    out = [cond for cond in conditions if cond.type != ConditionType.DEGRADED]
+    out.append(Cond(ConditionType.DEGRADED, True, Reason.METRICS_UNAVAILABLE, why_degraded))
+    return ServicePhase.DEGRADED, out

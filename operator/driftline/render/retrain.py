@@ -1,0 +1,43 @@
+"""The TrainingJob drift starts (action Retrain): the InferenceService's spec.retrain.template, owned by it."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+from driftline.api import constants as c
+from driftline.render.common import child_name, owner_reference
+
+
+def sequence(jobs: Sequence[dict[str, Any]]) -> int:
+    """The next retrain's number: one past the highest among the service's retrains (never reused, so a retrain
+    deleted by hand cannot make the next one's name collide)."""
+    highest = 0
+    for job in jobs:
+        label = ((job.get("metadata") or {}).get("labels") or {}).get(c.LABEL_RETRAIN, "")
+        if label.isdigit():
+            highest = max(highest, int(label))
+    return highest + 1
+
+
+def trainingjob(isvc: dict[str, Any], seq: int) -> dict[str, Any]:
+    meta = isvc["metadata"]
+    spec = isvc["spec"]
+    return {
+        "apiVersion": c.API_VERSION,
+        "kind": c.TRAINING_JOB.kind,
+        "metadata": {
+            "name": child_name(meta["name"], f"retrain-{seq}", meta["uid"]),
+            "namespace": meta["namespace"],
+            "labels": {
+                c.LABEL_INFERENCE_SERVICE: meta["name"],
+                c.LABEL_MODEL: spec["model"],
+                c.LABEL_RETRAIN: str(seq),
+                c.LABEL_APP_MANAGED_BY: c.MANAGED_BY,
+                c.LABEL_APP_PART_OF: c.PART_OF,
+            },
+            "ownerReferences": [owner_reference(isvc)],
+        },
+        "spec": copy.deepcopy(spec["retrain"]["template"]),
+    }

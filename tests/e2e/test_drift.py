@@ -1,0 +1,229 @@
+"""Drift closes the loop on the real control plane: served pods see live inputs, the operator reads their drift and
+acts — retrain on a dataset that reflects the shift and roll forward to the new version, or roll back a version
+whose roll forward the drift followed. Through the pods' /metrics and through a real Prometheus server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pytest
+import requests
+from sklearn.datasets import load_breast_cancer
+
+from tests.conftest import Cluster
+from tests.e2e.conftest import pvc
+from tests.e2e.test_serving import DIS, MODEL, PORT, condition, dis, events_of, ready_at, serving_pods, train, v2_body
+from tests.e2e.test_training import TJ, versions
+from tests.operator_proc import OperatorProcess
+
+pytestmark = pytest.mark.e2e
+
+DATA = load_breast_cancer(as_frame=True)
+SHIFT = 1.5
+INTERVAL = "2s"
+
+
+def drift_spec(action: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "metric": "psi",
+        "threshold": 0.25,
+        "window": {"size": 300},
+        "minSamples": 150,
+        "consecutive": 2,
+        "scrapeInterval": INTERVAL,
+        "action": action,
+        **extra,
+    }
+
+
+class Traffic:
+    """Sends batches of rows to every ready pod of the service, in a loop, until told to change or stop."""
+
+    def __init__(self, cluster: Cluster, ns: str, name: str) -> None:
+        self.cluster, self.ns, self.name = cluster, ns, name
+        self.rows = DATA.data.to_numpy()
+        self.factor = 1.0
+        self.sent = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._http = requests.Session()
+        self._http.trust_env = False
+        self._rng = np.random.default_rng(3)
+
+    def __enter__(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                pods = [p for p in serving_pods(self.cluster.api, self.ns, self.name) if p["ready"]]
+            except Exception as e:  # the API server is busy: try again
+                self.failures.append(str(e))
+                continue
+            for pod in pods:
+                batch = self.rows[self._rng.choice(len(self.rows), 32, replace=False)] * self.factor
+                try:
+                    r = self._http.post(
+                        f"http://{pod['ip']}:{PORT}/v2/models/{MODEL}/infer", json=v2_body(batch), timeout=10
+                    )
+                    self.sent += 32 if r.ok else 0
+                except requests.RequestException as e:
+                    self.failures.append(str(e))
+            time.sleep(0.1)
+
+
+def drift_of(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
+    return dict((dis(cluster, ns, name).get("status") or {}).get("drift") or {})
+
+
+def shifted_dataset(cluster: Cluster, ns: str) -> str:
+    """A ConfigMap holding breast_cancer with every feature times SHIFT: the data the live traffic now looks like."""
+    frame = DATA.frame.copy()
+    frame[DATA.feature_names] = frame[DATA.feature_names] * SHIFT
+    cluster.api.create(
+        f"/api/v1/namespaces/{ns}/configmaps",
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "shifted"},
+            "data": {"data.csv": frame.to_csv(index=False)},
+        },
+    )
+    return "configmap://shifted/data.csv"
+
+
+@pytest.fixture
+def v1_served(cluster: Cluster, namespace: str, operator: OperatorProcess) -> Iterator[str]:
+    pvc(cluster, namespace)
+    assert train(cluster, namespace, "lr", "sklearn.linear_model.LogisticRegression", {"max_iter": 5000}) == 1
+    yield namespace
+
+
+def wait_ok_reading(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
+    return cluster.wait_for(
+        "an Ok drift reading over a full window",
+        lambda: (lambda d: d if d.get("assessment") == "Ok" and (d.get("samples") or 0) >= 150 else None)(
+            drift_of(cluster, ns, name)
+        ),
+        timeout=90,
+    )
+
+
+def test_closed_loop_drift_retrains_and_rolls_forward(
+    cluster: Cluster, v1_served: str, operator: OperatorProcess
+) -> None:
+    ns = v1_served
+    uri = shifted_dataset(cluster, ns)
+    template = {
+        "model": MODEL,
+        "dataset": {"uri": uri, "format": "csv"},
+        "estimator": "sklearn.linear_model.LogisticRegression",
+        "params": {"max_iter": 5000},
+        "output": {"storageUri": "pvc://models/registry"},
+        "promotion": {"auto": True, "gates": [{"metric": "accuracy", "op": ">=", "value": 0.9}]},
+    }
+    svc = {
+        "apiVersion": "driftline.dev/v1alpha1",
+        "kind": "InferenceService",
+        "metadata": {"name": "bc"},
+        "spec": {"model": MODEL, "drift": drift_spec("Retrain"), "retrain": {"template": template, "cooldown": "1h"}},
+    }
+    cluster.api.create(DIS.format(ns=ns), svc)
+    cluster.wait_for("bc Ready on v1", ready_at(cluster, ns, "bc", 1), timeout=120)
+
+    with Traffic(cluster, ns, "bc") as traffic:
+        # In distribution: judged Ok, no action.
+        ok = wait_ok_reading(cluster, ns, "bc")
+        assert ok["score"] <= 0.25 and ok["method"] == "psi" and ok["lastScrapeTime"]
+        st = dis(cluster, ns, "bc")["status"]
+        assert condition(st, "Drifted")["status"] == "False" and ok.get("lastAction") is None
+
+        # Shifted: breaches, Drifted, then a retrain on the shifted data.
+        traffic.factor = SHIFT
+        breach = cluster.wait_for(
+            "a breaching reading",
+            lambda: (lambda d: d if d.get("assessment") == "Breach" else None)(drift_of(cluster, ns, "bc")),
+            timeout=90,
+        )
+        assert breach["score"] > 0.25 and breach["features"][0]["value"] == breach["score"]
+        acted = cluster.wait_for(
+            "the Retrain action",
+            lambda: (lambda d: d if d.get("lastAction") == "Retrain" else None)(drift_of(cluster, ns, "bc")),
+            timeout=60,
+        )
+        st = dis(cluster, ns, "bc")["status"]
+        assert condition(st, "Drifted")["status"] == "True"
+        job = acted["lastRetrainJob"]
+        tj = cluster.api.get(f"{TJ.format(ns=ns)}/{job}")
+        assert tj["metadata"]["ownerReferences"][0]["name"] == "bc"
+        assert tj["spec"]["dataset"]["uri"] == uri
+        took = _seconds(acted["breachingSince"], acted["lastActionTime"])
+        print(
+            f"\ndrift: first breaching reading -> Retrain action: {took:.0f}s (scrapeInterval {INTERVAL}, 2 in a row)"
+        )
+
+        # v2, trained on what the traffic now looks like, passes the gates and is rolled forward to.
+        cluster.wait_for("bc Ready on v2", ready_at(cluster, ns, "bc", 2), timeout=240)
+        assert versions(cluster, ns)[f"{MODEL}-v2"]["spec"]["trainingJobRef"]["name"] == job
+        # Exactly one retrain for the whole run of breaches.
+        retrains = cluster.api.get(TJ.format(ns=ns), labelSelector="driftline.dev/retrain")["items"]
+        assert [r["metadata"]["name"] for r in retrains] == [job]
+
+        # The loop is closed: the same shifted traffic is in distribution for v2.
+        ok2 = wait_ok_reading(cluster, ns, "bc")
+        assert ok2["score"] <= 0.25
+
+    st = dis(cluster, ns, "bc")["status"]
+    actions = [(h["action"], h.get("fromVersion"), h["toVersion"]) for h in st["history"]]
+    assert actions[-2:] == [("Retrain", 1, 1), ("RollForward", 1, 2)], actions
+    reasons = [e["reason"] for e in events_of(cluster, ns, "InferenceService", "bc")]
+    assert {"DriftDetected", "RetrainStarted", "RollingOut"} <= set(reasons), reasons
+    assert traffic.sent > 0
+
+
+def test_drift_after_a_roll_forward_rolls_back(cluster: Cluster, v1_served: str, operator: OperatorProcess) -> None:
+    ns = v1_served
+    svc = {
+        "apiVersion": "driftline.dev/v1alpha1",
+        "kind": "InferenceService",
+        "metadata": {"name": "bc"},
+        "spec": {"model": MODEL, "drift": drift_spec("Rollback", rollbackWindowSeconds=600)},
+    }
+    cluster.api.create(DIS.format(ns=ns), svc)
+    cluster.wait_for("bc Ready on v1", ready_at(cluster, ns, "bc", 1), timeout=120)
+    assert train(cluster, ns, "stump", "sklearn.tree.DecisionTreeClassifier", {"max_depth": 2}) == 2
+    cluster.wait_for("bc Ready on v2", ready_at(cluster, ns, "bc", 2), timeout=120)
+
+    with Traffic(cluster, ns, "bc") as traffic:
+        traffic.factor = SHIFT
+        acted = cluster.wait_for(
+            "the Rollback action",
+            lambda: (lambda d: d if d.get("lastAction") == "Rollback" else None)(drift_of(cluster, ns, "bc")),
+            timeout=120,
+        )
+        st = cluster.wait_for("bc back on v1", ready_at(cluster, ns, "bc", 1), timeout=120)
+    mv2 = versions(cluster, ns)[f"{MODEL}-v2"]
+    assert mv2["status"]["stage"] == "RolledBack" and "drift" in mv2["status"]["reason"]
+    last = st["history"][-1]
+    assert (last["action"], last["fromVersion"], last["toVersion"]) == ("Rollback", 2, 1), st["history"]
+    warnings = [e for e in events_of(cluster, ns, "InferenceService", "bc") if e["type"] == "Warning"]
+    assert any(e["reason"] == "DriftDetected" and "traffic back to version 1" in e["message"] for e in warnings)
+    took = _seconds(acted["breachingSince"], acted["lastActionTime"])
+    print(f"\ndrift: first breaching reading -> Rollback action: {took:.0f}s (scrapeInterval {INTERVAL}, 2 in a row)")
+
+
+def _seconds(a: str, b: str) -> float:
+    return (
+        datetime.fromisoformat(b.replace("Z", "+00:00")) - datetime.fromisoformat(a.replace("Z", "+00:00"))
+    ).total_seconds()

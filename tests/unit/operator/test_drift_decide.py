@@ -1,0 +1,222 @@
+"""decide.drift: the verdict on a drift reading, the runs of breaches and errors, and the action they set off."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from driftline.api.drift import DriftAction, DriftAssessment, DriftSpec
+from driftline.api.inferenceservice import RetrainSpec, ServicePhase
+from driftline.decide.conditions import Cond
+from driftline.decide.drift import (
+    Reading,
+    Retrains,
+    Served,
+    assess,
+    decide,
+    degraded,
+    overlay,
+    served_from,
+    top_features,
+)
+
+pytestmark = pytest.mark.unit
+
+T0 = "2026-11-23T10:00:00Z"
+
+
+def spec(**kw: Any) -> DriftSpec:
+    base: dict[str, Any] = {"threshold": 0.25, "minSamples": 100, "consecutive": 3}
+    return DriftSpec.model_validate({**base, **kw})
+
+
+def at(seconds: int) -> str:
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"2026-11-23T{10 + h:02d}:{m:02d}:{s:02d}Z"
+
+
+RETRAIN = RetrainSpec.model_validate(
+    {
+        "template": {
+            "model": "m",
+            "dataset": {"uri": "sklearn://iris"},
+            "estimator": "sklearn.tree.DecisionTreeClassifier",
+            "output": {"storageUri": "pvc://models/m"},
+        },
+        "cooldown": "10m",
+    }
+)
+NO_RETRAINS = Retrains()
+SERVED = Served(active_version=2, previous_version=1, previous_good=True, rolled_forward_at=T0)
+HIGH = Reading(features={"a": 0.9, "b": 0.1}, samples=500)
+LOW = Reading(features={"a": 0.05, "b": 0.1}, samples=500)
+
+
+def run(
+    s: DriftSpec,
+    readings: list[Reading],
+    *,
+    served: Served = SERVED,
+    retrains: Retrains = NO_RETRAINS,
+    start: int = 60,
+    step: int = 10,
+) -> list[Any]:
+    """Feed readings one interval apart, carrying status.drift over as the handler does; return every plan."""
+    last: dict[str, Any] = {}
+    plans = []
+    for i, r in enumerate(readings):
+        plan = decide(s, RETRAIN, r, last, served, retrains, at(start + i * step))
+        plans.append(plan)
+        last = plan.status
+    return plans
+
+
+@pytest.mark.parametrize(
+    ("reading", "verdict"),
+    [
+        (Reading(features={"a": 0.3}, samples=100), DriftAssessment.BREACH),
+        (Reading(features={"a": 0.25}, samples=100), DriftAssessment.OK),  # "exceeds": equal is not a breach
+        (Reading(features={"a": 0.3, "b": math.nan}, samples=100), DriftAssessment.BREACH),
+        (Reading(features={"a": 0.9}, samples=99), DriftAssessment.INSUFFICIENT_SAMPLES),
+        (Reading(features={"a": math.nan}, samples=1000), DriftAssessment.INSUFFICIENT_SAMPLES),
+        (Reading(features={}, samples=1000), DriftAssessment.ERROR),
+        (Reading(features={"a": math.inf}, samples=1000), DriftAssessment.ERROR),
+        (Reading(features={"a": -0.1}, samples=1000), DriftAssessment.ERROR),
+        (Reading(error="connection refused"), DriftAssessment.ERROR),
+        (Reading(score=0.5), DriftAssessment.BREACH),  # Prometheus: no sample count, the score alone
+        (Reading(score=math.nan), DriftAssessment.INSUFFICIENT_SAMPLES),
+    ],
+)
+def test_assess(reading: Reading, verdict: DriftAssessment) -> None:
+    assert assess(spec(), reading)[0] is verdict
+
+
+def test_score_is_the_largest_feature_value() -> None:
+    _, score, msg = assess(spec(), Reading(features={"a": 0.3, "b": 0.7, "c": math.nan}, samples=200))
+    assert score == 0.7
+    assert "0.7" in msg and "above threshold 0.25" in msg and "200 inputs" in msg
+
+
+def test_alert_fires_once_after_consecutive_breaches() -> None:
+    plans = run(spec(action="Alert"), [HIGH] * 5)
+    assert [p.status["consecutiveBreaches"] for p in plans] == [1, 2, 3, 4, 5]
+    assert [bool(p.events) for p in plans] == [False, False, True, False, False]
+    assert [p.conditions[0].status for p in plans] == [False, False, True, True, True]
+    assert plans[2].status["lastAction"] == "Alert" and plans[2].status["lastActionTime"] == at(80)
+    assert plans[0].status["breachingSince"] == at(60) == plans[4].status["breachingSince"]
+    assert all(p.action is None for p in plans)  # an alert needs no act beyond the Event and condition
+
+
+def test_a_new_run_of_breaches_alerts_again() -> None:
+    plans = run(spec(action="Alert", consecutive=2), [HIGH, HIGH, LOW, HIGH, HIGH])
+    assert [bool(p.events) for p in plans] == [False, True, False, False, True]
+    assert plans[2].status["breachingSince"] is None and plans[2].conditions[0].reason == "NoDrift"
+
+
+def test_errors_never_count_as_breaches_nor_end_a_run() -> None:
+    err = Reading(error="timeout")
+    plans = run(spec(action="Alert"), [HIGH, err, err, HIGH, HIGH])
+    assert [p.status["consecutiveBreaches"] for p in plans] == [1, 1, 1, 2, 3]
+    assert [p.status["consecutiveErrors"] for p in plans] == [0, 1, 2, 0, 0]
+    assert [p.status["assessment"] for p in plans][1] == "Error"
+    assert plans[1].conditions[0] == Cond("Drifted", None, "MetricsUnavailable", "timeout")
+    assert [bool(p.events) for p in plans] == [False, False, False, False, True]
+
+
+def test_too_few_samples_are_never_judged_and_end_a_run() -> None:
+    few = Reading(features={"a": 5.0}, samples=10)
+    plans = run(spec(action="Alert"), [HIGH, HIGH, few, HIGH, HIGH, few])
+    assert [p.status["consecutiveBreaches"] for p in plans] == [1, 2, 0, 1, 2, 0]
+    assert not any(p.events for p in plans)
+    assert plans[2].conditions[0].reason == "InsufficientSamples" and plans[2].conditions[0].status is None
+
+
+def test_action_none_records_only() -> None:
+    plans = run(spec(action="None"), [HIGH] * 4)
+    assert plans[-1].conditions[0].status is True
+    assert not any(p.events or p.action for p in plans) and plans[-1].status["lastAction"] is None
+
+
+def test_rollback_when_the_drift_began_within_the_window_after_a_roll_forward() -> None:
+    plans = run(spec(action="Rollback", rollbackWindowSeconds=600), [HIGH] * 3)
+    last = plans[-1]
+    assert last.action is DriftAction.ROLLBACK and last.rollback_to == 1
+    assert last.status["lastAction"] == "Rollback"
+    assert last.status["breachingSince"] == at(60)
+    assert "traffic back to version 1" in last.events[0].message and last.events[0].warning
+
+
+@pytest.mark.parametrize(
+    ("served", "why"),
+    [
+        (Served(2, 1, True, at(-7200)), "beyond rollbackWindowSeconds 600"),
+        (Served(2, None, False, T0), "no previous version"),
+        (Served(2, 1, False, T0), "previous version 1 is Rejected or RolledBack"),
+        (Served(2, 1, True, None), "not in status.history"),
+    ],
+)
+def test_no_rollback_falls_back_to_an_alert_saying_why(served: Served, why: str) -> None:
+    plans = run(spec(action="Rollback", rollbackWindowSeconds=600), [HIGH] * 4, served=served)
+    assert all(p.action is None for p in plans)
+    assert plans[2].status["lastAction"] == "Alert" and why in plans[2].events[0].message
+    assert not plans[3].events  # once per run
+
+
+def test_retrain_when_none_in_flight_and_the_cooldown_passed() -> None:
+    plans = run(spec(action="Retrain"), [HIGH] * 3)
+    assert plans[-1].action is DriftAction.RETRAIN
+    assert plans[-1].history[0]["action"] == "Retrain" and plans[-1].history[0]["reason"] == "DriftDetected"
+
+
+def test_retrain_waits_for_the_one_in_flight() -> None:
+    plans = run(spec(action="Retrain"), [HIGH] * 4, retrains=Retrains(in_flight="svc-retrain-1", last_started=T0))
+    assert all(p.action is None for p in plans)
+    assert "svc-retrain-1 is still running" in plans[-1].status["message"]
+
+
+def test_retrain_respects_the_cooldown_then_fires_again_while_drift_lasts() -> None:
+    s = spec(action="Retrain")
+    started = at(0)
+    early = run(s, [HIGH] * 3, retrains=Retrains(last_started=started), start=60)
+    assert early[-1].action is None and "cooldown 10m" in early[-1].status["message"]
+    late = run(s, [HIGH] * 3, retrains=Retrains(last_started=started), start=600)
+    assert late[-1].action is DriftAction.RETRAIN
+
+
+def test_top_features_are_sorted_and_skip_unknown_values() -> None:
+    got = top_features({"a": 0.1, "b": 0.9, "c": math.nan, "d": 0.5}, n=2)
+    assert got == [{"name": "b", "value": 0.9}, {"name": "d", "value": 0.5}]
+
+
+def test_degraded_after_the_error_limit_and_only_a_ready_service_is_overlaid() -> None:
+    s = spec(consecutiveErrorLimit=2)
+    assert degraded(s, {"consecutiveErrors": 1}) is None
+    why = degraded(s, {"consecutiveErrors": 2, "message": "no ready pod"})
+    assert why is not None and "no ready pod" in why
+    assert degraded(spec(enabled=False, consecutiveErrorLimit=2), {"consecutiveErrors": 9}) is None
+    conds = [Cond("Ready", True, "Available"), Cond("Degraded", False, "Reconciled")]
+    phase, out = overlay(ServicePhase.READY, conds, why)
+    assert phase is ServicePhase.DEGRADED
+    assert [(c.type, c.status, c.reason) for c in out] == [
+        ("Ready", True, "Available"),
+        ("Degraded", True, "MetricsUnavailable"),
+    ]
+    assert overlay(ServicePhase.PROGRESSING, conds, why) == (ServicePhase.PROGRESSING, conds)
+    assert overlay(ServicePhase.READY, conds, None) == (ServicePhase.READY, conds)
+
+
+def test_served_from_status_finds_when_the_active_version_rolled_out() -> None:
+    status = {
+        "activeVersion": 2,
+        "previousVersion": 1,
+        "history": [
+            {"time": at(0), "action": "RollForward", "toVersion": 1},
+            {"time": at(30), "action": "CanaryPromoted", "toVersion": 2},
+            {"time": at(90), "action": "Retrain", "toVersion": 2},
+        ],
+    }
+    assert served_from(status, [1, 2]) == Served(2, 1, True, at(30))
+    assert served_from(status, [2]).previous_good is False
