@@ -33,3 +33,20 @@ def test_reconciles_are_counted_by_result_and_timed() -> None:
     assert sample("driftline_operator_reconciles_total", kind="Probe", result="ok") == before_ok + 1
     assert sample("driftline_operator_reconciles_total", kind="Probe", result="error") == before_err + 1
     assert sample("driftline_operator_reconcile_duration_seconds_count", kind="Probe") >= 2
+
+
+def test_a_deleted_inferenceservice_leaves_no_series_behind() -> None:
+    from driftline.telemetry import ANALYSIS, DRIFT_SCORE, forget, set_gauge
+
+    set_gauge(DRIFT_SCORE, "ns", "gone", ("psi",), 0.4)
+    set_gauge(ANALYSIS, "ns", "gone", ("error-rate", "2", "value"), 0.1)
+    set_gauge(DRIFT_SCORE, "ns", "kept", ("psi",), 0.1)
+    labels = {"namespace": "ns", "inferenceservice": "gone", "method": "psi"}
+    assert REGISTRY.get_sample_value("driftline_operator_drift_score", labels) == 0.4
+    forget("ns", "gone")
+    assert REGISTRY.get_sample_value("driftline_operator_drift_score", labels) is None
+    analysis = {"namespace": "ns", "inferenceservice": "gone", "metric": "error-rate", "version": "2", "field": "value"}
+    assert REGISTRY.get_sample_value("driftline_operator_analysis_measurement", analysis) is None
+    kept = {"namespace": "ns", "inferenceservice": "kept", "method": "psi"}
+    assert REGISTRY.get_sample_value("driftline_operator_drift_score", kept) == 0.1
+    forget("ns", "never-seen")  # nothing to remove is fine
