@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup k8s-bin test test-unit lint crds demo cluster-up cluster-down clean
+.PHONY: help setup k8s-bin prometheus test test-unit lint crds demo cluster-up cluster-down bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -15,7 +15,10 @@ setup:  ## the Python environment (.venv), idempotent
 k8s-bin:  ## build the control-plane binaries from Go modules (cached; cold ~10 min on 2 cores)
 	@bash hack/build-k8s.sh >/dev/null
 
-test: setup k8s-bin  ## every test: unit, integration and e2e against the real local control plane
+prometheus:  ## Prometheus from Debian for the drift tests (cached)
+	@bash hack/fetch-prometheus.sh >/dev/null
+
+test: setup k8s-bin prometheus  ## every test: unit, integration and e2e against the real local control plane
 	@$(PY) -m pytest -q
 
 test-unit: setup  ## only the fast unit tests (no cluster)
@@ -32,6 +35,9 @@ crds: setup  ## regenerate crds/ and docs/crd-reference.md from the pydantic mod
 
 demo: setup k8s-bin  ## the local demo on the embedded control plane
 	@$(PY) -m driftline.cli demo
+
+bench: setup k8s-bin  ## benchmarks against real peers; tables on stdout, JSON in bench/results/
+	@$(PY) -m bench
 
 cluster-up: setup k8s-bin  ## start a local control plane and print its KUBECONFIG
 	@$(PY) -m driftline.cli dev cluster up

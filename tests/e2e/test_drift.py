@@ -13,8 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 from sklearn.datasets import load_breast_cancer
 
+from driftline.devcluster.prometheus import PrometheusServer
 from tests.conftest import Cluster
 from tests.e2e.conftest import pvc
 from tests.e2e.test_serving import DIS, MODEL, PORT, condition, dis, events_of, ready_at, serving_pods, train, v2_body
@@ -173,6 +175,14 @@ def test_closed_loop_drift_retrains_and_rolls_forward(
             f"\ndrift: first breaching reading -> Retrain action: {took:.0f}s (scrapeInterval {INTERVAL}, 2 in a row)"
         )
 
+        exported = {
+            (sample.name, sample.labels.get("namespace"), sample.labels.get("inferenceservice")): sample.value
+            for family in text_string_to_metric_families(requests.get(operator.metrics_url, timeout=5).text)
+            for sample in family.samples
+        }
+        assert exported[("driftline_operator_drift_threshold", ns, "bc")] == 0.25
+        assert ("driftline_operator_drift_score", ns, "bc") in exported
+
         # v2, trained on what the traffic now looks like, passes the gates and is rolled forward to.
         cluster.wait_for("bc Ready on v2", ready_at(cluster, ns, "bc", 2), timeout=240)
         assert versions(cluster, ns)[f"{MODEL}-v2"]["spec"]["trainingJobRef"]["name"] == job
@@ -192,13 +202,62 @@ def test_closed_loop_drift_retrains_and_rolls_forward(
     assert traffic.sent > 0
 
 
-def test_drift_after_a_roll_forward_rolls_back(cluster: Cluster, v1_served: str, operator: OperatorProcess) -> None:
+@pytest.fixture(scope="module")
+def prometheus(cluster: Cluster) -> Iterator[PrometheusServer]:
+    """Debian's Prometheus, scraping every serving pod of the cluster every second under the labels a Kubernetes
+    service discovery would give it (namespace, inferenceservice)."""
+    server = PrometheusServer(cluster.dir / "prometheus").start()
+    stop = threading.Event()
+
+    def follow_pods() -> None:
+        while not stop.is_set():
+            try:
+                pods = cluster.api.get("/api/v1/pods", labelSelector="driftline.dev/inferenceservice")["items"]
+                server.set_targets(
+                    [
+                        (
+                            f"{p['status']['podIP']}:{PORT}",
+                            {
+                                "namespace": p["metadata"]["namespace"],
+                                "inferenceservice": p["metadata"]["labels"]["driftline.dev/inferenceservice"],
+                            },
+                        )
+                        for p in pods
+                        if (p.get("status") or {}).get("podIP") and not p["metadata"].get("deletionTimestamp")
+                    ]
+                )
+            except Exception:  # the API server is busy: try again
+                pass
+            stop.wait(0.5)
+
+    thread = threading.Thread(target=follow_pods, daemon=True)
+    thread.start()
+    yield server
+    stop.set()
+    thread.join(timeout=10)
+    server.stop()
+
+
+PROMQL = (
+    'max(driftline_feature_drift{namespace="{{namespace}}",inferenceservice="{{name}}",version="{{version}}",'
+    'method="psi"})'
+)
+
+
+@pytest.mark.parametrize("provider", ["pods", "prometheus"])
+def test_drift_after_a_roll_forward_rolls_back(
+    cluster: Cluster, v1_served: str, operator: OperatorProcess, request: pytest.FixtureRequest, provider: str
+) -> None:
     ns = v1_served
+    source: dict[str, Any] = {"pods": {}}
+    if provider == "prometheus":
+        prom: PrometheusServer = request.getfixturevalue("prometheus")
+        source = {"prometheus": {"url": prom.url, "query": PROMQL}}
     svc = {
         "apiVersion": "driftline.dev/v1alpha1",
         "kind": "InferenceService",
         "metadata": {"name": "bc"},
-        "spec": {"model": MODEL, "drift": drift_spec("Rollback", rollbackWindowSeconds=600)},
+        "spec": {"model": MODEL, "drift": drift_spec("Rollback", rollbackWindowSeconds=600, source=source)},
     }
     cluster.api.create(DIS.format(ns=ns), svc)
     cluster.wait_for("bc Ready on v1", ready_at(cluster, ns, "bc", 1), timeout=120)
@@ -220,7 +279,7 @@ def test_drift_after_a_roll_forward_rolls_back(cluster: Cluster, v1_served: str,
     warnings = [e for e in events_of(cluster, ns, "InferenceService", "bc") if e["type"] == "Warning"]
     assert any(e["reason"] == "DriftDetected" and "traffic back to version 1" in e["message"] for e in warnings)
     took = _seconds(acted["breachingSince"], acted["lastActionTime"])
-    print(f"\ndrift: first breaching reading -> Rollback action: {took:.0f}s (scrapeInterval {INTERVAL}, 2 in a row)")
+    print(f"\ndrift ({provider}): first breaching reading -> Rollback action: {took:.0f}s (scrapeInterval {INTERVAL})")
 
 
 def _seconds(a: str, b: str) -> float:
