@@ -27,7 +27,7 @@ from driftline.telemetry import ANALYSIS, set_gauge
 
 @dataclass(frozen=True)
 class _Baseline:
-    key: tuple[str, int, int]  # (InferenceService uid, canary version, step)
+    key: tuple[str, int, int, str]  # (InferenceService uid, canary version, step, analysis startedAt)
     at: float  # time.monotonic()
     canary: dict[str, measure.Counters]
     stable: dict[str, measure.Counters]
@@ -76,7 +76,8 @@ def _round(
     meta = isvc["metadata"]
     ns, name = meta["namespace"], meta["name"]
     analysis = spec.rollout.canary_or_default().analysis
-    key = (str(meta["uid"]), version, at_step)
+    started_at = str(((isvc.get("status") or {}).get("analysis") or {}).get("startedAt") or "")
+    key = (str(meta["uid"]), version, at_step, started_at)  # a later canary of the same version starts afresh
     base = _baselines.get((ns, name))
     started = time.monotonic()
     if base is not None and base.key == key and started - base.at < parse_duration(analysis.interval):

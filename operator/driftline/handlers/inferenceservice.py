@@ -192,6 +192,8 @@ def _run_canary(
     """Step the canary and act on it: keep its Deployment at the step's size, or mark its version RolledBack."""
     ns = isvc["metadata"]["namespace"]
     cplan = canary_handler.step(isvc, spec, stable, target, _observe(canary_dep), measure_now, now)
+    if cplan.outcome is not canary.Outcome.CONTINUE:
+        canary_handler.forget(ns, isvc["metadata"]["name"])  # the next canary measures from its own baseline
     if cplan.outcome is canary.Outcome.ABORT:
         mark_rolled_back(ns, spec.model, serving.RollBack(target, stable.version, cplan.reason, cplan.message))
     elif cplan.outcome is canary.Outcome.CONTINUE:
