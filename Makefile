@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup k8s-bin prometheus test test-unit lint crds demo cluster-up cluster-down bench clean
+.PHONY: help setup k8s-bin prometheus gitops test test-unit lint crds demo cluster-up cluster-down bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -18,7 +18,11 @@ k8s-bin:  ## build the control-plane binaries from Go modules (cached; cold ~10 
 prometheus:  ## Prometheus from Debian for the drift tests (cached)
 	@bash hack/fetch-prometheus.sh >/dev/null
 
-test: setup k8s-bin prometheus  ## every test: unit, integration and e2e against the real local control plane
+gitops:  ## Lua 5.1 from Debian and the kstatus CLI from Go modules, for the GitOps health tests (cached)
+	@bash hack/fetch-lua.sh >/dev/null
+	@bash hack/kstatus/build.sh >/dev/null
+
+test: setup k8s-bin prometheus gitops  ## every test: unit, integration and e2e against the real local control plane
 	@$(PY) -m pytest -q
 
 test-unit: setup  ## only the fast unit tests (no cluster)
