@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import orjson
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from numpy.typing import NDArray
 
 from driftline_runtime.drift import DriftMonitor
@@ -101,6 +102,8 @@ async def read_json(request: web.Request, limit: int) -> dict[str, Any]:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise ApiError(413, too_large) from None
+    except RequestPayloadError as e:  # e.g. a Content-Encoding the body does not match
+        raise ApiError(400, f"could not read the request body: {str(e).strip()}") from None
     if not body.strip():
         raise ApiError(400, "request body is empty: send a JSON object")
     try:

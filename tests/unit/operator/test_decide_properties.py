@@ -3,6 +3,7 @@ serving or rolling back to a RolledBack or Rejected version, never acting on unk
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
@@ -147,3 +148,39 @@ def test_drift_never_acts_on_unknown_metrics_nor_rolls_back_to_a_bad_version(
         if plan.action is not None and plan.rollback_to is not None:
             assert previous_good
         last = plan.status
+
+
+metric_lines = st.lists(
+    st.one_of(
+        st.text(max_size=80),
+        st.builds(
+            lambda name, labels, value: f"{name}{{{labels}}} {value}",
+            st.sampled_from(["driftline_feature_drift", "driftline_drift_window_samples", "x"]),
+            st.text(max_size=60),
+            st.sampled_from(["NaN", "+Inf", "-Inf", "1e400", "0.3", "abc", ""]),
+        ),
+        st.builds(
+            lambda n, v: "driftline_feature_drift{" + ",".join(f'l{i}="{"v" * 50}"' for i in range(n)) + f"}} {v}",
+            st.integers(0, 300),
+            st.sampled_from(["NaN", "0.1"]),
+        ),
+    ),
+    max_size=20,
+).map("\n".join)
+
+
+@given(metric_lines)
+@settings(max_examples=300)
+def test_garbage_metrics_pages_are_errors_never_crashes_nor_breaches(text: str) -> None:
+    from driftline.decide import drift_metrics, measure
+
+    with contextlib.suppress(ValueError):  # the canary's counters: an error, never another exception
+        measure.parse(text)
+    try:
+        pod = drift_metrics.parse(text, "psi")
+    except ValueError:
+        return
+    reading = drift_metrics.combine([pod])
+    verdict, score, _ = drift.assess(DriftSpec.model_validate({"minSamples": 1}), reading)
+    if verdict is DriftAssessment.BREACH:  # only a finite, non-negative score above the threshold breaches
+        assert score is not None and math.isfinite(score) and score > 0.25

@@ -40,6 +40,13 @@ CASES = [
     Case("invalid-json", 400, "invalid JSON", body='{"instances": [[1, 2'),
     Case("not-an-object", 400, "must be a JSON object, got a list", body="[[1, 2, 3, 4]]"),
     Case("empty-body", 400, "request body is empty", body=""),
+    Case(
+        "content-encoding-mismatch",
+        400,
+        "could not read the request body",
+        body='{"instances": [[1, 5, 3, 1]]}',
+        headers={"Content-Encoding": "gzip"},
+    ),
     Case("deep-nesting", 400, "invalid JSON", body="[" * 2000 + "]" * 2000),
     Case("oversized", 413, f"exceeds the limit of {MAX_BODY} bytes", json={"instances": [ROW] * 400}),
     Case("oversized-chunked", 413, "exceeds the limit", body=None, json="chunked"),
