@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup k8s-bin prometheus gitops test test-unit lint crds demo cluster-up cluster-down bench clean
+.PHONY: help setup k8s-bin prometheus gitops test test-unit lint crds chart demo cluster-up cluster-down bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -34,8 +34,12 @@ lint: setup  ## ruff, mypy --strict on the packages, import-linter layering cont
 	@$(VENV)/bin/mypy
 	@$(VENV)/bin/lint-imports
 
-crds: setup  ## regenerate crds/ and docs/crd-reference.md from the pydantic models
+crds: setup  ## regenerate crds/, the chart's crds/ and docs/crd-reference.md from the pydantic models
 	@$(PY) -m driftline.api.crdgen
+
+chart: setup k8s-bin  ## lint the Helm chart (charts/driftline) and check its generated CRDs
+	@$(PY) -m driftline.api.crdgen --check
+	@"$$($(PY) -c 'from driftline.devcluster.binaries import bin_dir; print(bin_dir())')/helm" lint --strict charts/driftline
 
 demo: setup k8s-bin  ## the local demo on the embedded control plane
 	@$(PY) -m driftline.cli demo

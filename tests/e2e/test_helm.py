@@ -1,0 +1,340 @@
+"""The Helm chart on the real control plane: `helm install` runs the operator as a pod (through the pod runner) that
+authenticates as the chart's ServiceAccount, with the chart's least-privilege RBAC only; it trains and serves a model;
+`helm upgrade` rolls the operator, then runs two peered replicas (one works, one stands by); `helm uninstall` removes
+everything but the CRDs.
+
+A verb missing from the chart fails this module, fast and by name: every wait also reads the API server's audit log
+and stops at the first request of the ServiceAccount that was answered 403 (kopf turns some of them into a mere
+warning, the handlers into retries).
+
+This module never uses the `operator` fixture: its operator is the chart's pod, in namespaced mode for a namespace of
+its own. The other e2e modules' operators are module-scoped, so none of them runs while this module does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from driftline.api.constants import KINDS
+from driftline.devcluster import binaries
+from tests.conftest import Cluster
+from tests.e2e.conftest import pvc
+from tests.e2e.test_serving import DIS, MODEL, inferenceservice, ready_at
+from tests.e2e.test_training import TJ, finished, trainingjob, versions
+from tests.integration.test_chart import CHART, Helm, sets
+
+pytestmark = pytest.mark.e2e
+
+RELEASE = "driftline"
+OPERATOR_LABELS = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=operator"
+# Both repositories are ones the pod runner runs (driftline/operator, driftline/runtime); the tags and the registry
+# prefix are the chart's to choose, and the runtime image shows up verbatim in the Job and Deployment it makes.
+OPERATOR_IMAGE = "driftline/operator:0.1.0-e2e"
+RUNTIME_IMAGE = "registry.local:5000/driftline/runtime:0.1.0-e2e"
+CRDS = [k.crd_name for k in KINDS] + ["clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"]
+
+
+@dataclass
+class AuditLog:
+    """The API server's audit log (every request at Metadata level), read on from where the last read stopped."""
+
+    path: Path
+    offset: int = 0
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+    def read(self, needle: str) -> list[dict[str, Any]]:
+        """Every entry so far whose line mentions `needle` (one needle per AuditLog)."""
+        with self.path.open("rb") as f:
+            if f.seek(0, 2) < self.offset:  # rotated
+                self.offset = 0
+            f.seek(self.offset)
+            data = f.read()
+        complete = data.rfind(b"\n") + 1
+        self.offset += complete
+        self.entries += [json.loads(line) for line in data[:complete].splitlines() if needle.encode() in line]
+        return self.entries
+
+
+@dataclass
+class Release:
+    helm: Helm
+    system: str  # the release namespace: the operator's Deployment and ServiceAccount
+    work: str  # the one namespace it serves
+    audit: AuditLog
+
+    @property
+    def user(self) -> str:
+        return f"system:serviceaccount:{self.system}:{RELEASE}"
+
+    def requests(self) -> list[dict[str, Any]]:
+        """What the operator asked the API server, as its ServiceAccount."""
+        return [e for e in self.audit.read(json.dumps(self.user)) if e["user"]["username"] == self.user]
+
+    def assert_never_forbidden(self) -> None:
+        forbidden = list(
+            dict.fromkeys(
+                f"{e['verb']} {e.get('objectRef')}: {e['responseStatus'].get('message', '')}"
+                for e in self.requests()
+                if e["responseStatus"]["code"] == 403
+            )
+        )
+        assert forbidden == [], "the chart's RBAC refused the operator:\n" + "\n".join(forbidden)
+
+    def watched(self, predicate: Callable[[], Any]) -> Callable[[], Any]:
+        """`predicate`, failing at once when the operator was refused anything since the last look."""
+
+        def check() -> Any:
+            self.assert_never_forbidden()
+            return predicate()
+
+        return check
+
+
+def restricted_namespace(cluster: Cluster, name: str) -> None:
+    cluster.api.create(
+        "/api/v1/namespaces",
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
+        },
+    )
+    cluster.wait_for(
+        f"the default ServiceAccount of {name}",
+        lambda: cluster.api.get_or_none(f"/api/v1/namespaces/{name}/serviceaccounts/default"),
+    )
+
+
+def operator_pods(cluster: Cluster, ns: str) -> list[dict[str, Any]]:
+    items = cluster.api.get(f"/api/v1/namespaces/{ns}/pods", labelSelector=OPERATOR_LABELS)["items"]
+    return [p for p in items if not p["metadata"].get("deletionTimestamp")]
+
+
+def ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def pod_log(cluster: Cluster, pod: dict[str, Any]) -> Path:
+    """Where the pod runner keeps a pod's container log (no `kubectl logs` on the local cluster)."""
+    meta = pod["metadata"]
+    return (
+        cluster.dir / "runner" / "pods" / f"{meta['namespace']}_{meta['name']}_{meta['uid']}" / "logs" / "operator.log"
+    )
+
+
+def peering_state(cluster: Cluster, pod: dict[str, Any]) -> str:
+    """kopf's last word on peering in the pod's log: "Resuming" (working), "Pausing", or "" (started paused)."""
+    states = re.findall(r"(Pausing|Resuming) operations", pod_log(cluster, pod).read_text(errors="replace"))
+    return states[-1] if states else ""
+
+
+def allowed(cluster: Cluster, release: Release, verb: str, resource: str, group: str = "", ns: str = "") -> bool:
+    """A SubjectAccessReview for the chart's ServiceAccount (with the groups every service account has)."""
+    attributes = {"verb": verb, "group": group, "namespace": ns}
+    attributes["resource"], _, attributes["subresource"] = resource.partition("/")
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": release.user,
+            "groups": ["system:serviceaccounts", f"system:serviceaccounts:{release.system}", "system:authenticated"],
+            "resourceAttributes": attributes,
+        },
+    }
+    out = cluster.api.create("/apis/authorization.k8s.io/v1/subjectaccessreviews", review)
+    return bool(out["status"].get("allowed"))
+
+
+def calls(entries: list[dict[str, Any]], ns: str) -> Counter[tuple[str, str, int]]:
+    """(verb, resource[/subresource], response code) of the requests in one namespace."""
+    out: Counter[tuple[str, str, int]] = Counter()
+    for e in entries:
+        ref = e.get("objectRef") or {}
+        if ref.get("namespace") == ns:
+            resource = ref.get("resource", "") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+            out[(e["verb"], resource, e["responseStatus"]["code"])] += 1
+    return out
+
+
+def train(cluster: Cluster, release: Release, name: str) -> int:
+    """The built-in scikit-learn trainer on sklearn://breast_cancer, to a Production version."""
+    ns = release.work
+    cluster.api.create(
+        TJ.format(ns=ns), trainingjob(name, "sklearn.linear_model.LogisticRegression", {"max_iter": 5000})
+    )
+    st = cluster.wait_for(
+        f"TrainingJob {name} finished", release.watched(lambda: finished(cluster, ns, name)), timeout=240
+    )
+    assert st["phase"] == "Succeeded", st
+    version = int(st["version"])
+    cluster.wait_for(
+        f"version {version} Production",
+        release.watched(
+            lambda: (versions(cluster, ns)[f"{MODEL}-v{version}"].get("status") or {}).get("stage") == "Production"
+        ),
+    )
+    return version
+
+
+@pytest.fixture(scope="module")
+def release(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
+    suffix = uuid.uuid4().hex[:5]
+    rel = Release(
+        Helm(binaries.bin_dir(), tmp_path_factory.mktemp("helm-home"), cluster.kubeconfig),
+        system=f"helm-system-{suffix}",
+        work=f"helm-work-{suffix}",
+        audit=AuditLog(cluster.dir / "logs" / "audit.log"),
+    )
+    restricted_namespace(cluster, rel.system)
+    restricted_namespace(cluster, rel.work)
+    operator_repo, operator_tag = OPERATOR_IMAGE.rsplit(":", 1)
+    runtime_repo, runtime_tag = RUNTIME_IMAGE.rsplit(":", 1)
+    values = [f"image.repository={operator_repo}", f"image.tag={operator_tag}"]
+    values += [f"runtimeImage.repository={runtime_repo}", f"runtimeImage.tag={runtime_tag}"]
+    values += [f"watchNamespaces={{{rel.work}}}"]
+    try:
+        rel.helm.run("install", RELEASE, str(CHART), "-n", rel.system, *sets(values), "--wait", "--timeout=180s")
+        yield rel
+    finally:
+        rel.helm.run("uninstall", RELEASE, "-n", rel.system, "--wait", check=False)
+        for ns in (rel.work, rel.system):
+            cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def test_operator_pod_acts_as_the_charts_service_account_and_serves_a_model(cluster: Cluster, release: Release) -> None:
+    ns = release.work
+    (pod,) = operator_pods(cluster, release.system)
+    assert ready(pod) and pod["spec"]["serviceAccountName"] == RELEASE
+    assert pod["spec"]["containers"][0]["image"] == OPERATOR_IMAGE
+    for crd in CRDS:  # helm installed the chart's crds/ (or found them there already)
+        cluster.api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd}")
+
+    # Least privilege: what the operator needs, where it needs it, and nothing next to it.
+    assert allowed(cluster, release, "create", "jobs", "batch", ns)
+    assert allowed(cluster, release, "patch", "inferenceservices/status", "driftline.dev", ns)
+    assert allowed(cluster, release, "watch", "customresourcedefinitions", "apiextensions.k8s.io")
+    for verb, resource, group, where in [
+        ("list", "trainingjobs", "driftline.dev", release.system),  # a namespace it does not serve
+        ("list", "trainingjobs", "driftline.dev", ""),  # nor cluster-wide
+        ("delete", "trainingjobs", "driftline.dev", ns),
+        ("update", "modelversions", "driftline.dev", ns),
+        ("get", "secrets", "", ns),
+        ("list", "configmaps", "", ns),
+        ("create", "pods", "", ns),
+        ("delete", "jobs", "batch", ns),
+        ("update", "deployments", "apps", ns),
+        ("create", "rolebindings", "rbac.authorization.k8s.io", ns),
+        ("list", "nodes", "", ""),
+    ]:
+        assert not allowed(cluster, release, verb, resource, group, where), (verb, resource, where)
+
+    # Train, promote and serve, all through the operator pod.
+    pvc(cluster, ns)
+    assert train(cluster, release, "lr") == 1
+    cluster.api.create(DIS.format(ns=ns), inferenceservice("bc"))
+    cluster.wait_for("bc Ready on v1", release.watched(ready_at(cluster, ns, "bc", 1)), timeout=120)
+
+    # The runtime image the chart set is the one stamped into the Job and the Deployment.
+    (job,) = cluster.api.get(f"/apis/batch/v1/namespaces/{ns}/jobs")["items"]
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == RUNTIME_IMAGE
+    dep = cluster.api.get(f"/apis/apps/v1/namespaces/{ns}/deployments/bc-stable")
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == RUNTIME_IMAGE
+
+    # The audit log: the operator's writes came from the chart's ServiceAccount, and from nobody else.
+    mine = calls(release.requests(), ns)
+    for write in [
+        ("create", "jobs", 201),
+        ("create", "modelversions", 201),
+        ("patch", "deployments", 201),  # server-side apply, creating
+        ("patch", "services", 201),
+        ("patch", "trainingjobs/status", 200),
+        ("patch", "modelversions/status", 200),
+        ("patch", "inferenceservices/status", 200),
+        ("create", "events", 201),
+    ]:
+        assert mine[write], (write, mine)
+    writers = {
+        e["user"]["username"]
+        for e in AuditLog(release.audit.path).read(ns)
+        if (e.get("objectRef") or {}).get("namespace") == ns
+        and (e["verb"], e["objectRef"].get("resource")) in (("create", "jobs"), ("create", "modelversions"))
+    }
+    assert writers == {release.user}  # not admin: no other operator ran here
+    release.assert_never_forbidden()
+
+
+def test_upgrade_rolls_the_operator_and_uninstall_leaves_the_crds(cluster: Cluster, release: Release) -> None:
+    system, ns = release.system, release.work
+    (old,) = operator_pods(cluster, system)
+    deployment = f"/apis/apps/v1/namespaces/{system}/deployments/{RELEASE}"
+    generation = cluster.api.get(deployment)["metadata"]["generation"]
+
+    changed = sets(["resources.requests.cpu=50m", "verbose=true"])
+    release.helm.run(
+        "upgrade", RELEASE, str(CHART), "-n", system, "--reuse-values", *changed, "--wait", "--timeout=180s"
+    )
+    assert cluster.api.get(deployment)["metadata"]["generation"] == generation + 1
+    (new,) = cluster.wait_for(
+        "the upgraded operator pod alone and Ready",
+        lambda: (lambda pods: pods if len(pods) == 1 and ready(pods[0]) else None)(operator_pods(cluster, system)),
+        timeout=120,
+    )
+    assert new["metadata"]["uid"] != old["metadata"]["uid"]
+    container = new["spec"]["containers"][0]
+    assert "--verbose" in container["args"] and container["resources"]["requests"]["cpu"] == "50m"
+
+    # The new pod carries on where the old one stopped: a scale-up of the service goes through it.
+    cluster.api.patch(f"{DIS.format(ns=ns)}/bc", {"spec": {"replicas": 2}}, "merge")
+    cluster.wait_for("bc on two v1 pods", release.watched(ready_at(cluster, ns, "bc", 1, replicas=2)), timeout=120)
+
+    # HA: two peered replicas, each with its own priority; the lower one stands by.
+    peered = sets(["peering.enabled=true", "replicaCount=2"])
+    release.helm.run(
+        "upgrade", RELEASE, str(CHART), "-n", system, "--reuse-values", *peered, "--wait", "--timeout=180s"
+    )
+    peering = f"/apis/kopf.dev/v1/namespaces/{ns}/kopfpeerings/{RELEASE}"
+    peers = cluster.wait_for(
+        "two peers keeping alive",
+        release.watched(
+            lambda: (lambda st: st if len(st) == 2 else None)(cluster.api.get(peering).get("status") or {})
+        ),
+        timeout=120,
+    )
+    pods = {p["metadata"]["name"]: p for p in operator_pods(cluster, system)}
+    assert set(peers) == set(pods) and len({peer["priority"] for peer in peers.values()}) == 2
+    standby, active = sorted(peers, key=lambda name: peers[name]["priority"])
+    cluster.wait_for(
+        f"{active} working and {standby} standing by",
+        lambda: (
+            peering_state(cluster, pods[active]) == "Resuming" and peering_state(cluster, pods[standby]) != "Resuming"
+        ),
+    )
+    release.assert_never_forbidden()
+
+    release.helm.run("uninstall", RELEASE, "-n", system, "--wait", "--timeout=120s")
+    cluster.wait_for("the operator pod gone", lambda: not operator_pods(cluster, system), timeout=60)
+    gone = [
+        f"/api/v1/namespaces/{system}/serviceaccounts/{RELEASE}",
+        f"/api/v1/namespaces/{system}/services/{RELEASE}-metrics",
+        deployment,
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles/{RELEASE}",
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings/{RELEASE}",
+        f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{system}-{RELEASE}",
+        f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{system}-{RELEASE}",
+        peering,
+    ]
+    assert [p for p in gone if cluster.api.get_or_none(p) is not None] == []
+    assert release.helm.run("list", "-n", system, "-q").stdout.strip() == ""
+    for crd in CRDS:  # Helm never deletes what crds/ installed
+        cluster.api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd}")
+    assert cluster.api.get_or_none(f"{DIS.format(ns=ns)}/bc") is not None  # nor the users' objects
