@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup k8s-bin prometheus gitops test test-unit lint crds chart demo cluster-up cluster-down bench clean
+.PHONY: help setup k8s-bin prometheus gitops test test-unit lint crds chart demo kind-up cluster-up cluster-down bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -46,6 +46,18 @@ demo: setup k8s-bin  ## the local demo on the embedded control plane
 
 bench: setup k8s-bin  ## benchmarks against real peers; tables on stdout, JSON in bench/results/
 	@$(PY) -m bench
+
+KIND_TAG := 0.1.0
+kind-up:  ## for users with Docker and kind: a kind cluster, both images built and loaded, the chart, the quick start
+	kind create cluster --config kind-config.yaml
+	docker build -f operator/Dockerfile -t driftline/operator:$(KIND_TAG) .
+	docker build -f serving-image/Dockerfile -t driftline/runtime:$(KIND_TAG) .
+	kind load docker-image --name driftline driftline/operator:$(KIND_TAG) driftline/runtime:$(KIND_TAG)
+	helm install driftline charts/driftline --namespace driftline-system --create-namespace \
+		--set image.tag=$(KIND_TAG) --set image.pullPolicy=Never --set runtimeImage.tag=$(KIND_TAG) --wait
+	kubectl apply -k examples/gitops/models/breast-cancer
+	kubectl -n ml apply -f examples/kind/breast-cancer-nodeport.yaml
+	@echo "training, then serving breast-cancer: kubectl -n ml get driftline; then POST to http://localhost:8080/v2/models/breast-cancer/infer"
 
 cluster-up: setup k8s-bin  ## start a local control plane and print its KUBECONFIG
 	@$(PY) -m driftline.cli dev cluster up
