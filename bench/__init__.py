@@ -11,5 +11,6 @@ from __future__ import annotations
 
 BENCHMARKS: dict[str, str] = {
     "reaction": "bench.reaction",
+    "drift": "bench.drift",
 }
 """Every benchmark, by name: the module that runs it."""
