@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from driftline.api.constants import ConditionType, Reason
@@ -73,6 +73,8 @@ class DriftPlan:
     history: list[dict[str, Any]] = field(default_factory=list)
     """Entries to append to status.history."""
     rollback_to: int | None = None
+    rollback_message: str = ""
+    """Why, for the RolledBack version's status."""
 
 
 def _time(text: str | None) -> dt.datetime | None:
@@ -176,12 +178,12 @@ def decide(
             msg = f"drift began after version {served.active_version} rolled out ({detail}); traffic back to "
             msg += f"version {served.previous_version}"
             _fired(plan, DriftAction.ROLLBACK, now)  # once: the served version's new window ends the run
-            return DriftPlan(
-                status=plan.status,
-                conditions=plan.conditions,
+            return replace(
+                plan,
                 action=DriftAction.ROLLBACK,
                 events=[EventNote(True, Reason.DRIFT_DETECTED, msg)],
                 rollback_to=served.previous_version,
+                rollback_message=msg,
             )
         _fired(plan, DriftAction.ALERT, now)
         plan.events.append(EventNote(True, Reason.DRIFT_DETECTED, f"{detail}; no rollback: {why_not}"))
@@ -233,12 +235,8 @@ def _retrain(
     entry = history_entry(
         now, HistoryAction.RETRAIN, served.active_version, served.active_version or 0, Reason.DRIFT_DETECTED, msg
     )
-    return DriftPlan(
-        status=plan.status,
-        conditions=plan.conditions,
-        action=DriftAction.RETRAIN,
-        events=[EventNote(True, Reason.DRIFT_DETECTED, detail)],
-        history=[entry],
+    return replace(
+        plan, action=DriftAction.RETRAIN, events=[EventNote(True, Reason.DRIFT_DETECTED, detail)], history=[entry]
     )
 
 
@@ -265,6 +263,17 @@ def degraded(spec: DriftSpec | None, drift_status: Mapping[str, Any] | None) -> 
     why = drift_status.get("message") or "unknown"
     limit = spec.consecutive_error_limit
     return f"drift could not be read {errors} times in a row (consecutiveErrorLimit {limit}): {why}"
+
+
+def retrains_from(jobs: Sequence[Mapping[str, Any]], retrain_label: str) -> Retrains:
+    """The retrains among a service's TrainingJobs (those carrying `retrain_label`): one still running, and when the
+    newest started."""
+    mine = [j for j in jobs if retrain_label in ((j.get("metadata") or {}).get("labels") or {})]
+    running = (
+        j["metadata"]["name"] for j in mine if (j.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+    )
+    newest = max((str(j["metadata"].get("creationTimestamp") or "") for j in mine), default="")
+    return Retrains(in_flight=next(running, None), last_started=newest or None)
 
 
 def served_from(status: Mapping[str, Any], good: Sequence[int]) -> Served:

@@ -105,24 +105,29 @@ def read_and_act(namespace: str, name: str) -> tuple[float, bool]:
         if settings is None or not settings.enabled or active is None:
             return interval, False
         reading = _read(isvc, spec, settings, int(active))
-        versions = inferenceservice.versions_of(namespace, spec.model)
+        # The model's versions matter only to a rollback, the retrain TrainingJobs only to a retrain: read them then.
+        rolling_back = settings.action is DriftAction.ROLLBACK
+        versions = inferenceservice.versions_of(namespace, spec.model) if rolling_back else []
         served = drift.served_from(status, [v.version for v in versions if v.good])
-        jobs = [
-            tj
-            for tj in objects.list_(c.TRAINING_JOB, namespace, {c.LABEL_INFERENCE_SERVICE: name})
-            if c.LABEL_RETRAIN in (tj["metadata"].get("labels") or {})
-        ]
+        jobs = (
+            objects.list_(c.TRAINING_JOB, namespace, {c.LABEL_INFERENCE_SERVICE: name})
+            if settings.action is DriftAction.RETRAIN
+            else []
+        )
         last = status.get("drift") or {}
         now = registry.now()
-        plan = drift.decide(settings, spec.retrain, reading, last, served, _retrains(jobs), now)
+        plan = drift.decide(
+            settings, spec.retrain, reading, last, served, drift.retrains_from(jobs, c.LABEL_RETRAIN), now
+        )
 
         if plan.action is DriftAction.RETRAIN:
             plan.status["lastRetrainJob"] = _start_retrain(isvc, jobs)
         elif plan.action is DriftAction.ROLLBACK and plan.rollback_to is not None:
             leaving = next(v for v in versions if v.version == active)
-            message = plan.events[0].message if plan.events else "drift after roll forward"
             inferenceservice.mark_rolled_back(
-                namespace, spec.model, RollBack(leaving, plan.rollback_to, c.Reason.DRIFT_DETECTED, message)
+                namespace,
+                spec.model,
+                RollBack(leaving, plan.rollback_to, c.Reason.DRIFT_DETECTED, plan.rollback_message),
             )
         _write(isvc, plan)
         for note in plan.events:
@@ -130,15 +135,6 @@ def read_and_act(namespace: str, name: str) -> tuple[float, bool]:
         _export(namespace, name, settings, plan.status)
         degraded_changed = (drift.degraded(settings, last) is None) != (drift.degraded(settings, plan.status) is None)
         return interval, plan.action is DriftAction.ROLLBACK or degraded_changed
-
-
-def _retrains(jobs: list[dict[str, Any]]) -> drift.Retrains:
-    in_flight = next(
-        (j["metadata"]["name"] for j in jobs if (j.get("status") or {}).get("phase") not in ("Succeeded", "Failed")),
-        None,
-    )
-    newest = max((str(j["metadata"].get("creationTimestamp") or "") for j in jobs), default="") or None
-    return drift.Retrains(in_flight=in_flight, last_started=newest)
 
 
 def _start_retrain(isvc: dict[str, Any], jobs: list[dict[str, Any]]) -> str:

@@ -11,6 +11,7 @@ the analysis interval has passed.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,10 +26,13 @@ from driftline.decide import canary, drift, serving
 from driftline.decide import conditions as conds
 from driftline.handlers import canary as canary_handler
 from driftline.handlers import registry
+from driftline.handlers import status as status_writer
 from driftline.handlers.locks import lock
 from driftline.k8s import events, objects
 from driftline.render import serving as render
 from driftline.telemetry import reconciler
+
+_write_status = functools.partial(status_writer.write, c.INFERENCE_SERVICE)
 
 
 @kopf.on.resume(c.GROUP, c.VERSION, c.INFERENCE_SERVICE.plural)
@@ -192,8 +196,6 @@ def _run_canary(
     """Step the canary and act on it: keep its Deployment at the step's size, or mark its version RolledBack."""
     ns = isvc["metadata"]["namespace"]
     cplan = canary_handler.step(isvc, spec, stable, target, _observe(canary_dep), measure_now, now)
-    if cplan.outcome is not canary.Outcome.CONTINUE:
-        canary_handler.forget(ns, isvc["metadata"]["name"])  # the next canary measures from its own baseline
     if cplan.outcome is canary.Outcome.ABORT:
         mark_rolled_back(ns, spec.model, serving.RollBack(target, stable.version, cplan.reason, cplan.message))
     elif cplan.outcome is canary.Outcome.CONTINUE:
@@ -254,31 +256,3 @@ def mark_rolled_back(namespace: str, model: str, rb: serving.RollBack) -> None:
             registry.stage_status(mv, "RolledBack", rb.reason, rb.message),
         )
         events.warning(mv, rb.reason, f"{rb.version.name} rolled back: {rb.message}")
-
-
-def _write_status(
-    isvc: dict[str, Any],
-    phase: str,
-    cond_updates: list[conds.Cond],
-    *,
-    warn: tuple[str, str] | None = None,
-    clear: tuple[str, ...] = (),
-    **fields: Any,
-) -> None:
-    """Patch status only when something a reader would see changed (no writes at steady state). `fields` use the
-    API's camelCase names: the API server prunes unknown keys silently. A None field is left as it is, except those
-    named in `clear`, which are removed."""
-    meta, old = isvc["metadata"], isvc.get("status") or {}
-    new_conds = conds.merge(old.get("conditions"), cond_updates, meta.get("generation"), registry.now())
-    status: dict[str, Any] = {
-        "phase": phase,
-        "observedGeneration": meta.get("generation"),
-        **{k: v for k, v in fields.items() if v is not None or (k in clear and k in old)},
-    }
-    unchanged = conds.same(old.get("conditions"), new_conds) and all(old.get(k) == v for k, v in status.items())
-    if unchanged:
-        return
-    status["conditions"] = new_conds
-    objects.patch_status(c.INFERENCE_SERVICE, meta["namespace"], meta["name"], status)
-    if warn and warn[1] and old.get("phase") != "Failed":
-        events.warning(isvc, warn[0], warn[1])

@@ -3,6 +3,7 @@ the Job's name is deterministic and the ModelVersion carries the run's uid, so n
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -16,6 +17,7 @@ from driftline.config import OperatorConfig
 from driftline.decide import conditions as conds
 from driftline.decide import promotion, training
 from driftline.handlers import registry
+from driftline.handlers import status as status_writer
 from driftline.handlers.locks import lock
 from driftline.k8s import events, objects
 from driftline.render import training as render
@@ -23,6 +25,9 @@ from driftline.telemetry import reconciler
 
 log = logging.getLogger(__name__)
 _MAX_VERSION_ATTEMPTS = 20
+
+
+_write_status = functools.partial(status_writer.write, c.TRAINING_JOB, clear=("message",))
 
 
 @kopf.on.resume(c.GROUP, c.VERSION, c.TRAINING_JOB.plural)
@@ -210,31 +215,3 @@ def _apply_policy(tj: dict[str, Any], spec: TrainingJobSpec, mv: dict[str, Any])
         else:
             registry.reject(fresh, c.Reason.GATES_FAILED, f"promotion gates failed: {verdict.summary}")
             events.warning(tj, c.Reason.GATES_FAILED, f"{fresh['metadata']['name']} rejected: {verdict.summary}")
-
-
-def _write_status(
-    tj: dict[str, Any],
-    phase: str,
-    cond_updates: list[conds.Cond],
-    *,
-    message: str | None = None,
-    warn: tuple[str, str] | None = None,
-    **fields: Any,
-) -> None:
-    """Patch status only when something a reader would see changed (no writes at steady state). `fields` use the
-    API's camelCase names: the API server prunes unknown keys silently."""
-    meta, old = tj["metadata"], tj.get("status") or {}
-    new_conds = conds.merge(old.get("conditions"), cond_updates, meta.get("generation"), registry.now())
-    status: dict[str, Any] = {
-        "phase": phase,
-        "message": message,
-        "observedGeneration": meta.get("generation"),
-        **{k: v for k, v in fields.items() if v is not None},
-    }
-    unchanged = conds.same(old.get("conditions"), new_conds) and all(old.get(k) == v for k, v in status.items())
-    if unchanged:
-        return
-    status["conditions"] = new_conds
-    objects.patch_status(c.TRAINING_JOB, meta["namespace"], meta["name"], status)
-    if warn and warn[1] and old.get("phase") != "Failed":
-        events.warning(tj, warn[0], warn[1])

@@ -1,0 +1,39 @@
+"""Writing an object's status: only when something a reader would see changed, so nothing is written at steady
+state, and a Warning Event for a failure the object was not already reporting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from driftline.api.constants import KindNames
+from driftline.decide import conditions as conds
+from driftline.handlers import registry
+from driftline.k8s import events, objects
+
+
+def write(
+    kind: KindNames,
+    obj: dict[str, Any],
+    phase: str,
+    cond_updates: list[conds.Cond],
+    *,
+    warn: tuple[str, str] | None = None,
+    clear: tuple[str, ...] = (),
+    **fields: Any,
+) -> None:
+    """`fields` use the API's camelCase names: the API server prunes unknown keys silently. A None field is left as
+    it is, except those named in `clear`, which are removed."""
+    meta, old = obj["metadata"], obj.get("status") or {}
+    new_conds = conds.merge(old.get("conditions"), cond_updates, meta.get("generation"), registry.now())
+    status: dict[str, Any] = {
+        "phase": phase,
+        "observedGeneration": meta.get("generation"),
+        **{k: v for k, v in fields.items() if v is not None or (k in clear and k in old)},
+    }
+    unchanged = conds.same(old.get("conditions"), new_conds) and all(old.get(k) == v for k, v in status.items())
+    if unchanged:
+        return
+    status["conditions"] = new_conds
+    objects.patch_status(kind, meta["namespace"], meta["name"], status)
+    if warn and warn[1] and old.get("phase") != "Failed":
+        events.warning(obj, warn[0], warn[1])
