@@ -27,7 +27,7 @@ from urllib.parse import unquote
 
 import requests
 
-from driftline.devcluster import binaries, procs
+from driftline.devcluster import binaries, kubeapi, procs
 from driftline.devcluster.controlplane import LocalCluster
 from driftline.devcluster.kubeapi import ApiError, KubeApi
 
@@ -47,18 +47,7 @@ class BenchError(RuntimeError):
 
 
 def wait_for(what: str, predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.2) -> Any:
-    """Poll `predicate()` until it returns something truthy; fail naming `what` and the last value seen."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-        except ApiError as e:
-            last = e
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(interval)
-    raise BenchError(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {str(last)[:500]}")
+    return kubeapi.wait_for(what, predicate, timeout, interval, error=BenchError)
 
 
 # -- the operator --------------------------------------------------------------------------------------------------

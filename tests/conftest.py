@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from driftline.devcluster import binaries
+from driftline.devcluster import binaries, kubeapi
 from driftline.devcluster.controlplane import LocalCluster
 from driftline.devcluster.kubeapi import ApiError, KubeApi
 
@@ -48,17 +47,7 @@ class Cluster:
 
     def wait_for(self, what: str, predicate: Any, timeout: float = 60.0, interval: float = 0.3) -> Any:
         """Poll `predicate()` until it returns something truthy; fail naming `what` and the last value seen."""
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while time.monotonic() < deadline:
-            try:
-                last = predicate()
-            except ApiError as e:
-                last = e
-            if last and not isinstance(last, Exception):
-                return last
-            time.sleep(interval)
-        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last!r}")
+        return kubeapi.wait_for(what, predicate, timeout, interval, error=AssertionError)
 
 
 @pytest.fixture(scope="session")
@@ -75,11 +64,8 @@ def cluster() -> Iterator[Cluster]:
             shutil.rmtree(directory, ignore_errors=True)
 
 
-@pytest.fixture
-def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh namespace enforcing the restricted Pod Security Standard, deleted after the test."""
-    name = f"t-{request.node.name[:30].lower().replace('_', '-').strip('-')}-{uuid.uuid4().hex[:5]}"
-    name = "".join(ch for ch in name if ch.isalnum() or ch == "-")
+def create_restricted_namespace(cluster: Cluster, name: str) -> None:
+    """A namespace enforcing the restricted Pod Security Standard, ready for pods."""
     cluster.api.create(
         "/api/v1/namespaces",
         {
@@ -90,9 +76,17 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     )
     # The ServiceAccount admission plugin refuses pods until the controller-manager has made the default account.
     cluster.wait_for(
-        "the default ServiceAccount",
+        f"the default ServiceAccount of {name}",
         lambda: cluster.api.get_or_none(f"/api/v1/namespaces/{name}/serviceaccounts/default"),
     )
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace enforcing the restricted Pod Security Standard, deleted after the test."""
+    name = f"t-{request.node.name[:30].lower().replace('_', '-').strip('-')}-{uuid.uuid4().hex[:5]}"
+    name = "".join(ch for ch in name if ch.isalnum() or ch == "-")
+    create_restricted_namespace(cluster, name)
     yield name
     with contextlib.suppress(ApiError):
         cluster.api.delete(f"/api/v1/namespaces/{name}")

@@ -26,7 +26,7 @@ import pytest
 
 from driftline.api.constants import KINDS
 from driftline.devcluster import binaries
-from tests.conftest import Cluster
+from tests.conftest import Cluster, create_restricted_namespace
 from tests.e2e.conftest import pvc
 from tests.e2e.test_serving import DIS, MODEL, inferenceservice, ready_at
 from tests.e2e.test_training import TJ, finished, trainingjob, versions
@@ -97,21 +97,6 @@ class Release:
             return predicate()
 
         return check
-
-
-def restricted_namespace(cluster: Cluster, name: str) -> None:
-    cluster.api.create(
-        "/api/v1/namespaces",
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
-        },
-    )
-    cluster.wait_for(
-        f"the default ServiceAccount of {name}",
-        lambda: cluster.api.get_or_none(f"/api/v1/namespaces/{name}/serviceaccounts/default"),
-    )
 
 
 def operator_pods(cluster: Cluster, ns: str) -> list[dict[str, Any]]:
@@ -195,8 +180,8 @@ def release(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Itera
         work=f"helm-work-{suffix}",
         audit=AuditLog(cluster.dir / "logs" / "audit.log"),
     )
-    restricted_namespace(cluster, rel.system)
-    restricted_namespace(cluster, rel.work)
+    create_restricted_namespace(cluster, rel.system)
+    create_restricted_namespace(cluster, rel.work)
     operator_repo, operator_tag = OPERATOR_IMAGE.rsplit(":", 1)
     runtime_repo, runtime_tag = RUNTIME_IMAGE.rsplit(":", 1)
     values = [f"image.repository={operator_repo}", f"image.tag={operator_tag}"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +93,25 @@ class KubeApi:
                     obj = event.get("object", {})
                     raise ApiError(int(obj.get("code", 500)), json.dumps(obj))
                 yield event
+
+
+def wait_for(
+    what: str,
+    predicate: Callable[[], Any],
+    timeout: float = 60.0,
+    interval: float = 0.3,
+    error: type[Exception] = TimeoutError,
+) -> Any:
+    """Poll `predicate()` until it returns something truthy, an ApiError counting as not yet; raise `error` naming
+    `what` and the last value seen."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+        except ApiError as e:
+            last = e
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(interval)
+    raise error(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {str(last)[:500]}")
