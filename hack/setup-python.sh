@@ -13,6 +13,6 @@ stamp=.venv/.driftline-installed
 sum=$(cat pyproject.toml serving-image/pyproject.toml | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
   echo "installing the Python environment into .venv ..." >&2
-  VIRTUAL_ENV=$PWD/.venv .venv/bin/python -m uv pip install -q -e ./serving-image -e '.[dev]'
+  VIRTUAL_ENV=$PWD/.venv .venv/bin/python -m uv pip install -q -e ./serving-image -e '.[dev,demo]'
   echo "$sum" > "$stamp"
 fi

@@ -1,10 +1,12 @@
-"""The README's first command: `driftline demo` brings up its own cluster and shows the loop, end to end."""
+"""The README's first command: `driftline demo` brings up its own cluster, installs the chart and runs the whole loop
+(train, serve, drift, retrain, roll forward, a bad release rolled back), leaves the cluster up, and runs again on it."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,26 +15,63 @@ from driftline.devcluster.controlplane import LocalCluster
 from driftline.devcluster.kubeapi import KubeApi
 
 pytestmark = pytest.mark.e2e
+NS = "driftline-demo"
 
 
-def test_demo_runs_the_loop_and_leaves_the_cluster_up(tmp_path: Path) -> None:
+def demo(directory: Path) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "driftline.cli", "demo", "--dir", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-3000:]
+    return out.stdout
+
+
+def check_the_loop(api: KubeApi) -> None:
+    mvs = {
+        mv["spec"]["version"]: mv
+        for mv in api.get(f"/apis/driftline.dev/v1alpha1/namespaces/{NS}/modelversions")["items"]
+    }
+    assert sorted(mvs) == [1, 2, 3]
+    assert mvs[2]["spec"]["trainingJobRef"]["name"] == "breast-cancer-retrain-1"
+    assert mvs[2]["spec"]["dataset"]["uri"] == "configmap://live-data/data.csv"
+    assert mvs[3]["status"]["stage"] == "RolledBack" and "drift began after version 3" in mvs[3]["status"]["reason"]
+    svc: dict[str, Any] = api.get(f"/apis/driftline.dev/v1alpha1/namespaces/{NS}/inferenceservices/breast-cancer")
+    st = svc["status"]
+    assert st["activeVersion"] == 2 and st["phase"] == "Ready"
+    steps = [(h["action"], h.get("fromVersion"), h["toVersion"]) for h in st["history"]]
+    assert steps == [
+        ("RollForward", None, 1),
+        ("Retrain", 1, 1),
+        ("RollForward", 1, 2),
+        ("RollForward", 2, 3),
+        ("Rollback", 3, 2),
+    ], steps
+    # The operator that did all this is the chart's pod, not a process of the demo.
+    deployment = api.get("/apis/apps/v1/namespaces/driftline-system/deployments/driftline")
+    assert deployment["status"].get("availableReplicas") == 1
+
+
+def test_demo_runs_the_whole_loop_through_the_chart_and_again_on_the_same_cluster(tmp_path: Path) -> None:
     directory = tmp_path / "demo"
     try:
-        out = subprocess.run(
-            [sys.executable, "-m", "driftline.cli", "demo", "--dir", str(directory)],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-        assert "breast-cancer-v1  Production" in out.stdout
-        assert "GatesFailed" in out.stdout  # the stump is rejected, with the numbers
-        assert f"export KUBECONFIG={directory / 'kubeconfig'}" in out.stdout
+        out = demo(directory)
+        assert '{"predictions": [' in out  # a real prediction, shown
+        assert "DriftDetected" in out and "RetrainStarted" in out
+        assert f"export KUBECONFIG={directory / 'kubeconfig'}" in out
         api = KubeApi(directory / "kubeconfig")
-        mvs = api.get("/apis/driftline.dev/v1alpha1/namespaces/driftline-demo/modelversions")["items"]
-        stages = [mv["status"]["stage"] for mv in mvs]
-        assert stages.count("Production") == 1 and len(mvs) == 3
+        check_the_loop(api)
+        report = (directory / "demo-report.html").read_text()
+        assert "<svg" in report and "Rollback v2" in report and "Retrain v1" in report
+
+        # Run again on the running cluster: the chart is upgraded in place, the demo namespace starts afresh.
+        again = demo(directory)
+        assert f"reusing the local control plane in {directory}" in again
+        assert "deleting the previous run's namespace" in again
+        check_the_loop(api)
     finally:
         LocalCluster(directory).stop()
     assert procs.marked_pids(directory) == []

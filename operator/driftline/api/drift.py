@@ -73,8 +73,8 @@ class DriftSpec(ApiModel):
     rollbackWindowSeconds of a roll forward. Retrain: start a TrainingJob from spec.retrain.template. Alert: a
     Warning Event and Drifted=True only. None: record the score only."""
     rollback_window_seconds: Annotated[Int, Field(ge=0, le=30 * 86400)] = 3600
-    """How long after a roll forward drift still counts as caused by it (action Rollback). Later drift is
-    alerted only."""
+    """How long after a roll forward drift still counts as caused by it, and is rolled back (actions Rollback and
+    Retrain). Later drift is alerted (Rollback) or retrained on (Retrain)."""
     source: MetricSource = Field(default_factory=pods_source, json_schema_extra={"default": {"pods": {}}})
     """Where drift scores are read: the serving pods' /metrics, or a Prometheus query returning the score."""
     scrape_interval: Duration = "30s"
@@ -122,7 +122,7 @@ class DriftStatus(StatusModel):
     """Breaching readings in a row."""
     breaching_since: Timestamp | None = None
     """When the current run of breaching readings began: the start of the drift, which tells whether it followed a
-    roll forward (action Rollback)."""
+    roll forward (actions Rollback and Retrain)."""
     consecutive_errors: int = 0
     """Failed readings in a row."""
     message: str | None = None

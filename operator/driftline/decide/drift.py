@@ -8,7 +8,8 @@ Fail-safe by construction:
 - a window holding fewer than `minSamples` inputs is InsufficientSamples: judged neither way, and it ends a run of
   breaches (a new window, e.g. after a rollout, starts afresh);
 - an action fires only after `consecutive` breaching readings in a row; Alert and Rollback fire once per run of
-  breaches, Retrain whenever none is in flight and the cooldown has passed.
+  breaches, Retrain whenever none is in flight and the cooldown has passed;
+- Retrain first rolls back, like Rollback, drift that began within `rollbackWindowSeconds` of a roll forward.
 """
 
 from __future__ import annotations
@@ -168,11 +169,10 @@ def decide(
     after_start = seconds_between(since, last.get("lastActionTime"))
     fired_this_run = after_start is not None and after_start >= 0
     detail = f"{message}, {breaches} readings in a row"
-    if spec.action is DriftAction.RETRAIN:
-        return _retrain(plan, retrain, retrains, detail, served, now)
-    if fired_this_run:
-        return plan
-    if spec.action is DriftAction.ROLLBACK:
+    fired: str | None = last.get("lastAction") if fired_this_run else None
+    if spec.action in (DriftAction.ROLLBACK, DriftAction.RETRAIN) and fired is None:
+        # Drift that began right after a roll forward was caused by the new version, not by the world: going back
+        # to the good version before it cures it at once; a retrain would only learn the new version's mistake.
         why_not = _why_no_rollback(spec, served, since)
         if why_not is None and served.previous_version is not None and served.active_version is not None:
             msg = f"drift began after version {served.active_version} rolled out ({detail}); traffic back to "
@@ -185,8 +185,16 @@ def decide(
                 rollback_to=served.previous_version,
                 rollback_message=msg,
             )
-        _fired(plan, DriftAction.ALERT, now)
-        plan.events.append(EventNote(True, Reason.DRIFT_DETECTED, f"{detail}; no rollback: {why_not}"))
+        if spec.action is DriftAction.ROLLBACK:
+            _fired(plan, DriftAction.ALERT, now)
+            plan.events.append(EventNote(True, Reason.DRIFT_DETECTED, f"{detail}; no rollback: {why_not}"))
+            return plan
+    if spec.action is DriftAction.RETRAIN:
+        if fired == DriftAction.ROLLBACK.value:
+            plan.status["message"] = f"{detail}; rolled back, waiting for the served version's new window"
+            return plan
+        return _retrain(plan, retrain, retrains, detail, served, now)
+    if fired is not None:
         return plan
     _fired(plan, DriftAction.ALERT, now)
     plan.events.append(EventNote(True, Reason.DRIFT_DETECTED, detail))

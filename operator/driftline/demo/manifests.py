@@ -1,4 +1,5 @@
-"""What the demo applies: a claim for artifacts and a few TrainingJobs of one model."""
+"""What the demo applies, as plain manifests: a namespace, a claim for artifacts, this month's data, the TrainingJobs
+of one model and the InferenceService that serves it, watches its drift and retrains on it."""
 
 from __future__ import annotations
 
@@ -6,18 +7,37 @@ from typing import Any
 
 MODEL = "breast-cancer"
 NAMESPACE = "driftline-demo"
+SYSTEM_NAMESPACE = "driftline-system"
+RELEASE = "driftline"
+SERVICE = "breast-cancer"
+LIVE_DATA = "live-data"
+"""The ConfigMap holding what the traffic looks like after the shift: the data a retrain learns from."""
+SHIFT = 1.5
+"""Every feature of the live traffic is scaled by this once the world changes."""
+STORAGE = "pvc://models/registry"
 GATES: dict[str, Any] = {
     "auto": True,
     "gates": [{"metric": "accuracy", "op": ">=", "value": 0.9}],
     "mustBeat": {"metric": "accuracy", "minDelta": 0.0},
 }
+GATES_ONLY: dict[str, Any] = {"auto": True, "gates": GATES["gates"]}
+DRIFT: dict[str, Any] = {
+    "metric": "psi",
+    "threshold": 0.25,
+    "window": {"size": 300},
+    "minSamples": 150,
+    "consecutive": 2,
+    "scrapeInterval": "2s",
+    "action": "Retrain",
+    "rollbackWindowSeconds": 600,
+}
 
 
-def namespace() -> dict[str, Any]:
+def namespace(name: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
+        "metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
     }
 
 
@@ -30,40 +50,56 @@ def models_claim() -> dict[str, Any]:
     }
 
 
-def trainingjob(name: str, estimator: str, params: dict[str, Any]) -> dict[str, Any]:
+def live_data(csv: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": LIVE_DATA, "namespace": NAMESPACE},
+        "data": {"data.csv": csv},
+    }
+
+
+def trainingjob_spec(
+    estimator: str, params: dict[str, Any], *, dataset: str = "sklearn://breast_cancer", promotion: dict[str, Any]
+) -> dict[str, Any]:
+    source: dict[str, Any] = {"uri": dataset}
+    if dataset.startswith("configmap://"):
+        source["format"] = "csv"
+    return {
+        "model": MODEL,
+        "dataset": source,
+        "estimator": estimator,
+        "params": params,
+        "output": {"storageUri": STORAGE},
+        "promotion": promotion,
+    }
+
+
+def trainingjob(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": "driftline.dev/v1alpha1",
         "kind": "TrainingJob",
         "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "model": MODEL,
-            "dataset": {"uri": "sklearn://breast_cancer"},
-            "estimator": estimator,
-            "params": params,
-            "output": {"storageUri": "pvc://models/registry"},
-            "promotion": GATES,
-        },
+        "spec": spec,
     }
 
 
-# Each step: (TrainingJob name, estimator, params, what the audience should expect).
-TRAINING_STEPS: list[tuple[str, str, dict[str, Any], str]] = [
-    (
-        "logreg",
-        "sklearn.linear_model.LogisticRegression",
-        {"max_iter": 5000},
-        "v1 passes the accuracy >= 0.9 gate and becomes Production",
-    ),
-    (
-        "stump",
-        "sklearn.tree.DecisionTreeClassifier",
-        {"max_depth": 1},
-        "a one-split tree cannot beat v1: Rejected by the must-beat gate",
-    ),
-    (
-        "forest",
-        "sklearn.ensemble.RandomForestClassifier",
-        {"n_estimators": 100, "random_state": 0},
-        "a random forest: promoted only if it beats Production on accuracy",
-    ),
-]
+LOGREG = ("sklearn.linear_model.LogisticRegression", {"max_iter": 5000})
+
+FIRST = ("logreg", trainingjob_spec(*LOGREG, promotion=GATES), "v1 passes the accuracy >= 0.9 gate: Production")
+
+BAD_RELEASE = (
+    "last-month",
+    trainingjob_spec(*LOGREG, promotion=GATES_ONLY),
+    "someone ships a model trained on last month's data: it passes its gates and rolls out",
+)
+
+
+def inferenceservice() -> dict[str, Any]:
+    retrain = trainingjob_spec(*LOGREG, dataset=f"configmap://{LIVE_DATA}/data.csv", promotion=GATES_ONLY)
+    return {
+        "apiVersion": "driftline.dev/v1alpha1",
+        "kind": "InferenceService",
+        "metadata": {"name": SERVICE, "namespace": NAMESPACE},
+        "spec": {"model": MODEL, "drift": DRIFT, "retrain": {"template": retrain, "cooldown": "1h"}},
+    }

@@ -1,141 +1,300 @@
-"""Runs the demo: control plane up, CRDs in, the operator started, then the loop driven step by step."""
+"""Runs the demo: the local control plane, the chart installed (the operator runs as a pod under its own
+ServiceAccount), then the whole loop, each step waiting on what a user would check with kubectl:
+
+train v1 -> Production -> served -> predictions -> the live data shifts -> drift -> retrain on the live data -> v2
+Production -> roll forward -> a bad v3 ships -> its drift rolls it back to v2.
+
+It ends with a summary and an HTML report (drift score over time, the decisions, the versions) and leaves the
+cluster running."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import subprocess
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from driftline.demo import manifests as m
-from driftline.devcluster import binaries, procs
+from driftline.demo import report
+from driftline.demo.live import Display
+from driftline.demo.traffic import PORT, Traffic, frame, ready_pods, rows
+from driftline.devcluster import binaries
 from driftline.devcluster.controlplane import LocalCluster
 from driftline.devcluster.kubeapi import ApiError, KubeApi
 
 REPO = Path(__file__).resolve().parents[3]
-T0 = time.monotonic()
+CHART = REPO / "charts" / "driftline"
+DIS = f"/apis/driftline.dev/v1alpha1/namespaces/{m.NAMESPACE}/inferenceservices"
+TJ = f"/apis/driftline.dev/v1alpha1/namespaces/{m.NAMESPACE}/trainingjobs"
+
+Objects = dict[str, list[dict[str, Any]]]
 
 
-def say(msg: str) -> None:
-    print(f"[{time.monotonic() - T0:6.1f}s] {msg}", flush=True)
+class DemoError(RuntimeError):
+    pass
 
 
-def _create(api: KubeApi, path: str, body: dict[str, Any]) -> None:
-    try:
-        api.create(path, body)
-    except ApiError as e:
-        if e.status != 409:
-            raise
+def _condition(obj: dict[str, Any], ctype: str) -> str:
+    conds = (obj.get("status") or {}).get("conditions") or []
+    return next((c["status"] for c in conds if c["type"] == ctype), "")
 
 
-def _operator(cluster: LocalCluster) -> None:
-    pidfile = cluster.dir / "operator.pid"
-    if pidfile.exists() and procs.alive(int(pidfile.read_text())):
-        say("operator already running")
-        return
-    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-    proc = procs.spawn(
-        [sys.executable, "-m", "driftline.cli", "run", "--all-namespaces"],
-        cluster_dir=cluster.dir,
-        log=cluster.dir / "logs" / "operator.log",
-        env=env,
-    )
-    pidfile.write_text(str(proc.pid))
-    say(f"operator started (pid {proc.pid}, log {cluster.dir / 'logs' / 'operator.log'})")
+def _named(objs: Objects, kind: str, name: str) -> dict[str, Any]:
+    return next((o for o in objs[kind] if o["metadata"]["name"] == name), {})
 
 
-def _events(api: KubeApi, seen: set[str]) -> None:
-    items = api.get(f"/api/v1/namespaces/{m.NAMESPACE}/events").get("items", [])
-    items.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
-    for e in items:
-        uid = e["metadata"]["uid"]
-        kind = e["involvedObject"]["kind"]
-        if uid in seen or kind not in ("TrainingJob", "ModelVersion", "InferenceService"):
-            continue
-        seen.add(uid)
-        say(f"  event {e['type']:<7} {kind}/{e['involvedObject']['name']}: {e['reason']}: {e.get('message', '')}")
+def _status(objs: Objects, kind: str, name: str) -> dict[str, Any]:
+    return dict(_named(objs, kind, name).get("status") or {})
 
 
-def _wait_training(api: KubeApi, name: str, seen: set[str], timeout: float = 300) -> dict[str, Any]:
-    path = f"/apis/driftline.dev/v1alpha1/namespaces/{m.NAMESPACE}/trainingjobs/{name}"
-    deadline, last = time.monotonic() + timeout, ""
-    while time.monotonic() < deadline:
-        status = api.get(path).get("status") or {}
-        phase = status.get("phase", "")
-        if phase != last:
-            say(f"TrainingJob {name}: {phase or 'accepted'}")
-            last = phase
-        _events(api, seen)
-        if phase in ("Succeeded", "Failed"):
-            return dict(status)
-        time.sleep(1)
-    raise RuntimeError(f"TrainingJob {name} did not finish in {timeout:.0f}s")
+class Demo:
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.cluster = cluster
+        self.api = KubeApi(cluster.kubeconfig, user_agent="driftline-demo")
+        self.t0 = time.monotonic()
+        self.started = dt.datetime.now(dt.UTC)
+        self.show = Display(self.api, m.NAMESPACE, self.t0)
+        self.samples: list[report.Sample] = []
+        self.traffic = (0, 0)
+        """Predictions served to the live traffic and failed requests."""
 
+    # -- set-up --------------------------------------------------------------------------------------------------
 
-def _versions_table(api: KubeApi) -> str:
-    items = api.get(f"/apis/driftline.dev/v1alpha1/namespaces/{m.NAMESPACE}/modelversions")["items"]
-    rows = [("VERSION", "STAGE", "ACCURACY", "TRAINED BY", "REASON")]
-    for mv in sorted(items, key=lambda x: x["spec"]["version"]):
-        st = mv.get("status") or {}
-        rows.append(
-            (
-                mv["metadata"]["name"],
-                st.get("stage", ""),
-                f"{mv['spec']['metrics'].get('accuracy', 0):.4f}",
-                mv["spec"].get("trainingJobRef", {}).get("name", ""),
-                (st.get("reason") or "")[:70],
+    def helm(self, *args: str, timeout: float = 400) -> None:
+        home = self.cluster.dir / "helm"
+        env = {**os.environ, **{f"HELM_{d.upper()}_HOME": str(home / d) for d in ("config", "cache", "data")}}
+        cmd = [str(binaries.bin_dir() / "helm"), "--kubeconfig", str(self.cluster.kubeconfig), *args]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+        if out.returncode != 0:
+            raise DemoError(f"helm {args[0]} failed: {out.stderr.strip()}")
+
+    def namespace(self, name: str, fresh: bool) -> None:
+        path = f"/api/v1/namespaces/{name}"
+        if fresh and self.api.get_or_none(path) is not None:
+            self.show.say(f"deleting the previous run's namespace {name}")
+            self.api.delete(path)
+            self.until(f"namespace {name} gone", lambda _: self.api.get_or_none(path) is None, timeout=180, look=False)
+        try:
+            self.api.create("/api/v1/namespaces", m.namespace(name))
+        except ApiError as e:
+            if e.status != 409:
+                raise
+        # The ServiceAccount admission plugin refuses pods until the controller-manager has made the default account.
+        sa = f"{path}/serviceaccounts/default"
+        self.until(f"namespace {name} ready", lambda _: self.api.get_or_none(sa), timeout=60, look=False)
+
+    def install(self) -> None:
+        self.show.step("helm install driftline charts/driftline", "the operator runs as a pod, as its ServiceAccount")
+        self.namespace(m.SYSTEM_NAMESPACE, fresh=False)
+        self.helm("upgrade", "--install", m.RELEASE, str(CHART), "-n", m.SYSTEM_NAMESPACE, "--wait", "--timeout=300s")
+        pods = self.api.get(
+            f"/api/v1/namespaces/{m.SYSTEM_NAMESPACE}/pods", labelSelector="app.kubernetes.io/component=operator"
+        )["items"]
+        names = ", ".join(p["metadata"]["name"] for p in pods if not p["metadata"].get("deletionTimestamp"))
+        self.show.say(f"operator running: pod {names} in {m.SYSTEM_NAMESPACE} (chart RBAC, restricted PSS)")
+
+    # -- watching ------------------------------------------------------------------------------------------------
+
+    def until(self, what: str, predicate: Callable[[Objects], Any], timeout: float = 240, look: bool = True) -> Any:
+        """Poll once a second, showing what changed, until `predicate` returns something truthy."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            objs = self.look() if look else {}
+            got = predicate(objs)
+            if got:
+                return got
+            time.sleep(1)
+        raise DemoError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+    def look(self) -> Objects:
+        objs = self.show.look()
+        svc = _named(objs, "InferenceService", m.SERVICE)
+        if svc:
+            st = svc.get("status") or {}
+            drift = st.get("drift") or {}
+            self.samples.append(
+                report.Sample(
+                    t=time.monotonic() - self.t0,
+                    score=drift.get("score"),
+                    threshold=float(drift.get("threshold") or m.DRIFT["threshold"]),
+                    version=st.get("activeVersion"),
+                    assessment=drift.get("assessment", ""),
+                )
             )
+        return objs
+
+    def ready_on(self, version: int) -> Callable[[Objects], Any]:
+        def check(objs: Objects) -> Any:
+            svc = _named(objs, "InferenceService", m.SERVICE)
+            st = svc.get("status") or {}
+            pods = ready_pods(self.api, m.NAMESPACE, m.SERVICE) if st.get("activeVersion") == version else []
+            on_version = pods and all(p["version"] == version for p in pods)
+            return _condition(svc, "Ready") == "True" and on_version and st
+
+        return check
+
+    def drift_is(self, assessment: str, version: int) -> Callable[[Objects], Any]:
+        def check(objs: Objects) -> Any:
+            st = _status(objs, "InferenceService", m.SERVICE)
+            drift = st.get("drift") or {}
+            full = (drift.get("samples") or 0) >= m.DRIFT["minSamples"] or assessment != "Ok"
+            return st.get("activeVersion") == version and drift.get("assessment") == assessment and full and drift
+
+        return check
+
+    def last_action(self, action: str) -> Callable[[Objects], Any]:
+        return lambda objs: (lambda d: d if d.get("lastAction") == action else None)(
+            _status(objs, "InferenceService", m.SERVICE).get("drift") or {}
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+
+    def trained(self, name: str) -> dict[str, Any]:
+        st: dict[str, Any] = self.until(
+            f"TrainingJob {name} to finish",
+            lambda objs: (lambda s: s if s.get("phase") in ("Succeeded", "Failed") else None)(
+                _status(objs, "TrainingJob", name)
+            ),
+            timeout=300,
+        )
+        if st["phase"] != "Succeeded":
+            raise DemoError(f"TrainingJob {name} failed: {st.get('message')}")
+        return st
+
+    def stage(self, version: int, stage: str) -> None:
+        name = f"{m.MODEL}-v{version}"
+        self.until(f"{name} {stage}", lambda objs: _status(objs, "ModelVersion", name).get("stage") == stage)
+
+    # -- the loop ------------------------------------------------------------------------------------------------
+
+    def predictions(self) -> None:
+        (pod, *_) = ready_pods(self.api, m.NAMESPACE, m.SERVICE)
+        sample = rows().iloc[[0, 19, 40]]
+        http = requests.Session()
+        http.trust_env = False
+        url = f"http://{pod['ip']}:{PORT}/v1/models/{m.SERVICE}:predict"
+        got = http.post(url, json={"instances": sample.to_numpy().tolist()}, timeout=10)
+        got.raise_for_status()
+        self.show.say(f"POST {url} (KServe V1, 3 rows) -> {json.dumps(got.json())}")
+        self.show.say(f"     Open Inference Protocol V2 too: http://{pod['ip']}:{PORT}/v2/models/{m.SERVICE}/infer")
+
+    def run(self) -> None:
+        self.install()
+        self.show.step("namespace driftline-demo", "restricted Pod Security, a claim for artifacts, the live data")
+        self.namespace(m.NAMESPACE, fresh=True)
+        self.api.create(f"/api/v1/namespaces/{m.NAMESPACE}/persistentvolumeclaims", m.models_claim())
+        shifted = frame()
+        features = [c for c in shifted.columns if c != "target"]
+        shifted[features] = shifted[features] * m.SHIFT
+        self.api.create(f"/api/v1/namespaces/{m.NAMESPACE}/configmaps", m.live_data(shifted.to_csv(index=False)))
+
+        with self.show:
+            name, spec, expect = m.FIRST
+            self.show.step(f"train {name}", expect)
+            self.api.create(TJ, m.trainingjob(name, spec))
+            self.trained(name)
+            self.stage(1, "Production")
+
+            self.show.step(
+                f"serve {m.SERVICE}", "the Production version, drift watched every 2s, retrain on the live data"
+            )
+            self.api.create(DIS, m.inferenceservice())
+            self.until(f"{m.SERVICE} Ready on v1", self.ready_on(1), timeout=180)
+            self.predictions()
+
+            with Traffic(self.api, m.NAMESPACE, m.SERVICE) as traffic:
+                self.show.step("live traffic", "in distribution: drift Ok")
+                self.until("an Ok drift reading on v1", self.drift_is("Ok", 1), timeout=120)
+
+                self.show.step(f"the world changes: every feature x{m.SHIFT}", "drift, then a retrain")
+                traffic.factor = m.SHIFT
+                self.until("the Retrain action", self.last_action("Retrain"), timeout=120)
+                self.stage(2, "Production")
+                self.show.step("v2 learnt from the live data", "rolls forward; the same traffic is Ok for it")
+                self.until(f"{m.SERVICE} Ready on v2", self.ready_on(2), timeout=180)
+                self.until("an Ok drift reading on v2", self.drift_is("Ok", 2), timeout=120)
+
+                name, spec, expect = m.BAD_RELEASE
+                self.show.step(f"a bad release: {name}", expect)
+                self.api.create(TJ, m.trainingjob(name, spec))
+                self.trained(name)
+                self.until(f"{m.SERVICE} Ready on v3", self.ready_on(3), timeout=180)
+                self.show.step("v3 drifts right after its roll forward", "caused by v3: rolled back to v2")
+                self.until("the Rollback action", self.last_action("Rollback"), timeout=120)
+                self.stage(3, "RolledBack")
+                self.until(f"{m.SERVICE} Ready on v2 again", self.ready_on(2), timeout=180)
+                self.until("an Ok drift reading on v2 again", self.drift_is("Ok", 2), timeout=120)
+            self.traffic = (traffic.predictions, traffic.failures)
+
+    # -- the end -------------------------------------------------------------------------------------------------
+
+    def summary(self) -> Path:
+        objs = self.look()
+        versions = [("VERSION", "STAGE", "ACCURACY", "TRAINED BY", "DATASET", "REASON")]
+        for mv in objs["ModelVersion"]:
+            st, spec = mv.get("status") or {}, mv["spec"]
+            acc = (spec.get("metrics") or {}).get("accuracy")
+            versions.append(
+                (
+                    mv["metadata"]["name"],
+                    st.get("stage", ""),
+                    f"{acc:.4f}" if isinstance(acc, float) else "",
+                    (spec.get("trainingJobRef") or {}).get("name", ""),
+                    (spec.get("dataset") or {}).get("uri", ""),
+                    (st.get("reason") or "")[:80],
+                )
+            )
+        svc = _status(objs, "InferenceService", m.SERVICE)
+        history = [("TIME", "ACTION", "FROM", "TO", "REASON", "MESSAGE")]
+        marks = []
+        for h in svc.get("history") or []:
+            t = (dt.datetime.fromisoformat(h["time"].replace("Z", "+00:00")) - self.started).total_seconds()
+            history.append(
+                (
+                    h["time"],
+                    h["action"],
+                    str(h.get("fromVersion") or ""),
+                    str(h["toVersion"]),
+                    h.get("reason", ""),
+                    (h.get("message") or "")[:100],
+                )
+            )
+            marks.append(report.Mark(max(t, 0.0), f"{h['action']} v{h['toVersion']}"))
+        self.show.console.print()
+        for table in (versions, history):
+            widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+            for r in table:
+                self.show.console.print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+            self.show.console.print()
+        predictions, failures = self.traffic
+        self.show.say(f"{predictions} predictions served to the live traffic, {failures} failed requests")
+        path = self.cluster.dir / "demo-report.html"
+        path.write_text(report.page("Driftline demo", self.samples, marks, versions, history))
+        return path
 
 
 def main(cluster_dir: Path) -> int:
     cluster = LocalCluster(cluster_dir)
     if cluster.running():
-        say(f"reusing the local control plane in {cluster_dir}")
+        print(f"reusing the local control plane in {cluster_dir}", flush=True)
     else:
         cluster.stop()
         cluster.start()
-    kubectl = str(binaries.bin_dir() / "kubectl")
-    kc = ["--kubeconfig", str(cluster.kubeconfig)]
-    subprocess.run([kubectl, *kc, "apply", "--server-side", "-f", str(REPO / "crds")], check=True, capture_output=True)
-    subprocess.run(
-        [kubectl, *kc, "wait", "--for=condition=Established", "-f", str(REPO / "crds"), "--timeout=60s"],
-        check=True,
-        capture_output=True,
-    )
-    # kubectl cached discovery during the apply, before the kinds existed; refresh it so `get driftline` works.
-    subprocess.run([kubectl, *kc, "api-resources", "--api-group=driftline.dev"], check=True, capture_output=True)
-    say("Driftline CRDs installed: kubectl get driftline")
-    _operator(cluster)
-    api = KubeApi(cluster.kubeconfig, user_agent="driftline-demo")
-    _create(api, "/api/v1/namespaces", m.namespace())
-    deadline = time.monotonic() + 30
-    while api.get_or_none(f"/api/v1/namespaces/{m.NAMESPACE}/serviceaccounts/default") is None:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the namespace's default ServiceAccount never appeared")
-        time.sleep(0.3)
-    _create(api, f"/api/v1/namespaces/{m.NAMESPACE}/persistentvolumeclaims", m.models_claim())
-    seen: set[str] = set()
-    for name, estimator, params, expect in m.TRAINING_STEPS:
-        say(f"--- train {name} ({estimator}): {expect}")
-        _create(
-            api,
-            f"/apis/driftline.dev/v1alpha1/namespaces/{m.NAMESPACE}/trainingjobs",
-            m.trainingjob(name, estimator, params),
-        )
-        status = _wait_training(api, name, seen)
-        if status.get("phase") == "Failed":
-            say(f"TrainingJob {name} failed: {status.get('message')}")
-        time.sleep(1.5)  # let the promotion verdict land before the next run is judged against Production
-        _events(api, seen)
-    print()
-    print(_versions_table(api))
-    print()
-    say("done. The cluster keeps running:")
+    demo = Demo(cluster)
+    try:
+        demo.run()
+    except DemoError as e:
+        demo.show.say(f"demo failed: {e}", style="bold red")
+        demo.show.say(f"operator and pod logs: {cluster.dir / 'runner' / 'pods'}")
+        return 1
+    path = demo.summary()
+    kubectl = binaries.bin_dir() / "kubectl"
+    demo.show.say(f"report: {path}")
+    demo.show.say("done. The cluster keeps running:")
     print(f"  export KUBECONFIG={cluster.kubeconfig}")
     print(f"  {kubectl} get driftline -n {m.NAMESPACE}")
     print(f"  stop it with: make cluster-down   (or: driftline dev cluster down --dir {cluster_dir})")

@@ -21,7 +21,7 @@ import kopf
 from pydantic import ValidationError
 
 from driftline.api import constants as c
-from driftline.api.drift import DriftAction, DriftSpec
+from driftline.api.drift import DriftAction, DriftAssessment, DriftSpec
 from driftline.api.fields import parse_duration
 from driftline.api.inferenceservice import InferenceServiceSpec
 from driftline.decide import conditions as conds
@@ -105,13 +105,14 @@ def read_and_act(namespace: str, name: str) -> tuple[float, bool]:
         if settings is None or not settings.enabled or active is None:
             return interval, False
         reading = _read(isvc, spec, settings, int(active))
-        # The model's versions matter only to a rollback, the retrain TrainingJobs only to a retrain: read them then.
-        rolling_back = settings.action is DriftAction.ROLLBACK
-        versions = inferenceservice.versions_of(namespace, spec.model) if rolling_back else []
+        # Only a breach can act: the model's versions (for a rollback) and the retrain TrainingJobs are read then.
+        breach = drift.assess(settings, reading)[0] is DriftAssessment.BREACH
+        acts = breach and settings.action in (DriftAction.ROLLBACK, DriftAction.RETRAIN)
+        versions = inferenceservice.versions_of(namespace, spec.model) if acts else []
         served = drift.served_from(status, [v.version for v in versions if v.good])
         jobs = (
             objects.list_(c.TRAINING_JOB, namespace, {c.LABEL_INFERENCE_SERVICE: name})
-            if settings.action is DriftAction.RETRAIN
+            if acts and settings.action is DriftAction.RETRAIN
             else []
         )
         last = status.get("drift") or {}

@@ -165,14 +165,23 @@ def test_no_rollback_falls_back_to_an_alert_saying_why(served: Served, why: str)
     assert not plans[3].events  # once per run
 
 
+SETTLED = Served(active_version=2, previous_version=1, previous_good=True, rolled_forward_at=at(-7200))
+"""Serving version 2 since long before the drift: the world changed, not the model."""
+
+
 def test_retrain_when_none_in_flight_and_the_cooldown_passed() -> None:
-    plans = run(spec(action="Retrain"), [HIGH] * 3)
+    plans = run(spec(action="Retrain"), [HIGH] * 3, served=SETTLED)
     assert plans[-1].action is DriftAction.RETRAIN
     assert plans[-1].history[0]["action"] == "Retrain" and plans[-1].history[0]["reason"] == "DriftDetected"
 
 
 def test_retrain_waits_for_the_one_in_flight() -> None:
-    plans = run(spec(action="Retrain"), [HIGH] * 4, retrains=Retrains(in_flight="svc-retrain-1", last_started=T0))
+    plans = run(
+        spec(action="Retrain"),
+        [HIGH] * 4,
+        served=SETTLED,
+        retrains=Retrains(in_flight="svc-retrain-1", last_started=T0),
+    )
     assert all(p.action is None for p in plans)
     assert "svc-retrain-1 is still running" in plans[-1].status["message"]
 
@@ -180,10 +189,25 @@ def test_retrain_waits_for_the_one_in_flight() -> None:
 def test_retrain_respects_the_cooldown_then_fires_again_while_drift_lasts() -> None:
     s = spec(action="Retrain")
     started = at(0)
-    early = run(s, [HIGH] * 3, retrains=Retrains(last_started=started), start=60)
+    early = run(s, [HIGH] * 3, served=SETTLED, retrains=Retrains(last_started=started), start=60)
     assert early[-1].action is None and "cooldown 10m" in early[-1].status["message"]
-    late = run(s, [HIGH] * 3, retrains=Retrains(last_started=started), start=600)
+    late = run(s, [HIGH] * 3, served=SETTLED, retrains=Retrains(last_started=started), start=600)
     assert late[-1].action is DriftAction.RETRAIN
+
+
+def test_retrain_rolls_back_drift_that_followed_a_roll_forward_and_does_not_retrain_in_that_run() -> None:
+    plans = run(spec(action="Retrain", rollbackWindowSeconds=600), [HIGH] * 6)
+    assert [p.action for p in plans] == [None, None, DriftAction.ROLLBACK, None, None, None]
+    assert plans[2].rollback_to == 1 and "traffic back to version 1" in plans[2].rollback_message
+    assert not plans[2].history  # the rollback's own history entry is written by the serving reconcile
+    assert "rolled back" in plans[-1].status["message"] and plans[-1].status["lastAction"] == "Rollback"
+
+
+def test_retrain_retrains_when_no_rollback_is_possible() -> None:
+    nowhere = Served(active_version=1, previous_version=None, previous_good=False, rolled_forward_at=T0)
+    assert run(spec(action="Retrain"), [HIGH] * 3, served=nowhere)[-1].action is DriftAction.RETRAIN
+    rejected_before = Served(active_version=2, previous_version=1, previous_good=False, rolled_forward_at=T0)
+    assert run(spec(action="Retrain"), [HIGH] * 3, served=rejected_before)[-1].action is DriftAction.RETRAIN
 
 
 def test_top_features_are_sorted_and_skip_unknown_values() -> None:

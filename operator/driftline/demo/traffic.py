@@ -1,0 +1,89 @@
+"""Live traffic for the demo: batches of breast_cancer rows sent to every ready serving pod over the Open Inference
+Protocol (V2), scaled by `factor` once the world changes."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import requests
+from sklearn.datasets import load_breast_cancer
+
+from driftline.devcluster.kubeapi import KubeApi
+
+PORT = 8080
+BATCH = 32
+
+
+def rows() -> Any:
+    """The features of breast_cancer, a DataFrame."""
+    return load_breast_cancer(as_frame=True).data
+
+
+def frame() -> Any:
+    """The features and the `target` column."""
+    return load_breast_cancer(as_frame=True).frame
+
+
+def ready_pods(api: KubeApi, ns: str, service: str) -> list[dict[str, Any]]:
+    """IP and version of the service's ready, non-terminating pods."""
+    items = api.get(f"/api/v1/namespaces/{ns}/pods", labelSelector=f"driftline.dev/inferenceservice={service}")
+    out = []
+    for pod in items["items"]:
+        status = pod.get("status") or {}
+        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or [])
+        if ready and status.get("podIP") and not pod["metadata"].get("deletionTimestamp"):
+            out.append({"ip": status["podIP"], "version": int(pod["metadata"]["labels"]["driftline.dev/version"])})
+    return out
+
+
+def v2_body(batch: Any) -> dict[str, Any]:
+    return {
+        "inputs": [{"name": "input-0", "shape": list(batch.shape), "datatype": "FP64", "data": batch.ravel().tolist()}]
+    }
+
+
+class Traffic:
+    """A background client: one batch per ready pod every 0.1 s, until stopped. Counts what it sent and what failed
+    (a pod going away mid-request during a rollout is expected to fail now and then)."""
+
+    def __init__(self, api: KubeApi, ns: str, service: str) -> None:
+        self.api, self.ns, self.service = api, ns, service
+        self.data = rows().to_numpy()
+        self.factor = 1.0
+        self.predictions = 0
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="demo-traffic", daemon=True)
+        self._http = requests.Session()
+        self._http.trust_env = False  # pod IPs are loopback addresses: never through a proxy
+        self._rng = np.random.default_rng(7)
+
+    def __enter__(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                pods = ready_pods(self.api, self.ns, self.service)
+            except Exception:  # the API server is busy for a moment: look again
+                pods = []
+            for pod in pods:
+                batch = self.data[self._rng.choice(len(self.data), BATCH, replace=False)] * self.factor
+                url = f"http://{pod['ip']}:{PORT}/v2/models/{self.service}/infer"
+                try:
+                    r = self._http.post(url, json=v2_body(batch), timeout=10)
+                except requests.RequestException:
+                    self.failures += 1
+                    continue
+                if r.ok:
+                    self.predictions += BATCH
+                else:
+                    self.failures += 1
+            self._stop.wait(0.1)
