@@ -10,13 +10,13 @@ from pathlib import Path
 
 
 class OperatorProcess:
-    def __init__(self, kubeconfig: str, log: Path, *args: str) -> None:
-        self.kubeconfig, self.log, self.args = kubeconfig, log, args
+    def __init__(self, kubeconfig: str, log: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.kubeconfig, self.log, self.args, self.extra_env = kubeconfig, log, args, env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_url = ""
 
     def start(self) -> OperatorProcess:
-        env = {**os.environ, "KUBECONFIG": self.kubeconfig}
+        env = {**os.environ, "KUBECONFIG": self.kubeconfig, **self.extra_env}
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(

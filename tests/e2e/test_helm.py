@@ -14,7 +14,10 @@ its own. The other e2e modules' operators are module-scoped, so none of them run
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -117,9 +120,27 @@ def pod_log(cluster: Cluster, pod: dict[str, Any]) -> Path:
     )
 
 
-def peering_state(cluster: Cluster, pod: dict[str, Any]) -> str:
-    """kopf's last word on peering in the pod's log: "Resuming" (working), "Pausing", or "" (started paused)."""
-    states = re.findall(r"(Pausing|Resuming) operations", pod_log(cluster, pod).read_text(errors="replace"))
+def pod_processes(pod: dict[str, Any]) -> list[int]:
+    """The pod runner's processes for a pod's containers, found by the HOSTNAME it gives them (the pod's name)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"HOSTNAME={pod['metadata']['name']}".encode() in environ and b"DRIFTLINE_FAILPOINTS" not in environ:
+            found.append(int(proc.name))
+    return found
+
+
+def peering_state(cluster: Cluster, pod: dict[str, Any], since: int = 0) -> str:
+    """kopf's last word on peering in the pod's log after byte `since`: "Resuming" (working), "Pausing", or ""."""
+    with pod_log(cluster, pod).open("rb") as f:
+        f.seek(since)
+        text = f.read().decode(errors="replace")
+    states = re.findall(r"(Pausing|Resuming) operations", text)
     return states[-1] if states else ""
 
 
@@ -304,6 +325,23 @@ def test_upgrade_rolls_the_operator_and_uninstall_leaves_the_crds(cluster: Clust
             peering_state(cluster, pods[active]) == "Resuming" and peering_state(cluster, pods[standby]) != "Resuming"
         ),
     )
+
+    # The working replica dies (SIGKILL, no goodbye in the peering object): a replica takes over once the dead one's
+    # keep-alive expires — the standby, or the dead container restarted — and the work goes on through it.
+    offsets = {name: pod_log(cluster, pod).stat().st_size for name, pod in pods.items()}
+    killed_at = time.monotonic()
+    (pid,) = pod_processes(pods[active])
+    os.kill(pid, signal.SIGKILL)  # as an OOM kill would
+
+    def resumed_since_the_kill() -> list[str]:
+        return [name for name, pod in pods.items() if peering_state(cluster, pod, since=offsets[name]) == "Resuming"]
+
+    heirs = cluster.wait_for("a replica working again", resumed_since_the_kill, timeout=180, interval=1)
+    handover = time.monotonic() - killed_at
+    print(f"\nHA handover after SIGKILL of the working replica: {handover:.0f}s (to {heirs})")
+    assert len(heirs) == 1, heirs
+    cluster.api.patch(f"{DIS.format(ns=ns)}/bc", {"spec": {"replicas": 1}}, "merge")
+    cluster.wait_for("bc back on one pod", release.watched(ready_at(cluster, ns, "bc", 1, replicas=1)), timeout=120)
     release.assert_never_forbidden()
 
     release.helm.run("uninstall", RELEASE, "-n", system, "--wait", "--timeout=120s")

@@ -98,6 +98,10 @@ ANNOTATION_PROMOTE_VALUE: Final = "true"
 """The conventional value of ANNOTATION_PROMOTE."""
 
 # --- Annotations the operator keeps on its own children. -----------------------------------------------------------
+ANNOTATION_RETRAIN_SERVED: Final = f"{GROUP}/retrain-served-version"
+"""On a retrain TrainingJob: the version served when drift started it."""
+ANNOTATION_RETRAIN_REASON: Final = f"{GROUP}/retrain-reason"
+"""On a retrain TrainingJob: why drift started it (its status.history message)."""
 ANNOTATION_PREVIOUS_VERSION: Final = f"{GROUP}/previous-version"
 """On a serving Deployment: the version it served before the current one, written in the same patch that changes
 the version, so where a rollback returns to survives a lost status write."""

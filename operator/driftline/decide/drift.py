@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from driftline.api.constants import ConditionType, Reason
+from driftline.api.constants import ANNOTATION_RETRAIN_REASON, ANNOTATION_RETRAIN_SERVED, ConditionType, Reason
 from driftline.api.drift import DriftAction, DriftAssessment, DriftSpec
 from driftline.api.fields import parse_duration
 from driftline.api.inferenceservice import HistoryAction, RetrainSpec, ServicePhase
@@ -43,6 +43,16 @@ class Reading:
 
 
 @dataclass(frozen=True)
+class RetrainRecord:
+    """The newest retrain TrainingJob, with what its history entry says (from its annotations)."""
+
+    name: str
+    started: str
+    served_version: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
 class Retrains:
     """The retrain TrainingJobs this service started, as the cluster holds them."""
 
@@ -50,6 +60,7 @@ class Retrains:
     """Name of one that has not finished."""
     last_started: str | None = None
     """creationTimestamp of the newest."""
+    newest: RetrainRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -163,13 +174,17 @@ def decide(
         "lastRetrainJob": last.get("lastRetrainJob"),
     }
     confirmed = assessment is DriftAssessment.BREACH and breaches >= spec.consecutive
-    plan = DriftPlan(status=status, conditions=[_drifted(assessment, confirmed, breaches, spec, message)])
+    plan = DriftPlan(
+        status=status,
+        conditions=[_drifted(assessment, confirmed, breaches, spec, message)],
+        history=_unrecorded(retrains.newest, status, served),
+    )
     if not confirmed or spec.action is DriftAction.NONE:
         return plan
-    after_start = seconds_between(since, last.get("lastActionTime"))
+    after_start = seconds_between(since, status.get("lastActionTime"))
     fired_this_run = after_start is not None and after_start >= 0
     detail = f"{message}, {breaches} readings in a row"
-    fired: str | None = last.get("lastAction") if fired_this_run else None
+    fired: str | None = status.get("lastAction") if fired_this_run else None
     if spec.action in (DriftAction.ROLLBACK, DriftAction.RETRAIN) and fired is None:
         # Drift that began right after a roll forward was caused by the new version, not by the world: going back
         # to the good version before it cures it at once; a retrain would only learn the new version's mistake.
@@ -199,6 +214,17 @@ def decide(
     _fired(plan, DriftAction.ALERT, now)
     plan.events.append(EventNote(True, Reason.DRIFT_DETECTED, detail))
     return plan
+
+
+def _unrecorded(record: RetrainRecord | None, status: dict[str, Any], served: Served) -> list[dict[str, Any]]:
+    """A retrain the cluster holds but status.drift does not name: the operator died between creating it and writing
+    status. The TrainingJob is the truth; its status and history entry are written now, so the history has no gap."""
+    if record is None or record.name == status.get("lastRetrainJob"):
+        return []
+    status.update(lastAction=DriftAction.RETRAIN.value, lastActionTime=record.started, lastRetrainJob=record.name)
+    version = record.served_version or served.active_version or 0
+    entry = history_entry(record.started, HistoryAction.RETRAIN, version, version, Reason.DRIFT_DETECTED, record.reason)
+    return [entry]
 
 
 def _fired(plan: DriftPlan, action: DriftAction, now: str) -> None:
@@ -244,7 +270,10 @@ def _retrain(
         now, HistoryAction.RETRAIN, served.active_version, served.active_version or 0, Reason.DRIFT_DETECTED, msg
     )
     return replace(
-        plan, action=DriftAction.RETRAIN, events=[EventNote(True, Reason.DRIFT_DETECTED, detail)], history=[entry]
+        plan,
+        action=DriftAction.RETRAIN,
+        events=[EventNote(True, Reason.DRIFT_DETECTED, detail)],
+        history=[*plan.history, entry],
     )
 
 
@@ -280,8 +309,19 @@ def retrains_from(jobs: Sequence[Mapping[str, Any]], retrain_label: str) -> Retr
     running = (
         j["metadata"]["name"] for j in mine if (j.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
     )
-    newest = max((str(j["metadata"].get("creationTimestamp") or "") for j in mine), default="")
-    return Retrains(in_flight=next(running, None), last_started=newest or None)
+    if not mine:
+        return Retrains()
+    newest = max(mine, key=lambda j: (str(j["metadata"].get("creationTimestamp") or ""), j["metadata"]["name"]))
+    meta = newest["metadata"]
+    notes = meta.get("annotations") or {}
+    served = str(notes.get(ANNOTATION_RETRAIN_SERVED, ""))
+    record = RetrainRecord(
+        name=meta["name"],
+        started=str(meta.get("creationTimestamp") or ""),
+        served_version=int(served) if served.isdigit() else None,
+        reason=str(notes.get(ANNOTATION_RETRAIN_REASON) or f"retrain TrainingJob {meta['name']}"),
+    )
+    return Retrains(in_flight=next(running, None), last_started=record.started or None, newest=record)
 
 
 def served_from(status: Mapping[str, Any], good: Sequence[int]) -> Served:

@@ -57,6 +57,7 @@ class LocalCluster:
         self.dir = Path(directory).resolve()
         self.pod_runner = pod_runner
         self.state: ClusterState | None = None
+        self._pki: Pki | None = None
         self._urllib3_quiet()
 
     # -- public API -----------------------------------------------------------------------------------------------
@@ -74,7 +75,7 @@ class LocalCluster:
         self.dir.mkdir(parents=True, exist_ok=True)
         logs = self.dir / "logs"
         say(f"local control plane in {self.dir}")
-        pki = create_pki(self.dir / "pki", KUBERNETES_SERVICE_IP)
+        pki = self._pki = create_pki(self.dir / "pki", KUBERNETES_SERVICE_IP)
         ports = {
             "etcd": procs.free_port(),
             "etcd-peer": procs.free_port(),
@@ -143,6 +144,22 @@ class LocalCluster:
             state.pids = {}
             self.state = state
             self._save()
+
+    def restart(self, component: str, down_for: float = 0.0) -> None:
+        """SIGKILL the API server or etcd, leave it down `down_for` seconds, then start it again on the same port and
+        data: the crash and recovery clients must survive. Only for a cluster this object started."""
+        if self.state is None or self._pki is None:
+            raise ClusterError("restart needs the LocalCluster object that started the cluster")
+        if component not in ("apiserver", "etcd"):
+            raise ClusterError(f"can restart only apiserver or etcd, not {component}")
+        bins, logs, ports, pki = binaries.bin_dir(), self.dir / "logs", self.state.ports, self._pki
+        procs.kill(self.state.pids[component])
+        time.sleep(down_for)
+        if component == "etcd":
+            self._start_etcd(bins, logs, ports)
+        else:
+            self._start_apiserver(bins, logs, ports, pki)
+        self._wait_http(f"{self.state.server}/readyz", pki, 120, "kube-apiserver")
 
     def running(self) -> bool:
         state = self.state or self._load()

@@ -85,3 +85,12 @@ def terminate(pids: Sequence[int], grace: float = 10.0) -> None:
         if alive(pid):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def kill(pid: int, timeout: float = 10.0) -> None:
+    """SIGKILL, as a crash would, and wait until it is gone."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive(pid):
+        time.sleep(0.05)

@@ -27,7 +27,7 @@ from driftline.api.inferenceservice import InferenceServiceSpec
 from driftline.decide import conditions as conds
 from driftline.decide import drift, drift_metrics
 from driftline.decide.serving import RollBack
-from driftline.handlers import inferenceservice, registry
+from driftline.handlers import failpoints, inferenceservice, registry
 from driftline.handlers.locks import lock
 from driftline.k8s import events, objects
 from driftline.metrics import pods as pods_provider
@@ -110,9 +110,11 @@ def read_and_act(namespace: str, name: str) -> tuple[float, bool]:
         acts = breach and settings.action in (DriftAction.ROLLBACK, DriftAction.RETRAIN)
         versions = inferenceservice.versions_of(namespace, spec.model) if acts else []
         served = drift.served_from(status, [v.version for v in versions if v.good])
+        # The retrains are read at every reading of a Retrain service: one the status does not name yet (a crash
+        # between creating it and writing status) is recorded from the cluster.
         jobs = (
             objects.list_(c.TRAINING_JOB, namespace, {c.LABEL_INFERENCE_SERVICE: name})
-            if acts and settings.action is DriftAction.RETRAIN
+            if settings.action is DriftAction.RETRAIN
             else []
         )
         last = status.get("drift") or {}
@@ -121,8 +123,11 @@ def read_and_act(namespace: str, name: str) -> tuple[float, bool]:
             settings, spec.retrain, reading, last, served, drift.retrains_from(jobs, c.LABEL_RETRAIN), now
         )
 
+        if plan.action is not None:
+            failpoints.hit("drift.action-decided")
         if plan.action is DriftAction.RETRAIN:
-            plan.status["lastRetrainJob"] = _start_retrain(isvc, jobs)
+            plan.status["lastRetrainJob"] = _start_retrain(isvc, jobs, plan.history[-1])
+            failpoints.hit("drift.retrain-created")
         elif plan.action is DriftAction.ROLLBACK and plan.rollback_to is not None:
             leaving = next(v for v in versions if v.version == active)
             inferenceservice.mark_rolled_back(
@@ -138,8 +143,8 @@ def read_and_act(namespace: str, name: str) -> tuple[float, bool]:
         return interval, plan.action is DriftAction.ROLLBACK or degraded_changed
 
 
-def _start_retrain(isvc: dict[str, Any], jobs: list[dict[str, Any]]) -> str:
-    body = render_retrain.trainingjob(isvc, render_retrain.sequence(jobs))
+def _start_retrain(isvc: dict[str, Any], jobs: list[dict[str, Any]], entry: dict[str, Any]) -> str:
+    body = render_retrain.trainingjob(isvc, render_retrain.sequence(jobs), entry.get("fromVersion"), entry["message"])
     with contextlib.suppress(objects.AlreadyExists):  # made by a reading whose status write was lost
         objects.create(c.TRAINING_JOB, isvc["metadata"]["namespace"], body)
     events.normal(isvc, c.Reason.RETRAIN_STARTED, f"started TrainingJob {body['metadata']['name']}")
@@ -179,7 +184,9 @@ def _write(isvc: dict[str, Any], plan: drift.DriftPlan) -> None:
         "conditions": conds.merge(old.get("conditions"), plan.conditions, meta.get("generation"), registry.now()),
     }
     if plan.history:
-        patch["history"] = [*(old.get("history") or []), *plan.history][-c.HISTORY_CAP :]
+        # By time: an entry recorded after the fact (see decide.drift) goes where it happened.
+        merged = sorted([*(old.get("history") or []), *plan.history], key=lambda h: str(h.get("time", "")))
+        patch["history"] = merged[-c.HISTORY_CAP :]
     objects.patch_status(c.INFERENCE_SERVICE, meta["namespace"], meta["name"], patch)
 
 

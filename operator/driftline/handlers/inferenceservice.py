@@ -25,7 +25,7 @@ from driftline.config import OperatorConfig
 from driftline.decide import canary, drift, serving
 from driftline.decide import conditions as conds
 from driftline.handlers import canary as canary_handler
-from driftline.handlers import registry
+from driftline.handlers import failpoints, registry
 from driftline.handlers import status as status_writer
 from driftline.handlers.locks import lock
 from driftline.k8s import events, objects
@@ -210,6 +210,7 @@ def _run_canary(
         )
         if render.needs_update(canary_dep, body):
             objects.apply_deployment(body)
+            failpoints.hit("canary.deployment-applied")
     return cplan
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from driftline.api import constants as c
 from driftline.decide import conditions as conds
 from driftline.decide import promotion
+from driftline.handlers import failpoints
 from driftline.k8s import events, objects
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ def promote(mv: dict[str, Any], by: str, message: str, **extra: Any) -> None:
     ns, name, model = mv["metadata"]["namespace"], mv["metadata"]["name"], mv["spec"]["model"]
     status = stage_status(mv, "Production", c.Reason.PROMOTED, message, promotedAt=now(), promotedBy=by, **extra)
     objects.patch_status(c.MODEL_VERSION, ns, name, status)
+    failpoints.hit("registry.promoted")
     events.normal(mv, c.Reason.PROMOTED, f"{name} is now Production ({message})")
     archive_others(ns, model, keep=name)
 

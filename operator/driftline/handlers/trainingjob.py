@@ -16,7 +16,7 @@ from driftline.api.trainingjob import TrainingJobSpec
 from driftline.config import OperatorConfig
 from driftline.decide import conditions as conds
 from driftline.decide import promotion, training
-from driftline.handlers import registry
+from driftline.handlers import failpoints, registry
 from driftline.handlers import status as status_writer
 from driftline.handlers.locks import lock
 from driftline.k8s import events, objects
@@ -95,6 +95,7 @@ def _reconcile(tj: dict[str, Any], cfg: OperatorConfig) -> None:
         )
         try:
             objects.create_job(body)
+            failpoints.hit("trainingjob.job-created")
             events.normal(tj, c.Reason.JOB_CREATED, f"created Job {job_name}")
         except objects.AlreadyExists:
             pass
@@ -105,6 +106,7 @@ def _reconcile(tj: dict[str, Any], cfg: OperatorConfig) -> None:
     ):
         objects.patch_job(ns, job_name, {"spec": {"suspend": spec.suspend}})
     elif obs.step is training.Step.REGISTER:
+        failpoints.hit("trainingjob.job-finished")
         summary = training.parse_summary(_pod_message(ns, job_name, failed=False))
         if not summary.ok:
             msg = f"{summary.reason}: {summary.message}"
@@ -170,6 +172,7 @@ def _register(
                 mv = objects.create(c.MODEL_VERSION, ns, body)
             except objects.AlreadyExists:
                 continue
+            failpoints.hit("trainingjob.version-created")
             status = registry.stage_status(
                 mv,
                 "Candidate",

@@ -21,8 +21,13 @@ def sequence(jobs: Sequence[dict[str, Any]]) -> int:
     return highest + 1
 
 
-def trainingjob(isvc: dict[str, Any], seq: int) -> dict[str, Any]:
+def trainingjob(isvc: dict[str, Any], seq: int, served_version: int | None = None, reason: str = "") -> dict[str, Any]:
+    """`served_version` and `reason` go into annotations: the history entry can be rebuilt from the TrainingJob alone
+    should the operator die before writing it."""
     meta = isvc["metadata"]
+    annotations = {c.ANNOTATION_RETRAIN_REASON: reason[:1024]} if reason else {}
+    if served_version is not None:
+        annotations[c.ANNOTATION_RETRAIN_SERVED] = str(served_version)
     spec = isvc["spec"]
     return {
         "apiVersion": c.API_VERSION,
@@ -37,6 +42,7 @@ def trainingjob(isvc: dict[str, Any], seq: int) -> dict[str, Any]:
                 c.LABEL_APP_MANAGED_BY: c.MANAGED_BY,
                 c.LABEL_APP_PART_OF: c.PART_OF,
             },
+            "annotations": annotations,
             "ownerReferences": [owner_reference(isvc)],
         },
         "spec": copy.deepcopy(spec["retrain"]["template"]),

@@ -12,12 +12,14 @@ from driftline.api.inferenceservice import RetrainSpec, ServicePhase
 from driftline.decide.conditions import Cond
 from driftline.decide.drift import (
     Reading,
+    RetrainRecord,
     Retrains,
     Served,
     assess,
     decide,
     degraded,
     overlay,
+    retrains_from,
     served_from,
     top_features,
 )
@@ -244,3 +246,39 @@ def test_served_from_status_finds_when_the_active_version_rolled_out() -> None:
     }
     assert served_from(status, [1, 2]) == Served(2, 1, True, at(30))
     assert served_from(status, [2]).previous_good is False
+
+
+def test_a_retrain_the_status_does_not_name_is_recorded_from_the_cluster() -> None:
+    """The operator died between creating the retrain TrainingJob and writing status: the next reading records it
+    (status and history, at the time it started) and starts no other while it runs."""
+    record = RetrainRecord("svc-retrain-1", at(30), 1, "psi drift score 0.9 above threshold 0.25")
+    retrains = Retrains(in_flight="svc-retrain-1", last_started=at(30), newest=record)
+    last = {"consecutiveBreaches": 2, "breachingSince": at(10), "lastAction": None}
+    plan = decide(spec(action="Retrain"), RETRAIN, HIGH, last, SETTLED, retrains, at(40))
+    assert plan.action is None
+    assert (plan.status["lastAction"], plan.status["lastActionTime"], plan.status["lastRetrainJob"]) == (
+        "Retrain",
+        at(30),
+        "svc-retrain-1",
+    )
+    assert [(h["time"], h["action"], h["fromVersion"], h["message"]) for h in plan.history] == [
+        (at(30), "Retrain", 1, record.reason)
+    ]
+    again = decide(spec(action="Retrain"), RETRAIN, HIGH, plan.status, SETTLED, retrains, at(50))
+    assert again.history == [] and again.action is None  # recorded once
+
+
+def test_retrains_from_reads_the_newest_and_its_annotations() -> None:
+    def tj(name: str, created: str, phase: str, **notes: str) -> dict[str, Any]:
+        meta = {"name": name, "creationTimestamp": created, "labels": {"driftline.dev/retrain": "1"}}
+        return {"metadata": {**meta, "annotations": notes}, "status": {"phase": phase}}
+
+    jobs = [
+        tj("s-retrain-1", at(0), "Succeeded"),
+        tj("s-retrain-2", at(60), "Running", **{"driftline.dev/retrain-served-version": "3"}),
+        {"metadata": {"name": "by-hand", "creationTimestamp": at(90)}},
+    ]
+    got = retrains_from(jobs, "driftline.dev/retrain")
+    assert got.in_flight == "s-retrain-2" and got.last_started == at(60)
+    assert got.newest == RetrainRecord("s-retrain-2", at(60), 3, "retrain TrainingJob s-retrain-2")
+    assert retrains_from([], "driftline.dev/retrain") == Retrains()

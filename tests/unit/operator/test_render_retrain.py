@@ -36,3 +36,11 @@ def test_trainingjob_is_the_template_owned_by_the_service() -> None:
     (owner,) = tj["metadata"]["ownerReferences"]
     assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == ("InferenceService", "svc", "u-1", True)
     assert tj["spec"] == TEMPLATE and tj["spec"] is not TEMPLATE  # a copy: rendering never mutates the input
+
+
+def test_trainingjob_carries_its_history_entry_in_annotations() -> None:
+    notes = trainingjob(ISVC, 1, 2, "psi drift score 0.9 above threshold 0.25")["metadata"]["annotations"]
+    assert notes == {
+        "driftline.dev/retrain-served-version": "2",
+        "driftline.dev/retrain-reason": "psi drift score 0.9 above threshold 0.25",
+    }
