@@ -12,5 +12,6 @@ from __future__ import annotations
 BENCHMARKS: dict[str, str] = {
     "reaction": "bench.reaction",
     "drift": "bench.drift",
+    "serving": "bench.serving",
 }
 """Every benchmark, by name: the module that runs it."""

@@ -4,6 +4,7 @@ bench/results/, progress on stderr."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import importlib
 import sys
@@ -47,8 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     names = args.names or list(BENCHMARKS)
     failed = 0
     started = time.monotonic()
+    # A cluster (and an operator) only when a chosen benchmark needs one: drift and serving measure processes alone.
+    need_cluster = any(getattr(modules[n], "NEEDS_CLUSTER", True) for n in names)
+    cluster_dir = args.cluster_dir.resolve() if args.cluster_dir else None
     try:
-        with environment(args.cluster_dir.resolve() if args.cluster_dir else None) as env:
+        with environment(cluster_dir) if need_cluster else contextlib.nullcontext() as env:
             for name in names:
                 say(f"--- {name}: {modules[name].DESCRIPTION}")
                 t0, stamp = time.monotonic(), dt.datetime.now().isoformat(timespec="seconds")
@@ -56,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
                     result: Result = modules[name].run(env, args.trials)
                 except BenchError as e:
                     failed += 1
-                    say(f"{name} FAILED: {e}\noperator log tail:\n{env.operator.log_tail()}")
+                    tail = f"\noperator log tail:\n{env.operator.log_tail()}" if env is not None else ""
+                    say(f"{name} FAILED: {e}{tail}")
                     continue
                 result.started, result.seconds = stamp, time.monotonic() - t0
                 print(result.table(), flush=True)
@@ -68,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"FAILED: {e}")
         return 1
     total = time.monotonic() - started
-    print(f"total {total:.0f}s, cluster start and stop included", flush=True)
+    print(f"total {total:.0f}s" + (", cluster start and stop included" if need_cluster else ""), flush=True)
     say(f"done in {total:.0f}s")
     return 1 if failed else 0
 

@@ -20,7 +20,16 @@ from bench.harness import REPO, BenchError, say
 VENV = REPO / "bench" / ".venv-peers"
 REQUIREMENTS = REPO / "bench" / "requirements-peers.txt"
 PYTHON = VENV / "bin" / "python"
-_STAMP = VENV / ".bench-requirements-sha256"
+MLSERVER = "mlserver"
+"""MLServer gets a virtualenv of its own (bench/.venv-mlserver, bench/requirements-mlserver.txt): its pins (pandas,
+FastAPI, gRPC) must not bend Evidently's."""
+
+
+def _paths(name: str) -> tuple[Path, Path]:
+    """(virtualenv, requirements file) of a peer set: "peers" or "mlserver"."""
+    if name == "peers":
+        return VENV, REQUIREMENTS
+    return REPO / "bench" / f".venv-{name}", REPO / "bench" / f"requirements-{name}.txt"
 
 
 def _uv() -> list[str]:
@@ -39,19 +48,21 @@ def _run(argv: list[str], timeout: float) -> None:
         raise BenchError(f"{' '.join(argv)} failed ({out.returncode}):\n{out.stderr[-3000:]}")
 
 
-def ensure_venv() -> Path:
-    """bench/.venv-peers with the pinned peers; quick when it is already up to date. Returns its python."""
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    if PYTHON.exists() and _STAMP.exists() and _STAMP.read_text().strip() == digest:
-        return PYTHON
+def ensure_venv(name: str = "peers") -> Path:
+    """The peer set's virtualenv with its pinned packages; quick when it is already up to date. Returns its python."""
+    venv, requirements = _paths(name)
+    python, stamp = venv / "bin" / "python", venv / ".bench-requirements-sha256"
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
+    if python.exists() and stamp.exists() and stamp.read_text().strip() == digest:
+        return python
     uv = _uv()
-    say(f"installing the peers ({REQUIREMENTS.name}) into {VENV.relative_to(REPO)} ...")
-    if not PYTHON.exists():
-        _run([*uv, "venv", "-q", str(VENV), "--python", sys.executable], timeout=120)
+    say(f"installing the peers ({requirements.name}) into {venv.relative_to(REPO)} ...")
+    if not python.exists():
+        _run([*uv, "venv", "-q", str(venv), "--python", sys.executable], timeout=120)
     # --python pins the target: without it, `python -m uv pip` run from .venv would install into .venv.
-    _run([*uv, "pip", "install", "-q", "--python", str(PYTHON), "-r", str(REQUIREMENTS)], timeout=900)
-    _STAMP.write_text(digest + "\n")
-    return PYTHON
+    _run([*uv, "pip", "install", "-q", "--python", str(python), "-r", str(requirements)], timeout=900)
+    stamp.write_text(digest + "\n")
+    return python
 
 
 def run_script(script: Path, *args: str, timeout: float = 900.0) -> dict[str, Any]:
@@ -69,10 +80,10 @@ def run_script(script: Path, *args: str, timeout: float = 900.0) -> dict[str, An
     return result
 
 
-def versions() -> dict[str, str]:
+def versions(name: str = "peers") -> dict[str, str]:
     """The pinned versions, from the requirements file."""
     pins = {}
-    for line in REQUIREMENTS.read_text().splitlines():
+    for line in _paths(name)[1].read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if "==" in line:
             name, version = line.split("==", 1)

@@ -1,11 +1,14 @@
 """Streaming drift of one served model: bins every predicted batch into a window, computes drift when asked.
 
-observe() is the only call on the request side and costs one vectorised binning per column; all statistics are
-computed lazily by snapshot(), at scrape time.
+observe() is the only call on the request side, and nearly free: it queues the batch. Queued batches are binned
+together (one vectorised binning per column for many requests: a per-request binning of 30 columns cost a 1-row
+request ~40% of its throughput) once FLUSH_ROWS rows or FLUSH_SECONDS have gathered, and always before snapshot(),
+which computes every statistic lazily, at scrape time. A time window thus sees a row up to FLUSH_SECONDS late.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +21,8 @@ from driftline_runtime.drift.reference import Column, NumericColumn, Reference
 from driftline_runtime.drift.window import Window
 
 NAN = float("nan")
+FLUSH_ROWS = 512
+FLUSH_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -60,12 +65,36 @@ class DriftMonitor:
         self.window = window
         self.min_samples = min_samples
         self.thresholds = dict(thresholds)
+        self._queue: list[tuple[Sequence[NDArray[Any]], NDArray[Any]]] = []
+        self._queued_rows = 0
+        self._queued_since = 0.0
 
     def observe(self, features: Sequence[NDArray[Any]], predictions: NDArray[Any]) -> None:
         """Add one batch: `features` are the model's input columns in feature order, `predictions` its output."""
         rows = int(predictions.shape[0])
         if rows == 0:
             return
+        if not self._queue:
+            self._queued_since = time.monotonic()
+        self._queue.append((features, predictions))
+        self._queued_rows += rows
+        if self._queued_rows >= FLUSH_ROWS or time.monotonic() - self._queued_since >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Bin the queued batches into the window, in arrival order."""
+        queue, self._queue, self._queued_rows = self._queue, [], 0
+        if len(queue) > 1:
+            try:
+                columns = [np.concatenate(parts) for parts in zip(*(f for f, _ in queue), strict=True)]
+                queue = [(columns, np.concatenate([p for _, p in queue]))]
+            except (ValueError, TypeError):  # batches whose columns do not stack (shapes, dtypes): one by one
+                pass
+        for features, predictions in queue:
+            self._add(features, predictions)
+
+    def _add(self, features: Sequence[NDArray[Any]], predictions: NDArray[Any]) -> None:
+        rows = int(predictions.shape[0])
         keep = self.window.capacity
         if keep is not None and rows > keep:
             # Only the newest rows can stay in a count window: skip binning the rest.
@@ -78,6 +107,7 @@ class DriftMonitor:
         self.window.add(codes)
 
     def snapshot(self) -> DriftSnapshot:
+        self.flush()
         counts = self.window.counts()
         samples = self.window.samples()
         ready = samples >= self.min_samples and samples > 0

@@ -30,7 +30,8 @@ JSON_CONTENT_TYPES = ("application/json", "text/plain", "application/x-www-form-
 @dataclass
 class ServerState:
     model: ServedModel
-    monitor: DriftMonitor
+    monitor: DriftMonitor | None
+    """None with --no-drift."""
     metrics: ServerMetrics
     max_body_bytes: int
     ready: bool = True
@@ -142,7 +143,8 @@ async def inference(
 def record(state: ServerState, batch: Batch, predictions: NDArray[Any]) -> None:
     """Count the rows and hand the batch to drift after the response is built, never failing the request."""
     state.metrics.predictions.inc(batch.rows)
-    asyncio.get_running_loop().call_soon(_observe, state.monitor, batch, predictions)
+    if state.monitor is not None:
+        asyncio.get_running_loop().call_soon(_observe, state.monitor, batch, predictions)
 
 
 def _observe(monitor: DriftMonitor, batch: Batch, predictions: NDArray[Any]) -> None:

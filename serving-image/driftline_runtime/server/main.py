@@ -32,6 +32,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--drift-window-size", type=int, default=1000, help="rows in the count window")
     p.add_argument("--drift-window-seconds", type=float, default=0, help="> 0 switches to a time window")
     p.add_argument("--drift-min-samples", type=int, default=100, help="below this, drift gauges are NaN")
+    p.add_argument(
+        "--no-drift", dest="drift", action="store_false", help="serve without drift monitoring (no drift metrics)"
+    )
     p.add_argument("--drain-seconds", type=float, default=0, help="keep serving, unready, this long after SIGTERM")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = p.parse_args(argv)
@@ -59,7 +62,7 @@ def build_state(model: ServedModel, args: argparse.Namespace) -> ServerState:
         window = TimeWindow(args.drift_window_seconds, total)
     else:
         window = CountWindow(args.drift_window_size, len(model.reference.columns), total)
-    monitor = DriftMonitor(model.reference, window, args.drift_min_samples)
+    monitor = DriftMonitor(model.reference, window, args.drift_min_samples) if args.drift else None
     metrics = ServerMetrics(model.name, model.version, model.sha256, model.framework_version, monitor)
     return ServerState(model=model, monitor=monitor, metrics=metrics, max_body_bytes=args.max_body_bytes)
 

@@ -79,7 +79,9 @@ class DriftCollector(Collector):
 
 
 class ServerMetrics:
-    def __init__(self, model: str, version: str, sha256: str, framework_version: str, monitor: DriftMonitor) -> None:
+    def __init__(
+        self, model: str, version: str, sha256: str, framework_version: str, monitor: DriftMonitor | None
+    ) -> None:
         self.registry = CollectorRegistry()
         self._model, self._version = model, version
         self.requests = Counter(
@@ -113,7 +115,8 @@ class ServerMetrics:
             ["model", "version", "sha256", "framework_version"],
             registry=self.registry,
         ).labels(model, version, sha256, framework_version).set(1)
-        self.registry.register(DriftCollector(monitor, model, version))
+        if monitor is not None:
+            self.registry.register(DriftCollector(monitor, model, version))
 
     def observe_request(self, protocol: str, code: int, seconds: float) -> None:
         self.requests.labels(self._model, self._version, protocol, str(code)).inc()

@@ -12,6 +12,7 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 
 from driftline_runtime.drift import CountWindow, DriftMonitor, ProfileError, TimeWindow, parse_reference
+from driftline_runtime.drift import monitor as monitor_module
 from driftline_runtime.drift.reference import CategoricalColumn
 from tests.unit.runtime.server_kit import categorical_profile, numeric_profile
 
@@ -259,3 +260,26 @@ def test_inconsistent_profiles_are_rejected_with_the_reason(mutate: Any, message
 def test_a_numeric_profile_for_a_string_feature_is_rejected() -> None:
     with pytest.raises(ProfileError, match="profiled as numeric but its dtype is 'object'"):
         parse_reference(_profile(), NAMES, ("float64", "object", "float64", "object"))
+
+
+def test_queued_batches_of_mixed_dtypes_bin_as_if_added_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """observe() queues; the queue is binned together, or batch by batch when the columns do not stack."""
+    monkeypatch.setattr(monitor_module, "FLUSH_SECONDS", 1e9)  # a slow machine must not flush mid-test
+    rng = np.random.default_rng(5)
+    columns, pred = sample(rng, 3000)
+    profile = profile_of(columns, pred, regression=False)
+    total = parse_reference(profile, NAMES, DTYPES).total_bins
+    queued = make_monitor(profile, CountWindow(500, 5, total))
+    one_by_one = make_monitor(profile, CountWindow(500, 5, total))
+    live, live_pred = sample(rng, 120, shift=True)
+    for start in range(0, 120, 7):
+        batch = [c[start : start + 7] for c in live]
+        if start % 2:  # ints in a float column, a list-built object column: the stack upcasts or falls back
+            batch = [np.round(batch[0]).astype(np.int64), *batch[1:3], np.array(list(batch[3]), dtype=object)]
+        queued.observe(batch, live_pred[start : start + 7])
+        one_by_one.observe(batch, live_pred[start : start + 7])
+        one_by_one.flush()
+    assert queued.window.samples() < 120  # still queued: nothing binned on the request path yet
+    a, b = queued.snapshot(), one_by_one.snapshot()
+    assert a.samples == b.samples == 120
+    assert a.features == b.features and a.prediction == b.prediction

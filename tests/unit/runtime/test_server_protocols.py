@@ -255,3 +255,12 @@ def test_readiness_turns_false_when_shutdown_begins(model_dir: tuple[Path, str])
         assert requests.get(f"{base}/v2/health/live", timeout=30).status_code == 200
         # In-flight and late requests are still answered while draining.
         assert requests.post(f"{base}/v1/models/iris:predict", json={"instances": ROWS}, timeout=30).ok
+
+
+def test_no_drift_serves_the_same_answers_without_drift_metrics(tmp_path: Path, model_dir: tuple[Path, str]) -> None:
+    with running(server_state(*model_dir, "iris", "3", "--no-drift")) as base:
+        got = requests.post(f"{base}/v1/models/iris:predict", json={"instances": ROWS}, timeout=30)
+        assert got.status_code == 200 and got.json()["predictions"] == expected_predictions(model_dir, ROWS)
+        text = requests.get(f"{base}/metrics", timeout=30).text
+    assert metric_lines(text, "driftline_predictions_total") == {'{model="iris",version="3"}': float(len(ROWS))}
+    assert "driftline_drift" not in text and "driftline_feature_drift" not in text

@@ -1,0 +1,246 @@
+"""Serving throughput and latency: Driftline's model server against MLServer (with mlserver-sklearn), both for real.
+
+- The same model.joblib for both: breast_cancer LogisticRegression and a 200-tree RandomForest, trained by
+  `driftline-runtime train` (scikit-learn and joblib pinned equal in MLServer's virtualenv, bench/.venv-mlserver).
+- One process each: Driftline's server is one aiohttp process; MLServer runs with `parallel_workers: 0`, inference in
+  its single server process (its default adds one inference worker process; see docs/performance.md).
+- The same client, a process of its own (bench/loadgen.py: aiohttp, closed loop), over loopback, Open Inference
+  Protocol V2 (both speak it), single-row and 32-row requests, at concurrency 1, 8 and 64.
+- Driftline with drift monitoring on (its default) and off (`--no-drift`): the cost of drift on the request path,
+  as the median of DRIFT_ROUNDS alternating runs (one pass varies by ±20% on a shared 2-core machine).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from sklearn.datasets import load_breast_cancer
+
+from bench import peers
+from bench.drift import _x
+from bench.harness import REPO, BenchError, Result, load_average, say
+from driftline.devcluster import procs
+
+NAME = "serving"
+DESCRIPTION = "model server rps and latency vs MLServer: same joblib model, one process each, V2, 1 and 32 rows"
+DEFAULT_TRIALS = 1
+NEEDS_CLUSTER = False
+CONCURRENCY = (1, 8, 64)
+BATCHES = (1, 32)
+SECONDS = 4.0
+MODEL = "breast-cancer"
+MODELS = {
+    "logreg": ("sklearn.linear_model.LogisticRegression", {"max_iter": 5000}),
+    "forest200": ("sklearn.ensemble.RandomForestClassifier", {"n_estimators": 200, "random_state": 0}),
+}
+SERVERS = ("Driftline", "MLServer")
+NO_DRIFT = "Driftline no drift"
+DRIFT_ROUNDS = 3
+DRIFT_CONCURRENCY = 64
+LOADGEN = REPO / "bench" / "loadgen.py"
+
+
+def train(workdir: Path) -> dict[str, tuple[Path, str]]:
+    """Each model trained by Driftline's own trainer: its directory and model.joblib's sha256."""
+    out = {}
+    runtime = Path(sys.executable).parent / "driftline-runtime"
+    for name, (estimator, params) in MODELS.items():
+        d = workdir / name
+        argv = [str(runtime), "train", "--dataset", "sklearn://breast_cancer", "--estimator", estimator]
+        argv += ["--params", json.dumps(params), "--output-dir", str(d), "--termination-log", str(workdir / "term")]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+        if done.returncode != 0:
+            raise BenchError(f"training {name} failed: {done.stderr[-2000:]}")
+        out[name] = (d, hashlib.sha256((d / "model.joblib").read_bytes()).hexdigest())
+    return out
+
+
+@contextlib.contextmanager
+def server(kind: str, model_dir: Path, sha: str, workdir: Path) -> Iterator[str]:
+    """A running server of `kind` for the model; yields its base URL once it answers /v2/health/ready."""
+    port = procs.free_port()
+    if kind == "MLServer":
+        python = peers.ensure_venv(peers.MLSERVER)
+        home = workdir / f"mlserver-{model_dir.name}"
+        shutil.rmtree(home, ignore_errors=True)
+        home.mkdir()
+        shutil.copy(model_dir / "model.joblib", home / "model.joblib")
+        settings = {
+            "http_port": port,
+            "grpc_port": procs.free_port(),
+            "metrics_port": procs.free_port(),
+            "parallel_workers": 0,
+            "debug": False,
+            # No access log, as Driftline's server keeps none: logging every request is not what is measured.
+            "logging_settings": {
+                "version": 1,
+                "disable_existing_loggers": False,
+                "loggers": {"uvicorn.access": {"level": "WARNING"}, "mlserver": {"level": "WARNING"}},
+            },
+        }
+        (home / "settings.json").write_text(json.dumps(settings))
+        model_settings = {
+            "name": MODEL,
+            "implementation": "mlserver_sklearn.SKLearnModel",
+            "parameters": {"uri": "./model.joblib", "version": "1"},
+        }
+        (home / "model-settings.json").write_text(json.dumps(model_settings))
+        argv = [str(python.parent / "mlserver"), "start", str(home)]
+    else:
+        runtime = Path(sys.executable).parent / "driftline-runtime"
+        argv = [str(runtime), "serve", "--model-dir", str(model_dir), "--model-name", MODEL, "--model-version", "1"]
+        argv += ["--expected-sha256", sha, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+        argv += ["--termination-log", str(workdir / "term")]
+        argv += ["--no-drift"] if kind == "Driftline no drift" else []
+    log = (workdir / f"{kind.replace(' ', '-')}-{model_dir.name}.log").open("wb")
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    http = requests.Session()
+    http.trust_env = False
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise BenchError(f"{kind} exited {proc.returncode}; log: {log.name}")
+            with contextlib.suppress(requests.RequestException):
+                if http.get(f"{base}/v2/health/ready", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise BenchError(f"{kind} not ready in 120s; log: {log.name}")
+            time.sleep(0.3)
+        yield base
+    finally:
+        procs.terminate([proc.pid], grace=10)
+        proc.wait()
+        log.close()
+
+
+def body(rows: int) -> bytes:
+    x = load_breast_cancer().data[:rows]
+    inputs = [{"name": "input-0", "shape": list(x.shape), "datatype": "FP64", "data": x.ravel().tolist()}]
+    return json.dumps({"inputs": inputs}).encode()
+
+
+def check(base: str, payload: bytes, rows: int) -> None:
+    """The server answers the V2 request with `rows` predictions before it is measured."""
+    r = requests.post(f"{base}/v2/models/{MODEL}/infer", data=payload, headers={"Content-Type": "application/json"})
+    if r.status_code != 200 or len(r.json()["outputs"][0]["data"]) != rows:
+        raise BenchError(f"{base} answered {r.status_code}: {r.text[:300]}")
+
+
+def load(base: str, body_file: Path, concurrency: int) -> dict[str, Any]:
+    url = f"{base}/v2/models/{MODEL}/infer"
+    argv = [sys.executable, str(LOADGEN), url, str(body_file), str(concurrency), str(SECONDS)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=SECONDS + 120, check=False)
+    if done.returncode != 0:
+        raise BenchError(f"loadgen failed: {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+@dataclass
+class ServingResult(Result):
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    drift_cost: list[dict[str, Any]] = field(default_factory=list)
+
+    def table(self) -> str:
+        header = ["model", "rows", "conc"]
+        for s in SERVERS:
+            header += [f"{s} rps", "p99"]
+        header += ["rps vs MLServer", "p99 vs MLServer", "errors"]
+        cells = [tuple(header)]
+        for line in self.lines:
+            r = line["results"]
+            row = [line["model"], str(line["rows"]), str(line["concurrency"])]
+            for s in SERVERS:
+                row += [f"{r[s]['rps']:.0f}", f"{r[s]['p99'] * 1000:.1f} ms"]
+            row += [_x(line["rps_ratio"]), _x(line["p99_ratio"])]
+            row += [str(sum(int(r[s]["errors"]) for s in SERVERS))]
+            cells.append(tuple(row))
+        widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
+        out = []
+        for n, c in enumerate(cells):
+            out.append("  ".join(x.rjust(w) for x, w in zip(c, widths, strict=True)).rstrip())
+            if n == 0:
+                out.append("  ".join("-" * w for w in widths))
+        title = f"== {self.benchmark} ({self.started}, {self.seconds:.0f}s; {self.extra.get('load', '')}) =="
+        cost = [
+            f"  drift cost ({c['model']}, {c['rows']} row(s), concurrency {DRIFT_CONCURRENCY}, median of "
+            f"{DRIFT_ROUNDS} alternating runs): {c['on_rps']:.0f} rps with drift, {c['off_rps']:.0f} without: "
+            f"{c['cost'] * 100:+.1f}%"
+            for c in self.drift_cost
+        ]
+        return "\n".join([title, *out, *cost, *(f"  * {n}" for n in self.notes)])
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "comparisons": self.lines, "drift_cost": self.drift_cost}
+
+
+def run(env: object, trials: int | None) -> Result:
+    result = ServingResult(NAME, rows=[])
+    result.extra["load"] = load_average()
+    result.extra["peers"] = peers.versions(peers.MLSERVER)
+    result.extra["setup"] = {"seconds": SECONDS, "concurrency": list(CONCURRENCY), "rows": list(BATCHES)}
+    peers.ensure_venv(peers.MLSERVER)
+    workdir = Path(tempfile.mkdtemp(prefix="driftline-bench-serving-"))
+    try:
+        say("training the models with driftline-runtime train")
+        models = train(workdir)
+        bodies = {rows: workdir / f"body-{rows}.json" for rows in BATCHES}
+        for rows, path in bodies.items():
+            path.write_bytes(body(rows))
+        measured: dict[tuple[str, int, int], dict[str, Any]] = {}
+        for name, (model_dir, sha) in models.items():
+            for kind in SERVERS:
+                with server(kind, model_dir, sha, workdir) as base:
+                    for rows in BATCHES:
+                        check(base, bodies[rows].read_bytes(), rows)
+                        for conc in CONCURRENCY:
+                            got = load(base, bodies[rows], conc)
+                            p99 = got["p99"] * 1e3
+                            say(f"{name} {kind} rows={rows} c={conc}: {got['rps']:.0f} rps, p99 {p99:.1f} ms")
+                            measured.setdefault((name, rows, conc), {})[kind] = got
+        logreg_dir, logreg_sha = models["logreg"]
+        for rows in BATCHES:
+            rps: dict[str, list[float]] = {"Driftline": [], NO_DRIFT: []}
+            for _ in range(DRIFT_ROUNDS):
+                for kind in rps:
+                    with server(kind, logreg_dir, logreg_sha, workdir) as base:
+                        rps[kind].append(load(base, bodies[rows], DRIFT_CONCURRENCY)["rps"])
+            on, off = statistics.median(rps["Driftline"]), statistics.median(rps[NO_DRIFT])
+            say(f"drift cost, {rows} row(s): {on:.0f} rps on, {off:.0f} off ({rps})")
+            result.drift_cost.append(
+                {"model": "logreg", "rows": rows, "on_rps": on, "off_rps": off, "cost": 1 - on / off, "runs": rps}
+            )
+        for (name, rows, conc), r in measured.items():
+            d, m = r["Driftline"], r["MLServer"]
+            result.lines.append(
+                {
+                    "model": name,
+                    "rows": rows,
+                    "concurrency": conc,
+                    "results": r,
+                    "rps_ratio": d["rps"] / m["rps"] if m["rps"] else None,
+                    "p99_ratio": m["p99"] / d["p99"] if d["p99"] else None,
+                }
+            )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    result.notes.append(
+        "rps vs MLServer: Driftline's rps / MLServer's (target >= 2x at concurrency 64); p99 vs MLServer: MLServer's "
+        "p99 / Driftline's (> 1x: Driftline's is lower); drift cost: rps lost with drift monitoring on (target < 5%)."
+    )
+    return result
