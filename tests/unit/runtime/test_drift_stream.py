@@ -275,7 +275,7 @@ def test_queued_batches_of_mixed_dtypes_bin_as_if_added_one_by_one(monkeypatch: 
     for start in range(0, 120, 7):
         batch = [c[start : start + 7] for c in live]
         if start % 2:  # ints in a float column, a list-built object column: the stack upcasts or falls back
-            batch = [np.round(batch[0]).astype(np.int64), *batch[1:3], np.array(list(batch[3]), dtype=object)]
+            batch = [batch[0], np.round(batch[1]).astype(np.int64), batch[2], np.array(list(batch[3]), dtype=object)]
         queued.observe(batch, live_pred[start : start + 7])
         one_by_one.observe(batch, live_pred[start : start + 7])
         one_by_one.flush()
