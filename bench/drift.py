@@ -30,7 +30,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from bench import peers
-from bench.harness import Result, Row, load_average, say
+from bench.harness import Result, Row, load_average, ratio_text, say
 from driftline_runtime.drift.monitor import DriftMonitor
 from driftline_runtime.drift.reference import NumericColumn, Reference, parse_reference
 from driftline_runtime.drift.window import CountWindow
@@ -171,8 +171,8 @@ class DriftResult(Result):
                     line["peer"],
                     _secs(line["peer_seconds"]),
                     _secs(line["driftline_seconds"]),
-                    _x(line.get("ratio")),
-                    _x(line.get("ratio_vs_scrape")),
+                    ratio_text(line.get("ratio")),
+                    ratio_text(line.get("ratio_vs_scrape")),
                     _diff(line.get("max_abs_diff")),
                 )
             )
@@ -206,12 +206,6 @@ def _secs(x: float | None) -> str:
     if x is None:
         return "-"
     return f"{x * 1000:.3g} ms" if x < 1 else f"{x:.3g} s"
-
-
-def _x(x: float | None) -> str:
-    if x is None:
-        return ""
-    return f"{x:.0f}x" if x >= 10 else f"{x:.2g}x"
 
 
 def _diff(x: float | None) -> str:

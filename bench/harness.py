@@ -373,7 +373,9 @@ class Result:
         lines = [header]
         for r in self.rows:
             s = r.stats()
-            ratio = "baseline" if r.baseline else (_ratio(s["p50"] / base) if base and r.samples and r.ratio else "")
+            ratio = (
+                "baseline" if r.baseline else (ratio_text(s["p50"] / base) if base and r.samples and r.ratio else "")
+            )
             target = f"< {r.target:g} s" if r.target is not None else ""
             if r.target is not None and r.samples:
                 target += " ok" if s["p99"] < r.target else (" p50 ok" if s["p50"] < r.target else " MISSED")
@@ -429,7 +431,10 @@ class Result:
         return path
 
 
-def _ratio(x: float) -> str:
+def ratio_text(x: float | None) -> str:
+    """A ratio as the tables print it: 2 significant digits below 10x, whole numbers above; blank when unknown."""
+    if x is None:
+        return ""
     return f"{x:.0f}x" if x >= 10 else f"{x:.2g}x"
 
 

@@ -30,8 +30,7 @@ import requests
 from sklearn.datasets import load_breast_cancer
 
 from bench import peers
-from bench.drift import _x
-from bench.harness import REPO, BenchError, Result, load_average, say
+from bench.harness import REPO, BenchError, Result, load_average, ratio_text, say
 from driftline.devcluster import procs
 
 NAME = "serving"
@@ -167,7 +166,7 @@ class ServingResult(Result):
             row = [line["model"], str(line["rows"]), str(line["concurrency"])]
             for s in SERVERS:
                 row += [f"{r[s]['rps']:.0f}", f"{r[s]['p99'] * 1000:.1f} ms"]
-            row += [_x(line["rps_ratio"]), _x(line["p99_ratio"])]
+            row += [ratio_text(line["rps_ratio"]), ratio_text(line["p99_ratio"])]
             row += [str(sum(int(r[s]["errors"]) for s in SERVERS))]
             cells.append(tuple(row))
         widths = [max(len(c[i]) for c in cells) for i in range(len(header))]

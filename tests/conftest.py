@@ -66,19 +66,7 @@ def cluster() -> Iterator[Cluster]:
 
 def create_restricted_namespace(cluster: Cluster, name: str) -> None:
     """A namespace enforcing the restricted Pod Security Standard, ready for pods."""
-    cluster.api.create(
-        "/api/v1/namespaces",
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
-        },
-    )
-    # The ServiceAccount admission plugin refuses pods until the controller-manager has made the default account.
-    cluster.wait_for(
-        f"the default ServiceAccount of {name}",
-        lambda: cluster.api.get_or_none(f"/api/v1/namespaces/{name}/serviceaccounts/default"),
-    )
+    kubeapi.restricted_namespace(cluster.api, name, error=AssertionError)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import Cluster
 from tests.e2e.conftest import pvc
-from tests.e2e.test_drift import SHIFT, Traffic, drift_spec, shifted_dataset
+from tests.e2e.test_drift import SHIFT, retrain_service, traffic
 from tests.e2e.test_serving import DIS, MODEL, Client, dis, ready_at
 from tests.e2e.test_training import TJ, finished, trainingjob, versions
 from tests.operator_proc import OperatorProcess
@@ -75,6 +75,15 @@ def trained(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
     return st
 
 
+def v1_in_production(cluster: Cluster, ns: str, operators: Operators) -> None:
+    """A claim for artifacts, a plain operator, and v1 trained and Production."""
+    pvc(cluster, ns)
+    operators.start()
+    cluster.api.create(TJ.format(ns=ns), trainingjob("v1", LOGREG, {"max_iter": 5000}))
+    trained(cluster, ns, "v1")
+    cluster.wait_for("v1 Production", lambda: stages(cluster, ns) == {1: "Production"})
+
+
 @pytest.mark.parametrize(
     "point",
     [
@@ -100,11 +109,7 @@ def test_killed_between_promoting_one_version_and_archiving_the_other(
     cluster: Cluster, namespace: str, operators: Operators
 ) -> None:
     ns = namespace
-    pvc(cluster, ns)
-    operators.start()
-    cluster.api.create(TJ.format(ns=ns), trainingjob("v1", LOGREG, {"max_iter": 5000}))
-    trained(cluster, ns, "v1")
-    cluster.wait_for("v1 Production", lambda: stages(cluster, ns) == {1: "Production"})
+    v1_in_production(cluster, ns, operators)
 
     operators.start("registry.promoted")
     cluster.api.create(TJ.format(ns=ns), trainingjob("v2", LOGREG, {"max_iter": 5000, "C": 0.5}))
@@ -117,10 +122,7 @@ def test_killed_between_promoting_one_version_and_archiving_the_other(
 
 def test_killed_mid_canary(cluster: Cluster, namespace: str, operators: Operators) -> None:
     ns = namespace
-    pvc(cluster, ns)
-    operators.start()
-    cluster.api.create(TJ.format(ns=ns), trainingjob("v1", LOGREG, {"max_iter": 5000}))
-    trained(cluster, ns, "v1")
+    v1_in_production(cluster, ns, operators)
     canary = {"steps": [{"weight": 50}], "analysis": {"interval": "2s", "count": 2, "minSamples": 5}}
     svc = {
         "apiVersion": "driftline.dev/v1alpha1",
@@ -158,25 +160,14 @@ def test_killed_between_a_drift_breach_and_its_action(
     cluster: Cluster, namespace: str, operators: Operators, point: str
 ) -> None:
     ns = namespace
-    pvc(cluster, ns)
-    operators.start()
-    cluster.api.create(TJ.format(ns=ns), trainingjob("v1", LOGREG, {"max_iter": 5000}))
-    trained(cluster, ns, "v1")
-    uri = shifted_dataset(cluster, ns)
-    template = trainingjob("t", LOGREG, {"max_iter": 5000})["spec"]
-    template["dataset"] = {"uri": uri, "format": "csv"}
-    svc = {
-        "apiVersion": "driftline.dev/v1alpha1",
-        "kind": "InferenceService",
-        "metadata": {"name": "bc"},
-        "spec": {"model": MODEL, "drift": drift_spec("Retrain"), "retrain": {"template": template, "cooldown": "1h"}},
-    }
+    v1_in_production(cluster, ns, operators)
+    _, svc = retrain_service(cluster, ns)
     cluster.api.create(DIS.format(ns=ns), svc)
     cluster.wait_for("bc Ready on v1", ready_at(cluster, ns, "bc", 1), timeout=120)
 
     operators.start(point)
-    with Traffic(cluster, ns, "bc") as traffic:
-        traffic.factor = SHIFT
+    with traffic(cluster, ns, "bc") as live:
+        live.factor = SHIFT
         operators.killed_at(point, timeout=120)
         operators.start()
         st = cluster.wait_for("bc Ready on v2", ready_at(cluster, ns, "bc", 2), timeout=300)

@@ -5,21 +5,20 @@ whose roll forward the drift followed. Through the pods' /metrics and through a 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 from sklearn.datasets import load_breast_cancer
 
+from driftline.demo.traffic import Traffic
 from driftline.devcluster.prometheus import PrometheusServer
 from tests.conftest import Cluster
 from tests.e2e.conftest import pvc
-from tests.e2e.test_serving import DIS, MODEL, PORT, condition, dis, events_of, ready_at, serving_pods, train, v2_body
+from tests.e2e.test_serving import DIS, MODEL, PORT, condition, dis, events_of, ready_at, train
 from tests.e2e.test_training import TJ, versions
 from tests.operator_proc import OperatorProcess
 
@@ -43,46 +42,9 @@ def drift_spec(action: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-class Traffic:
-    """Sends batches of rows to every ready pod of the service, in a loop, until told to change or stop."""
-
-    def __init__(self, cluster: Cluster, ns: str, name: str) -> None:
-        self.cluster, self.ns, self.name = cluster, ns, name
-        self.rows = DATA.data.to_numpy()
-        self.factor = 1.0
-        self.sent = 0
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._http = requests.Session()
-        self._http.trust_env = False
-        self._rng = np.random.default_rng(3)
-
-    def __enter__(self) -> Traffic:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                pods = [p for p in serving_pods(self.cluster.api, self.ns, self.name) if p["ready"]]
-            except Exception as e:  # the API server is busy: try again
-                self.failures.append(str(e))
-                continue
-            for pod in pods:
-                batch = self.rows[self._rng.choice(len(self.rows), 32, replace=False)] * self.factor
-                try:
-                    r = self._http.post(
-                        f"http://{pod['ip']}:{PORT}/v2/models/{MODEL}/infer", json=v2_body(batch), timeout=10
-                    )
-                    self.sent += 32 if r.ok else 0
-                except requests.RequestException as e:
-                    self.failures.append(str(e))
-            time.sleep(0.1)
+def traffic(cluster: Cluster, ns: str, name: str) -> Traffic:
+    """The demo's live traffic (breast_cancer rows, V2) against the service `name` serving MODEL."""
+    return Traffic(cluster.api, ns, name, MODEL)
 
 
 def drift_of(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
@@ -103,6 +65,26 @@ def shifted_dataset(cluster: Cluster, ns: str) -> str:
         },
     )
     return "configmap://shifted/data.csv"
+
+
+def retrain_service(cluster: Cluster, ns: str) -> tuple[str, dict[str, Any]]:
+    """The shifted dataset's URI, and an InferenceService "bc" that retrains on it when drift is confirmed."""
+    uri = shifted_dataset(cluster, ns)
+    template = {
+        "model": MODEL,
+        "dataset": {"uri": uri, "format": "csv"},
+        "estimator": "sklearn.linear_model.LogisticRegression",
+        "params": {"max_iter": 5000},
+        "output": {"storageUri": "pvc://models/registry"},
+        "promotion": {"auto": True, "gates": [{"metric": "accuracy", "op": ">=", "value": 0.9}]},
+    }
+    svc = {
+        "apiVersion": "driftline.dev/v1alpha1",
+        "kind": "InferenceService",
+        "metadata": {"name": "bc"},
+        "spec": {"model": MODEL, "drift": drift_spec("Retrain"), "retrain": {"template": template, "cooldown": "1h"}},
+    }
+    return uri, svc
 
 
 @pytest.fixture
@@ -126,25 +108,11 @@ def test_closed_loop_drift_retrains_and_rolls_forward(
     cluster: Cluster, v1_served: str, operator: OperatorProcess
 ) -> None:
     ns = v1_served
-    uri = shifted_dataset(cluster, ns)
-    template = {
-        "model": MODEL,
-        "dataset": {"uri": uri, "format": "csv"},
-        "estimator": "sklearn.linear_model.LogisticRegression",
-        "params": {"max_iter": 5000},
-        "output": {"storageUri": "pvc://models/registry"},
-        "promotion": {"auto": True, "gates": [{"metric": "accuracy", "op": ">=", "value": 0.9}]},
-    }
-    svc = {
-        "apiVersion": "driftline.dev/v1alpha1",
-        "kind": "InferenceService",
-        "metadata": {"name": "bc"},
-        "spec": {"model": MODEL, "drift": drift_spec("Retrain"), "retrain": {"template": template, "cooldown": "1h"}},
-    }
+    uri, svc = retrain_service(cluster, ns)
     cluster.api.create(DIS.format(ns=ns), svc)
     cluster.wait_for("bc Ready on v1", ready_at(cluster, ns, "bc", 1), timeout=120)
 
-    with Traffic(cluster, ns, "bc") as traffic:
+    with traffic(cluster, ns, "bc") as live:
         # In distribution: judged Ok, no action.
         ok = wait_ok_reading(cluster, ns, "bc")
         assert ok["score"] <= 0.25 and ok["method"] == "psi" and ok["lastScrapeTime"]
@@ -152,7 +120,7 @@ def test_closed_loop_drift_retrains_and_rolls_forward(
         assert condition(st, "Drifted")["status"] == "False" and ok.get("lastAction") is None
 
         # Shifted: breaches, Drifted, then a retrain on the shifted data.
-        traffic.factor = SHIFT
+        live.factor = SHIFT
         breach = cluster.wait_for(
             "a breaching reading",
             lambda: (lambda d: d if d.get("assessment") == "Breach" else None)(drift_of(cluster, ns, "bc")),
@@ -199,7 +167,7 @@ def test_closed_loop_drift_retrains_and_rolls_forward(
     assert actions[-2:] == [("Retrain", 1, 1), ("RollForward", 1, 2)], actions
     reasons = [e["reason"] for e in events_of(cluster, ns, "InferenceService", "bc")]
     assert {"DriftDetected", "RetrainStarted", "RollingOut"} <= set(reasons), reasons
-    assert traffic.sent > 0
+    assert live.predictions > 0
 
 
 @pytest.fixture(scope="module")
@@ -264,8 +232,8 @@ def test_drift_after_a_roll_forward_rolls_back(
     assert train(cluster, ns, "stump", "sklearn.tree.DecisionTreeClassifier", {"max_depth": 2}) == 2
     cluster.wait_for("bc Ready on v2", ready_at(cluster, ns, "bc", 2), timeout=120)
 
-    with Traffic(cluster, ns, "bc") as traffic:
-        traffic.factor = SHIFT
+    with traffic(cluster, ns, "bc") as live:
+        live.factor = SHIFT
         acted = cluster.wait_for(
             "the Rollback action",
             lambda: (lambda d: d if d.get("lastAction") == "Rollback" else None)(drift_of(cluster, ns, "bc")),

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.conftest import Cluster
-from tests.e2e.test_drift import Traffic, drift_of, drift_spec, v1_served, wait_ok_reading
+from tests.e2e.test_drift import drift_of, drift_spec, traffic, v1_served, wait_ok_reading
 from tests.e2e.test_serving import DIS, MODEL, dis, ready_at, train
 from tests.e2e.test_training import versions
 from tests.operator_proc import OperatorProcess
@@ -31,7 +31,7 @@ def test_serving_pods_killed_after_a_roll_forward_cause_no_rollback(
     cluster.api.create(DIS.format(ns=ns), svc)
     cluster.wait_for("bc Ready on v1", ready_at(cluster, ns, "bc", 1), timeout=120)
 
-    with Traffic(cluster, ns, "bc"):
+    with traffic(cluster, ns, "bc"):
         assert train(cluster, ns, "v2", "sklearn.linear_model.LogisticRegression", {"max_iter": 5000, "C": 0.5}) == 2
         cluster.wait_for("bc Ready on v2", ready_at(cluster, ns, "bc", 2), timeout=120)
         seen: set[str] = set()

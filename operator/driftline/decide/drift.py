@@ -136,6 +136,13 @@ def top_features(features: Mapping[str, float], n: int = TOP_FEATURES) -> list[d
     return [{"name": name, "value": round(v, 6)} for name, v in known[:n]]
 
 
+def may_roll_back(spec: DriftSpec, reading: Reading) -> bool:
+    """Whether this reading could roll back (a breach, under Rollback or Retrain): only then are the model's versions
+    worth reading."""
+    actions = (DriftAction.ROLLBACK, DriftAction.RETRAIN)
+    return spec.action in actions and assess(spec, reading)[0] is DriftAssessment.BREACH
+
+
 def decide(
     spec: DriftSpec,
     retrain: RetrainSpec | None,

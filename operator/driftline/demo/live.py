@@ -46,14 +46,12 @@ def _row(kind: str, obj: dict[str, Any]) -> tuple[str, str, str]:
     return name, st.get("phase", ""), "  ".join(x for x in (active, seen, samples, action) if x)
 
 
-def _headline(kind: str, row: tuple[str, str, str] | None) -> tuple[str, ...]:
+def _headline(kind: str, obj: dict[str, Any]) -> tuple[Any, ...]:
     """What is worth a line when it changes, without a terminal: the phase; for a service, version and drift verdict."""
-    if row is None:
-        return ()
+    st = obj.get("status") or {}
     if kind != "InferenceService":
-        return (row[1],)
-    words = row[2].split()
-    return (row[1], *(w for w in words if w.startswith("v") or w in ("Ok", "Breach", "Error", "InsufficientSamples")))
+        return (st.get("stage") if kind == "ModelVersion" else st.get("phase"),)
+    return st.get("phase"), st.get("activeVersion"), (st.get("drift") or {}).get("assessment")
 
 
 class Display:
@@ -61,6 +59,7 @@ class Display:
         self.api, self.ns, self.t0 = api, ns, t0
         self.console = Console(highlight=False, soft_wrap=True)
         self.rows: dict[tuple[str, str], tuple[str, str, str]] = {}
+        self._headlines: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._seen_events: set[str] = set()
         self._live: Live | None = None
 
@@ -91,9 +90,10 @@ class Display:
             for obj in objects[kind]:
                 row = _row(kind, obj)
                 key = (kind, row[0])
-                if self._live is None and _headline(kind, self.rows.get(key)) != _headline(kind, row):
+                headline = _headline(kind, obj)
+                if self._live is None and self._headlines.get(key) != headline:
                     self.say(f"{kind}/{row[0]}: {row[1] or 'accepted'}  {row[2]}")
-                self.rows[key] = row
+                self.rows[key], self._headlines[key] = row, headline
         self._events()
         if self._live is not None:
             self._live.update(self._table())

@@ -33,14 +33,6 @@ DRIFT: dict[str, Any] = {
 }
 
 
-def namespace(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
-    }
-
-
 def models_claim() -> dict[str, Any]:
     return {
         "apiVersion": "v1",

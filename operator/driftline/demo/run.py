@@ -26,7 +26,7 @@ from driftline.demo.live import Display
 from driftline.demo.traffic import PORT, Traffic, frame, ready_pods, rows
 from driftline.devcluster import binaries
 from driftline.devcluster.controlplane import LocalCluster
-from driftline.devcluster.kubeapi import ApiError, KubeApi
+from driftline.devcluster.kubeapi import KubeApi, restricted_namespace, wait_for
 
 REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "driftline"
@@ -79,15 +79,8 @@ class Demo:
         if fresh and self.api.get_or_none(path) is not None:
             self.show.say(f"deleting the previous run's namespace {name}")
             self.api.delete(path)
-            self.until(f"namespace {name} gone", lambda _: self.api.get_or_none(path) is None, timeout=180, look=False)
-        try:
-            self.api.create("/api/v1/namespaces", m.namespace(name))
-        except ApiError as e:
-            if e.status != 409:
-                raise
-        # The ServiceAccount admission plugin refuses pods until the controller-manager has made the default account.
-        sa = f"{path}/serviceaccounts/default"
-        self.until(f"namespace {name} ready", lambda _: self.api.get_or_none(sa), timeout=60, look=False)
+            wait_for(f"namespace {name} gone", lambda: self.api.get_or_none(path) is None, 180, 1.0, error=DemoError)
+        restricted_namespace(self.api, name, error=DemoError)
 
     def install(self) -> None:
         self.show.step("helm install driftline charts/driftline", "the operator runs as a pod, as its ServiceAccount")
@@ -101,16 +94,9 @@ class Demo:
 
     # -- watching ------------------------------------------------------------------------------------------------
 
-    def until(self, what: str, predicate: Callable[[Objects], Any], timeout: float = 240, look: bool = True) -> Any:
+    def until(self, what: str, predicate: Callable[[Objects], Any], timeout: float = 240) -> Any:
         """Poll once a second, showing what changed, until `predicate` returns something truthy."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            objs = self.look() if look else {}
-            got = predicate(objs)
-            if got:
-                return got
-            time.sleep(1)
-        raise DemoError(f"timed out after {timeout:.0f}s waiting for {what}")
+        return wait_for(what, lambda: predicate(self.look()), timeout, 1.0, error=DemoError)
 
     def look(self) -> Objects:
         objs = self.show.look()
@@ -176,11 +162,11 @@ class Demo:
         sample = rows().iloc[[0, 19, 40]]
         http = requests.Session()
         http.trust_env = False
-        url = f"http://{pod['ip']}:{PORT}/v1/models/{m.SERVICE}:predict"
+        url = f"http://{pod['ip']}:{PORT}/v1/models/{m.MODEL}:predict"
         got = http.post(url, json={"instances": sample.to_numpy().tolist()}, timeout=10)
         got.raise_for_status()
         self.show.say(f"POST {url} (KServe V1, 3 rows) -> {json.dumps(got.json())}")
-        self.show.say(f"     Open Inference Protocol V2 too: http://{pod['ip']}:{PORT}/v2/models/{m.SERVICE}/infer")
+        self.show.say(f"     Open Inference Protocol V2 too: http://{pod['ip']}:{PORT}/v2/models/{m.MODEL}/infer")
 
     def run(self) -> None:
         self.install()
@@ -206,7 +192,7 @@ class Demo:
             self.until(f"{m.SERVICE} Ready on v1", self.ready_on(1), timeout=180)
             self.predictions()
 
-            with Traffic(self.api, m.NAMESPACE, m.SERVICE) as traffic:
+            with Traffic(self.api, m.NAMESPACE, m.SERVICE, m.MODEL) as traffic:
                 self.show.step("live traffic", "in distribution: drift Ok")
                 self.until("an Ok drift reading on v1", self.drift_is("Ok", 1), timeout=120)
 

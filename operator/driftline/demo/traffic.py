@@ -1,5 +1,5 @@
-"""Live traffic for the demo: batches of breast_cancer rows sent to every ready serving pod over the Open Inference
-Protocol (V2), scaled by `factor` once the world changes."""
+"""Live traffic for the demo and the drift e2e tests: batches of breast_cancer rows sent to every ready serving pod over
+the Open Inference Protocol (V2), scaled by `factor` once the world changes."""
 
 from __future__ import annotations
 
@@ -48,8 +48,8 @@ class Traffic:
     """A background client: one batch per ready pod every 0.1 s, until stopped. Counts what it sent and what failed
     (a pod going away mid-request during a rollout is expected to fail now and then)."""
 
-    def __init__(self, api: KubeApi, ns: str, service: str) -> None:
-        self.api, self.ns, self.service = api, ns, service
+    def __init__(self, api: KubeApi, ns: str, service: str, model: str) -> None:
+        self.api, self.ns, self.service, self.model = api, ns, service, model
         self.data = rows().to_numpy()
         self.factor = 1.0
         self.predictions = 0
@@ -76,7 +76,7 @@ class Traffic:
                 pods = []
             for pod in pods:
                 batch = self.data[self._rng.choice(len(self.data), BATCH, replace=False)] * self.factor
-                url = f"http://{pod['ip']}:{PORT}/v2/models/{self.service}/infer"
+                url = f"http://{pod['ip']}:{PORT}/v2/models/{self.model}/infer"
                 try:
                     r = self._http.post(url, json=v2_body(batch), timeout=10)
                 except requests.RequestException:

@@ -115,3 +115,20 @@ def wait_for(
             return last
         time.sleep(interval)
     raise error(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {str(last)[:500]}")
+
+
+def restricted_namespace(api: KubeApi, name: str, error: type[Exception] = TimeoutError) -> None:
+    """Create (or find) a namespace enforcing the restricted Pod Security Standard, and wait until it takes pods: the
+    ServiceAccount admission plugin refuses them until the controller-manager has made the default account."""
+    body = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
+    }
+    try:
+        api.create("/api/v1/namespaces", body)
+    except ApiError as e:
+        if e.status != 409:
+            raise
+    path = f"/api/v1/namespaces/{name}/serviceaccounts/default"
+    wait_for(f"the default ServiceAccount of {name}", lambda: api.get_or_none(path), 60, error=error)

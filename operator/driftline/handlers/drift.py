@@ -21,7 +21,7 @@ import kopf
 from pydantic import ValidationError
 
 from driftline.api import constants as c
-from driftline.api.drift import DriftAction, DriftAssessment, DriftSpec
+from driftline.api.drift import DriftAction, DriftSpec
 from driftline.api.fields import parse_duration
 from driftline.api.inferenceservice import InferenceServiceSpec
 from driftline.decide import conditions as conds
@@ -105,10 +105,8 @@ def read_and_act(namespace: str, name: str) -> tuple[float, bool]:
         if settings is None or not settings.enabled or active is None:
             return interval, False
         reading = _read(isvc, spec, settings, int(active))
-        # Only a breach can act: the model's versions (for a rollback) and the retrain TrainingJobs are read then.
-        breach = drift.assess(settings, reading)[0] is DriftAssessment.BREACH
-        acts = breach and settings.action in (DriftAction.ROLLBACK, DriftAction.RETRAIN)
-        versions = inferenceservice.versions_of(namespace, spec.model) if acts else []
+        # The model's versions matter only to a rollback, which only a breach can set off.
+        versions = inferenceservice.versions_of(namespace, spec.model) if drift.may_roll_back(settings, reading) else []
         served = drift.served_from(status, [v.version for v in versions if v.good])
         # The retrains are read at every reading of a Retrain service: one the status does not name yet (a crash
         # between creating it and writing status) is recorded from the cluster.

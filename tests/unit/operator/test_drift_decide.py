@@ -18,6 +18,7 @@ from driftline.decide.drift import (
     assess,
     decide,
     degraded,
+    may_roll_back,
     overlay,
     retrains_from,
     served_from,
@@ -282,3 +283,9 @@ def test_retrains_from_reads_the_newest_and_its_annotations() -> None:
     assert got.in_flight == "s-retrain-2" and got.last_started == at(60)
     assert got.newest == RetrainRecord("s-retrain-2", at(60), 3, "retrain TrainingJob s-retrain-2")
     assert retrains_from([], "driftline.dev/retrain") == Retrains()
+
+
+def test_only_a_breach_under_rollback_or_retrain_may_roll_back() -> None:
+    assert may_roll_back(spec(action="Rollback"), HIGH) and may_roll_back(spec(action="Retrain"), HIGH)
+    assert not may_roll_back(spec(action="Alert"), HIGH) and not may_roll_back(spec(action="Rollback"), LOW)
+    assert not may_roll_back(spec(action="Rollback"), Reading(error="connection refused"))
