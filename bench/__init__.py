@@ -13,5 +13,6 @@ BENCHMARKS: dict[str, str] = {
     "reaction": "bench.reaction",
     "drift": "bench.drift",
     "serving": "bench.serving",
+    "reconcile": "bench.reconcile",
 }
 """Every benchmark, by name: the module that runs it."""

@@ -2,6 +2,10 @@
 
 Supported: `sklearn://<name>` (the datasets bundled with scikit-learn, no network), `http(s)://…`, `file:///abs`,
 and plain paths. The operator mounts volumes and passes plain paths; the URI the user wrote travels separately.
+
+An http(s) download sends the Authorization header found in DRIFTLINE_DATASET_AUTHORIZATION (the kubelet fills it
+from the Secret the TrainingJob names), to the dataset's own origin only. Its value is never printed: messages name
+the variable, the HTTP status and the URL without its query string.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +40,11 @@ _EXTENSIONS = {
 }
 _COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst", ".zip")
 _CHUNK = 1 << 20
+AUTHORIZATION_ENV = "DRIFTLINE_DATASET_AUTHORIZATION"
+# Visible ASCII with inner spaces: anything else (CR/LF above all) would be refused by http.client in an error
+# message quoting the value.
+_HEADER_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -177,36 +187,117 @@ def canonical_csv(frame: pd.DataFrame) -> bytes:
     return text.encode("utf-8")
 
 
+def authorization_from_env(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The Authorization header value for an http(s) dataset, if the pod was given one; surrounding whitespace (the
+    trailing newline of a Secret made from a file) is dropped. A value that cannot be sent fails without showing it."""
+    raw = environ.get(AUTHORIZATION_ENV)
+    if raw is None:
+        return None
+    value = raw.strip()
+    if not _HEADER_VALUE.fullmatch(value):
+        problem = "empty" if not value else "not a valid header value (visible ASCII characters and inner spaces only)"
+        raise Failure(
+            "InvalidArguments",
+            f"{AUTHORIZATION_ENV} (the dataset's Authorization header, from the Secret named in "
+            f"spec.dataset.authorization) is {problem}; the value is not shown",
+        )
+    return value
+
+
+def shown_url(url: str) -> str:
+    """A URL for messages and logs: without user:password@ and without its query string, where signed URLs keep
+    their signature."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "<query hidden>" if parts.query else "", ""))
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, carrying the Authorization header only to the dataset's own scheme, host and port (as curl
+    and requests do): a redirect to object storage, another site or plain http never receives the credentials."""
+
+    def __init__(self, origin: tuple[str, str, int | None], authorization: str | None) -> None:
+        self.origin, self.authorization = origin, authorization
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and self.authorization is not None and _origin(newurl) == self.origin:
+            new.add_unredirected_header("Authorization", self.authorization)
+        return new
+
+
 def _load_http(url: str, fmt: str | None, timeout: float) -> Dataset:
     name = os.path.basename(urllib.parse.urlsplit(url).path) or "dataset"
+    authorization = authorization_from_env()
     tmp = tempfile.mkdtemp(prefix="driftline-dataset-")
     try:
         local = os.path.join(tmp, name)
-        _download(url, local, timeout)
-        return load_file(local, fmt or format_from_name(name), shown_as=url)
+        _download(url, local, timeout, authorization)
+        return load_file(local, fmt or format_from_name(name), shown_as=shown_url(url))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _download(url: str, dest: str, timeout: float) -> None:
+def _download(url: str, dest: str, timeout: float, authorization: str | None = None) -> None:
+    shown = shown_url(url)
     request = urllib.request.Request(url, headers={"User-Agent": "driftline-runtime"})
+    if authorization is not None:
+        # Unredirected: urllib would otherwise copy it to wherever a redirect points; _Redirects decides instead.
+        request.add_unredirected_header("Authorization", authorization)
+    opener = urllib.request.build_opener(_Redirects(_origin(url), authorization))
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response, open(dest, "wb") as out:
+        with opener.open(request, timeout=timeout) as response, open(dest, "wb") as out:
             expected = response.headers.get("Content-Length")
             got = 0
             while chunk := response.read(_CHUNK):
                 out.write(chunk)
                 got += len(chunk)
     except urllib.error.HTTPError as e:
-        reason = "DatasetNotFound" if e.code in (404, 410) else "DatasetDownloadFailed"
-        raise Failure(reason, f"downloading dataset {url!r} failed: HTTP {e.code} {e.reason}") from e
+        raise _http_failure(shown, e.code, str(e.reason), authorization is not None) from e
     except http.client.IncompleteRead as e:
         raise Failure(
-            "TruncatedDataset", f"dataset {url!r} is truncated: the connection closed before the announced length"
+            "TruncatedDataset", f"dataset {shown!r} is truncated: the connection closed before the announced length"
         ) from e
     except (urllib.error.URLError, OSError) as e:
-        raise Failure("DatasetDownloadFailed", f"downloading dataset {url!r} failed: {e}") from e
+        raise Failure("DatasetDownloadFailed", f"downloading dataset {shown!r} failed: {e}") from e
     if expected is not None and expected.isdigit() and int(expected) != got:
         raise Failure(
-            "TruncatedDataset", f"dataset {url!r} is truncated: Content-Length claims {expected} bytes, got {got}"
+            "TruncatedDataset", f"dataset {shown!r} is truncated: Content-Length claims {expected} bytes, got {got}"
         )
+
+
+def _http_failure(shown: str, code: int, reason: str, authorized: bool) -> Failure:
+    text = f"downloading dataset {shown!r} failed: HTTP {code} {reason}"
+    if code in (404, 410):
+        return Failure("DatasetNotFound", text)
+    if code in (401, 403):
+        if authorized:
+            hint = (
+                f"the server refused the Authorization header from {AUTHORIZATION_ENV} (the Secret key named in "
+                "spec.dataset.authorization): check the Secret's value and what it may read"
+            )
+        else:
+            hint = (
+                "the server wants credentials: name a Secret key holding the Authorization header in "
+                "spec.dataset.authorization"
+            )
+        return Failure("DatasetAccessDenied", f"{text}; {hint}")
+    return Failure("DatasetDownloadFailed", text)

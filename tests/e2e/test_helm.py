@@ -1,7 +1,8 @@
 """The Helm chart on the real control plane: `helm install` runs the operator as a pod (through the pod runner) that
 authenticates as the chart's ServiceAccount, with the chart's least-privilege RBAC only; it trains and serves a model;
-`helm upgrade` rolls the operator, then runs two peered replicas (one works, one stands by); `helm uninstall` removes
-everything but the CRDs.
+`helm upgrade` rolls the operator, then runs two peered replicas (one works, one stands by); the chart's Role and
+ClusterRole grant exactly what the operator used, verb by verb (the audit log), save a commented few; `helm uninstall`
+removes everything but the CRDs.
 
 A verb missing from the chart fails this module, fast and by name: every wait also reads the API server's audit log
 and stops at the first request of the ServiceAccount that was answered 403 (kopf turns some of them into a mere
@@ -172,12 +173,79 @@ def calls(entries: list[dict[str, Any]], ns: str) -> Counter[tuple[str, str, int
     return out
 
 
-def train(cluster: Cluster, release: Release, name: str) -> int:
-    """The built-in scikit-learn trainer on sklearn://breast_cancer, to a Production version."""
+Grant = tuple[str, str, str]
+"""(apiGroup, resource[/subresource], verb); "" is the core group."""
+
+# Grants the operator needs that this module's run does not exercise: each says where it is needed. Everything else
+# the chart grants must show up in the audit log, and this list must not name anything that did.
+UNEXERCISED: dict[Grant, str] = {
+    ("driftline.dev", "trainingjobs", "create"): "only a drift-triggered retrain creates a TrainingJob (test_drift.py)",
+    ("apps", "deployments", "delete"): "only a canary's end, promoted or aborted, deletes its Deployment "
+    "(test_serving.py's canary test)",
+    # Never a request, so never in an audit log: where the OwnerReferencesPermissionEnforcement admission plugin runs
+    # (OpenShift), creating a child with blockOwnerDeletion is allowed only with update on the owner's finalizers.
+    ("driftline.dev", "trainingjobs/finalizers", "update"): "OwnerReferencesPermissionEnforcement: the training Job",
+    ("driftline.dev", "inferenceservices/finalizers", "update"): "OwnerReferencesPermissionEnforcement: the serving "
+    "Deployments and Service",
+}
+
+
+def granted(rules: list[dict[str, Any]]) -> set[Grant]:
+    """RBAC rules expanded into single grants (the chart uses no wildcards, resourceNames or nonResourceURLs)."""
+    out = set()
+    for rule in rules:
+        assert not rule.get("resourceNames") and not rule.get("nonResourceURLs"), rule
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                for verb in rule["verbs"]:
+                    assert "*" not in (group, resource, verb), rule
+                    out.add((group, resource, verb))
+    return out
+
+
+def used(entries: list[dict[str, Any]]) -> Counter[Grant]:
+    """The grants the requests needed, counted. A server-side apply that creates (patch answered 201) needs create
+    too: the API server authorizes it as a second verb inside the same request."""
+    out: Counter[Grant] = Counter()
+    for e in entries:
+        ref = e.get("objectRef") or {}
+        if not ref.get("resource"):
+            continue  # non-resource URLs (discovery): every authenticated user may read them (system:discovery)
+        resource = ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+        out[(ref.get("apiGroup", ""), resource, e["verb"])] += 1
+        if e["verb"] == "patch" and e["responseStatus"]["code"] == 201:
+            out[(ref.get("apiGroup", ""), resource, "create")] += 1
+    return out
+
+
+def rbac_table(grants: set[Grant], uses: Counter[Grant]) -> str:
+    """Markdown: per resource, the verbs granted, and each verb's requests in the audit log."""
+    resources = sorted({(g, r) for g, r, _ in grants | set(uses)}, key=lambda gr: (gr[0] != "driftline.dev", gr))
+    lines = ["| resource | granted | used (requests) |", "| --- | --- | --- |"]
+    for group, resource in resources:
+        verbs = sorted(v for g, r, v in grants if (g, r) == (group, resource))
+        counts = [f"{v} {n}" for (g, r, v), n in sorted(uses.items()) if (g, r) == (group, resource)]
+        unused = [v for v in verbs if (group, resource, v) not in uses]
+        counts += [f"{v} 0 ({UNEXERCISED.get((group, resource, v), 'NOT NEEDED?')})" for v in unused]
+        name = f"{resource}.{group}" if group else resource
+        lines.append(f"| `{name}` | {', '.join(verbs) or '-'} | {'; '.join(counts)} |")
+    return "\n".join(lines)
+
+
+def train(cluster: Cluster, release: Release, name: str, suspended: bool = False) -> int:
+    """The built-in scikit-learn trainer on sklearn://breast_cancer, to a Production version; `suspended`: created
+    suspended, then resumed, so the operator patches its Job."""
     ns = release.work
-    cluster.api.create(
-        TJ.format(ns=ns), trainingjob(name, "sklearn.linear_model.LogisticRegression", {"max_iter": 5000})
-    )
+    body = trainingjob(name, "sklearn.linear_model.LogisticRegression", {"max_iter": 5000})
+    body["spec"]["suspend"] = suspended
+    cluster.api.create(TJ.format(ns=ns), body)
+    if suspended:
+        jobs = f"/apis/batch/v1/namespaces/{ns}/jobs"
+        cluster.wait_for(
+            "its Job created suspended",
+            release.watched(lambda: [j for j in cluster.api.get(jobs)["items"] if j["spec"].get("suspend")]),
+        )
+        cluster.api.patch(f"{TJ.format(ns=ns)}/{name}", {"spec": {"suspend": False}}, "merge")
     st = cluster.wait_for(
         f"TrainingJob {name} finished", release.watched(lambda: finished(cluster, ns, name)), timeout=240
     )
@@ -246,7 +314,7 @@ def test_operator_pod_acts_as_the_charts_service_account_and_serves_a_model(clus
 
     # Train, promote and serve, all through the operator pod.
     pvc(cluster, ns)
-    assert train(cluster, release, "lr") == 1
+    assert train(cluster, release, "lr", suspended=True) == 1
     cluster.api.create(DIS.format(ns=ns), inferenceservice("bc"))
     cluster.wait_for("bc Ready on v1", release.watched(ready_at(cluster, ns, "bc", 1)), timeout=120)
 
@@ -260,6 +328,7 @@ def test_operator_pod_acts_as_the_charts_service_account_and_serves_a_model(clus
     mine = calls(release.requests(), ns)
     for write in [
         ("create", "jobs", 201),
+        ("patch", "jobs", 200),  # resumed
         ("create", "modelversions", 201),
         ("patch", "deployments", 201),  # server-side apply, creating
         ("patch", "services", 201),
@@ -279,7 +348,7 @@ def test_operator_pod_acts_as_the_charts_service_account_and_serves_a_model(clus
     release.assert_never_forbidden()
 
 
-def test_upgrade_rolls_the_operator_and_uninstall_leaves_the_crds(cluster: Cluster, release: Release) -> None:
+def test_upgrade_rolls_the_operator_then_two_peered_replicas_hand_over(cluster: Cluster, release: Release) -> None:
     system, ns = release.system, release.work
     (old,) = operator_pods(cluster, system)
     deployment = f"/apis/apps/v1/namespaces/{system}/deployments/{RELEASE}"
@@ -344,6 +413,40 @@ def test_upgrade_rolls_the_operator_and_uninstall_leaves_the_crds(cluster: Clust
     cluster.wait_for("bc back on one pod", release.watched(ready_at(cluster, ns, "bc", 1, replicas=1)), timeout=120)
     release.assert_never_forbidden()
 
+
+def test_the_charts_rbac_is_exactly_what_the_operator_used(cluster: Cluster, release: Release) -> None:
+    """After the module's work (train, serve, scale, upgrade, peer, hand over), the grants of the chart's Role and
+    ClusterRole (as installed, with peering on) against the requests its ServiceAccount made (the audit log)."""
+    system, ns = release.system, release.work
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    role = cluster.api.get(f"{rbac}/namespaces/{ns}/roles/{RELEASE}")
+    cluster_role = cluster.api.get(f"{rbac}/clusterroles/{system}-{RELEASE}")
+    subject = {"kind": "ServiceAccount", "name": RELEASE, "namespace": system}
+    for binding, ref in [
+        (cluster.api.get(f"{rbac}/namespaces/{ns}/rolebindings/{RELEASE}"), ("Role", RELEASE)),
+        (cluster.api.get(f"{rbac}/clusterrolebindings/{system}-{RELEASE}"), ("ClusterRole", f"{system}-{RELEASE}")),
+    ]:
+        assert (binding["roleRef"]["kind"], binding["roleRef"]["name"]) == ref
+        assert [{k: v for k, v in subj.items() if k in subject} for subj in binding["subjects"]] == [subject]
+    grants = granted(role["rules"]) | granted(cluster_role["rules"])
+    requests = release.requests()
+    release.assert_never_forbidden()
+    uses = used(requests)
+    table = rbac_table(grants, uses)
+    print(f"\nthe chart's RBAC against {len(requests)} requests of its ServiceAccount:\n{table}")
+
+    # Where: every namespaced request in the one namespace served (cluster-scoped: only kopf's discovery).
+    assert {(e.get("objectRef") or {}).get("namespace") for e in requests} <= {ns, None}
+    # (1) Everything used is granted by the chart (not by some default role).
+    assert set(uses) - grants == set(), table
+    # (2) Everything granted is used, save the commented few, which this run indeed did not use.
+    assert grants - set(uses) == set(UNEXERCISED), table
+
+
+def test_uninstall_leaves_the_crds(cluster: Cluster, release: Release) -> None:
+    system, ns = release.system, release.work
+    deployment = f"/apis/apps/v1/namespaces/{system}/deployments/{RELEASE}"
+    peering = f"/apis/kopf.dev/v1/namespaces/{ns}/kopfpeerings/{RELEASE}"
     release.helm.run("uninstall", RELEASE, "-n", system, "--wait", "--timeout=120s")
     cluster.wait_for("the operator pod gone", lambda: not operator_pods(cluster, system), timeout=60)
     gone = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Any
 
 import pytest
@@ -240,3 +241,35 @@ def test_concurrent_runs_get_distinct_versions_and_a_killed_operator_makes_no_du
     assert sorted(int(m["spec"]["version"]) for m in mvs.values()) == [1, 2, 3]
     assert sorted(tj_status(cluster, namespace, n)["modelVersion"] for n in names) == sorted(mvs)
     assert sum((m.get("status") or {}).get("stage") == "Production" for m in versions(cluster, namespace).values()) == 1
+
+
+def test_a_finished_jobs_deletion_by_its_ttl_never_runs_the_training_again(
+    cluster: Cluster, namespace: str, operator: OperatorProcess
+) -> None:
+    """ttlSecondsAfterFinished: 0 lets the Job controller delete each finished Job at once; the TrainingJob keeps its
+    outcome (a version made, or a failure) and the operator creates no second Job."""
+    pvc(cluster, namespace)
+    good = trainingjob("good", "sklearn.linear_model.LogisticRegression", {"max_iter": 5000})
+    bad = trainingjob("bad", "sklearn.linear_model.LogisticRegression", {})
+    bad["spec"]["dataset"]["target"] = "no-such-column"
+    for tj in (good, bad):
+        tj["spec"]["ttlSecondsAfterFinished"] = 0
+        cluster.api.create(TJ.format(ns=namespace), tj)
+    for name in ("good", "bad"):
+        cluster.wait_for(f"{name} finished", lambda name=name: finished(cluster, namespace, name), timeout=180)
+    jobs = f"/apis/batch/v1/namespaces/{namespace}/jobs"
+    cluster.wait_for("both Jobs deleted by their TTL", lambda: not cluster.api.get(jobs)["items"], timeout=60)
+    time.sleep(5)  # what the operator does about the deletions, it has done by now
+
+    assert not cluster.api.get(jobs)["items"]
+    good_st, bad_st = tj_status(cluster, namespace, "good"), tj_status(cluster, namespace, "bad")
+    assert (good_st["phase"], good_st["modelVersion"]) == ("Succeeded", "breast-cancer-v1")
+    assert bad_st["phase"] == "Failed" and "MissingTargetColumn" in bad_st["message"], bad_st
+    assert list(versions(cluster, namespace)) == ["breast-cancer-v1"]
+    for name in ("good", "bad"):
+        created = [
+            e
+            for e in cluster.api.get(f"/api/v1/namespaces/{namespace}/events")["items"]
+            if e["involvedObject"]["name"] == name and e["reason"] == "JobCreated"
+        ]
+        assert sum(e.get("count") or 1 for e in created) == 1, created

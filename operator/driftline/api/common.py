@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from driftline.api.base import ApiModel, OpenModel, StatusModel, rule
+from driftline.api.base import ApiModel, FieldError, OpenModel, StatusModel, rule
 from driftline.api.constants import CONDITIONS_CAP, ConditionStatus
 from driftline.api.fields import (
+    DataKey,
     DatasetUri,
     Float,
     HttpUrl,
@@ -17,6 +18,7 @@ from driftline.api.fields import (
     Message,
     Name,
     NonNegativeInt,
+    ObjectName,
     Quantity,
     ReasonString,
     Sha256,
@@ -99,6 +101,26 @@ class DatasetFormat(StrEnum):
     JSON = "json"
 
 
+class SecretKeySelector(ApiModel):
+    """One key of a Secret in the object's own namespace, as core/v1 SecretKeySelector."""
+
+    name: ObjectName
+    """Name of the Secret."""
+    key: DataKey
+    """Key within the Secret's data."""
+
+
+class DatasetAuthorization(ApiModel):
+    """Credentials for downloading a dataset, referenced and never copied: the kubelet reads the Secret when it starts
+    the training container, so the operator needs no access to Secrets."""
+
+    secret_key_ref: SecretKeySelector
+    """The Secret key holding the whole value of the HTTP Authorization header, e.g. "Bearer <token>" or
+    "Basic <base64 of user:password>". Surrounding whitespace (a file's trailing newline) is ignored. Until the
+    Secret and key exist the training pod does not start: it waits in CreateContainerConfigError, with a Warning
+    Event naming what is missing."""
+
+
 class DatasetSpec(ApiModel):
     """The data a model trains on, and how it is split for evaluation."""
 
@@ -116,6 +138,19 @@ class DatasetSpec(ApiModel):
     """Share of the rows held out to evaluate the model, strictly between 0 and 1."""
     seed: Annotated[Int, Field(ge=0, le=2**32 - 1)] = 42
     """Seed of the train/validation split and of the estimator, so a run can be reproduced."""
+    authorization: DatasetAuthorization | None = None
+    """Credentials for an https:// dataset, from a Secret in the same namespace. The trainer sends them as the
+    Authorization header to the dataset's own host only (not to another host a redirect points at); they never
+    appear in the TrainingJob's status, its Events, the ModelVersion or the logs."""
+
+    @rule(
+        "!has(self.authorization) || self.uri.startsWith('https://')",
+        "authorization is only sent to an https:// dataset (the uri must start with https://)",
+        field_path=".authorization",
+        reason=FieldError.FORBIDDEN,
+    )
+    def _authorization_only_over_https(self) -> bool:
+        return self.authorization is None or self.uri.startswith("https://")
 
 
 class DatasetRef(ApiModel):

@@ -91,6 +91,21 @@ ReasonString = Annotated[
 Message = Annotated[str, Field(max_length=32768)]
 ShortText = Annotated[str, Field(max_length=1024)]
 Name = Annotated[str, Field(min_length=1, max_length=253)]
+ObjectName = Annotated[
+    str,
+    Field(min_length=1, max_length=253),
+    Matches(
+        f"^{DNS_SUBDOMAIN}$",
+        "must be a Kubernetes object name: lowercase letters, digits, '-' and '.', starting and ending alphanumeric",
+    ),
+]
+"""The name of a Secret or ConfigMap (a DNS subdomain)."""
+DataKey = Annotated[
+    str,
+    Field(min_length=1, max_length=253),
+    Matches(r"^[-._a-zA-Z0-9]+$", "must be a key of a Secret or ConfigMap: letters, digits, '-', '_' and '.'"),
+]
+"""A key of a Secret's or ConfigMap's data."""
 
 ImageRef = Annotated[
     str,

@@ -34,8 +34,9 @@ class Threshold(ApiModel):
     """Highest passing value (inclusive)."""
     relative_to_stable: Bool = False
     """When true, min and max are offsets from the stable version's value measured over the same interval: max 0.01
-    on error-rate means at most the stable version's error rate plus one point. A stable value that cannot be
-    measured makes the measurement Inconclusive."""
+    on error-rate means at most the stable version's error rate plus one point. A stable version that served nothing
+    over the interval makes the measurement Inconclusive; a stable value that cannot be read (its pods unreadable or
+    replaced during the interval, its query failing) makes it an Error."""
 
     @rule("has(self.min) || has(self.max)", "set min, max or both", reason=FieldError.REQUIRED, field_path=".max")
     def _bounded(self) -> bool:
@@ -77,8 +78,9 @@ def _default_analysis_metrics() -> list[AnalysisMetric]:
 class AnalysisSpec(ApiModel):
     """How each canary step is judged, with Argo Rollouts' semantics. At every step the analysis takes `count`
     measurements, `interval` apart. A measurement is Successful inside the threshold, Failed outside it, Inconclusive
-    below minSamples or when a relative threshold has no stable value, and Error when the value cannot be read (NaN,
-    empty, unreachable). NaN, empty or errored results never count as success."""
+    below minSamples or when a relative threshold has no stable value to compare with, and Error when the value (or a
+    relative threshold's stable value) cannot be read (NaN, empty, unreachable, or pods replaced during the interval).
+    NaN, empty or errored results never count as success."""
 
     interval: Duration = "30s"
     """Time between two measurements."""

@@ -52,8 +52,8 @@ class TrainingJobSpec(ApiModel):
     active_deadline_seconds: Annotated[Int, Field(ge=1, le=30 * 86400)] | None = None
     """Time limit for the whole training, retries included; unlimited when empty."""
     ttl_seconds_after_finished: Annotated[Int, Field(ge=0, le=30 * 86400)] | None = None
-    """Delete the finished Job (not the TrainingJob or the ModelVersion) this long after it ends; kept when
-    empty."""
+    """Delete the finished Job and its pods (not the TrainingJob or the ModelVersion) this long after it ends, once
+    the operator has recorded its outcome; kept when empty. The training never runs again."""
     suspend: Bool = False
     """Create the Job suspended, or suspend a running one (its pods are deleted)."""
 

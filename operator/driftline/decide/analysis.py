@@ -5,7 +5,9 @@ Where Driftline is stricter than Argo Rollouts:
 
 - a value that is missing, NaN or infinite, or that came with an error, is an Error, never a success;
 - fewer requests than `minSamples` over the interval make a measurement Inconclusive, never Successful;
-- a relative threshold with no readable stable value is Inconclusive;
+- a relative threshold with no stable value is Inconclusive when the stable version served nothing to compare with,
+  and an Error when its value could not be read (its pods unreadable, or replaced during the interval): missing
+  metrics are never a verdict on the canary;
 - a step whose measurements are all taken but of which none succeeded does not pass: all errors is Failed (Argo
   Rollouts once passed a run in which every measurement errored), otherwise it is Inconclusive;
 - each interval's measurements of all metrics form one round whose phase is the worst of them, and the limits count
@@ -30,6 +32,8 @@ class Reading:
     """Requests the canary served over the interval (None when the provider cannot tell, e.g. a Prometheus query)."""
     stable_value: float | None = None
     error: str = ""
+    stable_error: str = ""
+    """Why the stable version's value could not be read (a relative threshold then has nothing to judge against)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,9 @@ def judge(reading: Reading, threshold: Threshold, min_samples: int) -> Judgement
         return Judgement(MeasurementPhase.ERROR, threshold.min, threshold.max, f"no usable value ({value})")
     lo, hi = threshold.min, threshold.max
     if threshold.relative_to_stable:
+        if reading.stable_error:
+            msg = f"relative threshold, but the stable version's value could not be read: {reading.stable_error}"
+            return Judgement(MeasurementPhase.ERROR, None, None, msg)
         base = reading.stable_value
         if base is None or not math.isfinite(base):
             msg = f"relative threshold, but the stable version's value is unusable ({base})"

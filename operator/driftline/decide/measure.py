@@ -1,6 +1,12 @@
 """The pods provider's arithmetic: the model servers' Prometheus counters, scraped at the start and the end of an
 interval, become the built-in measurements (error-rate, latency-p95, latency-p99, request-rate) of one track.
 
+An interval is measured over the same pods at both of its ends. When the canary's pods changed during it (a pod
+deleted, evicted or unreadable, a replacement, a new one), its requests over the interval are not all known and the
+measurement is an Error: never a verdict on a part of the interval, whose few requests would make it Inconclusive and
+abort the canary over a lost pod. The stable version's value, only a point of comparison, comes from its pods read at
+both ends; with none, it is unreadable.
+
 Pure: the scraping is in driftline.metrics; this turns text into counters and two snapshots into a value.
 """
 
@@ -8,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -97,6 +103,46 @@ def value(metric: str, counters: Counters, seconds: float) -> float:
     if metric == "latency-p99":
         return quantile(0.99, counters.buckets)
     raise ValueError(f"unknown built-in measurement {metric!r}")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One track's ready pods, read at one instant."""
+
+    pods: Mapping[str, Counters] = field(default_factory=dict)
+    """Each pod's counters, by pod uid (a replacement pod has a new uid)."""
+    unread: Sequence[str] = ()
+    """One message per ready pod whose /metrics could not be read."""
+
+
+def unknown(track: str, start: Snapshot, end: Snapshot) -> str:
+    """Why a track's requests between two snapshots are not known; empty when every ready pod was read at both ends,
+    the same pods. A pod read at the start and not at the end took its requests since with it; a pod read only at the
+    end served a part of the interval (a replacement) or more than it (a pod unreadable at the start)."""
+    if end.unread:
+        return f"{len(end.unread)} ready {track} pod(s) could not be read: " + "; ".join(end.unread)
+    if not end.pods:
+        return f"no ready {track} pod"
+    gone, new = len(set(start.pods) - set(end.pods)), len(set(end.pods) - set(start.pods))
+    if gone or new:
+        return f"the {track} pods changed during the interval ({gone} gone, {new} new)"
+    return ""
+
+
+def interval_reading(
+    metric: str, canary: tuple[Snapshot, Snapshot], stable: tuple[Snapshot, Snapshot], seconds: float
+) -> Reading:
+    """The canary's measurement over an interval, from each track's snapshots at its start and its end: an Error when
+    the canary's requests over it are not all known; the stable's value from its pods read at both ends, and none
+    (with the reason) when there are none."""
+    why = unknown("canary", *canary)
+    if why:
+        return Reading(None, error=f"{why}: the canary's requests over the interval are not all known")
+    canary_inc = total([increase(canary[0].pods[uid], c) for uid, c in canary[1].pods.items()])
+    start, end = stable
+    both = [increase(start.pods[uid], c) for uid, c in end.pods.items() if uid in start.pods]
+    stable_why = "" if both else unknown("stable", start, end) or "no stable pod read at both ends of the interval"
+    return replace(reading(metric, canary_inc, total(both) if both else None, seconds), stable_error=stable_why)
 
 
 def reading(metric: str, canary: Counters, stable: Counters | None, seconds: float) -> Reading:

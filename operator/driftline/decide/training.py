@@ -37,9 +37,31 @@ def _job_condition(job: dict[str, Any], ctype: str) -> dict[str, Any] | None:
     return None
 
 
-def observe(job: dict[str, Any] | None, failure_message: str | None, model_version: str | None) -> Observation:
-    """Level-based: the same Job and ModelVersion always give the same answer, whatever happened before."""
+def observe(
+    job: dict[str, Any] | None,
+    failure_message: str | None,
+    model_version: str | None,
+    recorded: dict[str, Any] | None = None,
+) -> Observation:
+    """Level-based: the same Job, ModelVersion and recorded outcome always give the same answer.
+
+    `recorded` is the TrainingJob's status. A finished Job may be deleted (ttlSecondsAfterFinished, a person): the
+    ModelVersion, or a recorded failure, then stands for it, and the training is never run again."""
     if job is None:
+        if model_version:
+            msg = f"trained ModelVersion {model_version}"
+            return Observation(
+                "Succeeded",
+                Step.DONE,
+                lifecycle(True, Reason.JOB_SUCCEEDED, msg, reconciling=False, stalled=False),
+                message=msg,
+            )
+        recorded = recorded or {}
+        if recorded.get("phase") == "Failed" and recorded.get("jobName"):
+            msg = str(recorded.get("message") or "the training Job failed")
+            return Observation(
+                "Failed", Step.FAIL, lifecycle(False, Reason.JOB_FAILED, msg, reconciling=False, stalled=True), msg
+            )
         return Observation(
             "Pending",
             Step.CREATE_JOB,
@@ -49,7 +71,10 @@ def observe(job: dict[str, Any] | None, failure_message: str | None, model_versi
     start, done = status.get("startTime"), status.get("completionTime")
     failed = _job_condition(job, "Failed")
     if failed:
-        msg = failure_message or failed.get("message") or failed.get("reason") or "the training Job failed"
+        # The pods may be gone by now (the TTL controller deletes them before the Job): the trainer's message, once
+        # recorded, is kept over the Job's generic one.
+        kept = (recorded or {}).get("message") if (recorded or {}).get("phase") == "Failed" else None
+        msg = failure_message or kept or failed.get("message") or failed.get("reason") or "the training Job failed"
         return Observation(
             "Failed",
             Step.FAIL,
@@ -94,6 +119,27 @@ def observe(job: dict[str, Any] | None, failure_message: str | None, model_versi
         Step.WAIT,
         lifecycle(False, Reason.JOB_PENDING, "waiting for the training pod", reconciling=True, stalled=False),
     )
+
+
+def ttl_patch(job: dict[str, Any] | None, step: Step, ttl_seconds: int | None) -> dict[str, Any] | None:
+    """The Job patch that hands a finished Job to the TTL controller, once its outcome is recorded (a version made,
+    or the failure read): setting ttlSecondsAfterFinished at creation would let the Job and its pods go before the
+    trainer's termination message was read."""
+    if job is None or ttl_seconds is None or step not in (Step.DONE, Step.FAIL):
+        return None
+    if (job.get("spec") or {}).get("ttlSecondsAfterFinished") == ttl_seconds:
+        return None
+    return {"spec": {"ttlSecondsAfterFinished": ttl_seconds}}
+
+
+def needs_versions(job: dict[str, Any] | None) -> bool:
+    """Whether the run's ModelVersion can exist: only once its Job completed (or the Job is gone)."""
+    return job is None or _job_condition(job, "Complete") is not None
+
+
+def needs_failure_message(job: dict[str, Any] | None) -> bool:
+    """Whether to read the pods for the trainer's termination message: only for a failed Job."""
+    return job is not None and _job_condition(job, "Failed") is not None
 
 
 @dataclass(frozen=True)

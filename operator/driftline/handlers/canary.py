@@ -3,6 +3,8 @@
 A pods-provider measurement is the increase of the servers' counters over one interval, so it needs the counters at
 the interval's start. Those baselines live in this process only: after an operator restart, or at the start of each
 step, the first read is a baseline and the first measurement comes one interval later. Nothing is lost but time.
+Each round's read is the next interval's baseline, so an interval over which a track's pods changed (decide.measure:
+an Error, never a verdict) is followed by one measured over the pods now there.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from driftline.telemetry import ANALYSIS, set_gauge
 class _Baseline:
     key: tuple[str, int, int, str]  # (InferenceService uid, canary version, step, analysis startedAt)
     at: float  # time.monotonic()
-    canary: dict[str, measure.Counters]
-    stable: dict[str, measure.Counters]
+    canary: measure.Snapshot
+    stable: measure.Snapshot
 
 
 _baselines: dict[tuple[str, str], _Baseline] = {}
@@ -61,12 +63,10 @@ def forget(namespace: str, name: str) -> None:
     _baselines.pop((namespace, name), None)
 
 
-def _scrape(namespace: str, name: str, track: str, port: int) -> tuple[dict[str, measure.Counters], list[str]]:
+def _scrape(namespace: str, name: str, track: str, port: int) -> measure.Snapshot:
     pods = objects.list_pods(namespace, f"{c.LABEL_INFERENCE_SERVICE}={name},{c.LABEL_TRACK}={track}")
-    ready = pods_provider.ready_pods(pods)
-    if not ready:
-        return {}, [f"no ready {track} pod"]
-    return pods_provider.scrape_all(ready, port)
+    counters, errors = pods_provider.scrape_all(pods_provider.ready_pods(pods), port)
+    return measure.Snapshot(counters, tuple(errors))
 
 
 def _round(
@@ -83,22 +83,20 @@ def _round(
     if base is not None and base.key == key and started - base.at < parse_duration(analysis.interval):
         return []
     uses_pods = any(m.provider.prometheus is None for m in analysis.metrics)
-    canary_now, canary_errors = _scrape(ns, name, c.TRACK_CANARY, spec.port) if uses_pods else ({}, [])
-    stable_now, _ = _scrape(ns, name, c.TRACK_STABLE, spec.port) if uses_pods else ({}, [])
+    canary_now = _scrape(ns, name, c.TRACK_CANARY, spec.port) if uses_pods else measure.Snapshot()
+    stable_now = _scrape(ns, name, c.TRACK_STABLE, spec.port) if uses_pods else measure.Snapshot()
     _baselines[(ns, name)] = _Baseline(key, started, canary_now, stable_now)
     if base is None or base.key != key:
         return []  # the first read of a step is its baseline
     seconds = started - base.at
-    canary_inc = measure.total([measure.increase(base.canary.get(uid), v) for uid, v in canary_now.items()])
-    stable_inc = measure.total([measure.increase(base.stable.get(uid), v) for uid, v in stable_now.items()])
     out = []
     for metric in analysis.metrics:
         if metric.provider.prometheus is not None:
             reading = _prometheus(metric, ns, name, spec.model, version, stable_version)
-        elif not canary_now:
-            reading = Reading(None, error="no canary pod could be read: " + "; ".join(canary_errors))
         else:
-            reading = measure.reading(metric.name, canary_inc, stable_inc if stable_now else None, seconds)
+            reading = measure.interval_reading(
+                metric.name, (base.canary, canary_now), (base.stable, stable_now), seconds
+            )
         out.append(canary.measurement(metric, reading, analysis.min_samples, at_step, now))
     for m in out:
         for field in ("value", "stableValue", "min", "max"):
@@ -123,9 +121,10 @@ def _prometheus(
     except prometheus.QueryError as e:
         return Reading(None, error=str(e))
     stable_value: float | None = None
+    stable_error = ""
     if metric.threshold.relative_to_stable:
         try:
             stable_value = ask(stable_version)
-        except prometheus.QueryError:
-            stable_value = None  # judged Inconclusive: a relative threshold without a stable value
-    return Reading(value, None, stable_value)
+        except prometheus.QueryError as e:
+            stable_error = str(e)  # an Error: missing metrics are never a verdict on the canary
+    return Reading(value, None, stable_value, stable_error=stable_error)

@@ -41,10 +41,11 @@ def on_trainingjob(name: str, namespace: str | None, **_: Any) -> None:
 @kopf.on.event(
     "batch", "v1", "jobs", labels={c.LABEL_TRAINING_JOB: kopf.PRESENT, c.LABEL_COMPONENT: c.COMPONENT_TRAINER}
 )
-def on_job(labels: Mapping[str, str], namespace: str | None, type: str | None, **_: Any) -> None:
+def on_job(labels: Mapping[str, str], namespace: str | None, type: str | None, body: kopf.Body, **_: Any) -> None:
     if type is None or not namespace:  # kopf's initial listing: the TrainingJob's own resume handler covers it
         return
-    reconcile(namespace, labels[c.LABEL_TRAINING_JOB])
+    # The event carries the Job as it is now: no need to read it again (a deleted one is read, and found gone).
+    reconcile(namespace, labels[c.LABEL_TRAINING_JOB], job=None if type == "DELETED" else dict(body))
 
 
 def invalid_reason(spec: TrainingJobSpec, cfg: OperatorConfig) -> str | None:
@@ -56,15 +57,16 @@ def invalid_reason(spec: TrainingJobSpec, cfg: OperatorConfig) -> str | None:
 
 
 @reconciler("TrainingJob")
-def reconcile(namespace: str, name: str) -> None:
+def reconcile(namespace: str, name: str, job: dict[str, Any] | None = None) -> None:
+    """`job`: the TrainingJob's Job as a watch event just delivered it, if that is what triggered this."""
     with lock(("trainingjob", namespace, name)):
         tj = objects.get(c.TRAINING_JOB, namespace, name)
         if tj is None or tj["metadata"].get("deletionTimestamp"):
             return
-        _reconcile(tj, OperatorConfig.from_env())
+        _reconcile(tj, OperatorConfig.from_env(), job)
 
 
-def _reconcile(tj: dict[str, Any], cfg: OperatorConfig) -> None:
+def _reconcile(tj: dict[str, Any], cfg: OperatorConfig, known_job: dict[str, Any] | None = None) -> None:
     meta = tj["metadata"]
     ns = meta["namespace"]
     try:
@@ -84,21 +86,21 @@ def _reconcile(tj: dict[str, Any], cfg: OperatorConfig) -> None:
         return  # no exception: a hopeless spec is not retried; fixing it triggers on.update
 
     job_name = render.job_name(tj)
-    job = objects.get_job(ns, job_name)
-    mv = _find_version(ns, meta["uid"])
-    failure = _pod_message(ns, job_name, failed=True) if job is not None else None
-    obs = training.observe(job, training.failure_text(failure), mv["metadata"]["name"] if mv else None)
+    recorded = tj.get("status") or {}
+    # An event's Job counts only if it is this run's (a TrainingJob re-created under the same name has a new Job).
+    job = known_job if known_job is not None and known_job["metadata"]["name"] == job_name else None
+    if job is None and recorded.get("jobName"):
+        job = objects.get_job(ns, job_name)
+    elif job is None:  # no Job recorded yet: create it, finding out on a conflict whether one exists already
+        job = _create_job(tj, spec, cfg, job_name)
+    mv = _find_version(ns, meta["uid"]) if training.needs_versions(job) else None
+    failure = _pod_message(ns, job_name, failed=True) if training.needs_failure_message(job) else None
+    mv_name = mv["metadata"]["name"] if mv else None
+    obs = training.observe(job, training.failure_text(failure), mv_name, recorded)
 
-    if obs.step is training.Step.CREATE_JOB:
-        body = render.training_job(
-            tj, spec, runtime_image=cfg.runtime_image, allowed_prefixes=cfg.allowed_estimator_prefixes
-        )
-        try:
-            objects.create_job(body)
-            failpoints.hit("trainingjob.job-created")
-            events.normal(tj, c.Reason.JOB_CREATED, f"created Job {job_name}")
-        except objects.AlreadyExists:
-            pass
+    if obs.step is training.Step.CREATE_JOB:  # the recorded Job is gone before it finished: run it again
+        job = _create_job(tj, spec, cfg, job_name)
+        obs = training.observe(job, None, mv_name, recorded)
     elif (
         obs.step is training.Step.WAIT
         and job is not None
@@ -135,6 +137,26 @@ def _reconcile(tj: dict[str, Any], cfg: OperatorConfig) -> None:
         modelVersion=mv["metadata"]["name"] if mv else None,
         version=version,
     )
+    ttl = training.ttl_patch(job, obs.step, spec.ttl_seconds_after_finished)
+    if ttl is not None:
+        objects.patch_job(ns, job_name, ttl)
+
+
+def _create_job(tj: dict[str, Any], spec: TrainingJobSpec, cfg: OperatorConfig, job_name: str) -> dict[str, Any]:
+    """The Job, created now or found existing (a crash after creating it, before the status said so)."""
+    body = render.training_job(
+        tj, spec, runtime_image=cfg.runtime_image, allowed_prefixes=cfg.allowed_estimator_prefixes
+    )
+    try:
+        job = objects.create_job(body)
+    except objects.AlreadyExists:
+        found = objects.get_job(tj["metadata"]["namespace"], job_name)
+        if found is None:
+            raise kopf.TemporaryError(f"Job {job_name} is being deleted; creating it again shortly", delay=2) from None
+        return found
+    failpoints.hit("trainingjob.job-created")
+    events.normal(tj, c.Reason.JOB_CREATED, f"created Job {job_name}")
+    return job
 
 
 def _find_version(namespace: str, uid: str) -> dict[str, Any] | None:

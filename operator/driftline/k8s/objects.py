@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
@@ -49,11 +50,11 @@ def _or_none(call: Callable[[], T]) -> T | None:
         raise
 
 
-def _plain(obj: Any) -> dict[str, Any]:
-    """Typed client objects -> plain dicts with the API's camelCase keys."""
-    if isinstance(obj, dict):
-        return obj
-    return cast(dict[str, Any], client.api_client().sanitize_for_serialization(obj))  # type: ignore[no-untyped-call]
+def _json(response: Any) -> dict[str, Any]:
+    """The API server's own JSON, read with `_preload_content=False`: no round trip through the typed models, which
+    costs CPU and rewrites every timestamp (2026-01-02T03:04:05+00:00 for the API's ...05Z), so an object read here
+    and the same object from a watch event would compare unequal."""
+    return cast(dict[str, Any], json.loads(response.data))
 
 
 # -- Driftline's custom resources ---------------------------------------------------------------------------------
@@ -98,13 +99,18 @@ def patch_status(
 
 
 def get_job(namespace: str, name: str) -> dict[str, Any] | None:
-    job = _or_none(lambda: client.batch().read_namespaced_job(name, namespace))
-    return None if job is None else _plain(job)
+    job = _or_none(lambda: client.batch().read_namespaced_job(name, namespace, _preload_content=False))
+    return None if job is None else _json(job)
 
 
 def create_job(body: dict[str, Any]) -> dict[str, Any]:
     with _mapped():
-        return _plain(client.batch().create_namespaced_job(body["metadata"]["namespace"], body))  # type: ignore[arg-type]
+        created = client.batch().create_namespaced_job(
+            body["metadata"]["namespace"],
+            body,  # type: ignore[arg-type]
+            _preload_content=False,
+        )
+    return _json(created)
 
 
 def patch_job(namespace: str, name: str, patch: dict[str, Any]) -> None:
@@ -113,8 +119,8 @@ def patch_job(namespace: str, name: str, patch: dict[str, Any]) -> None:
 
 def list_pods(namespace: str, selector: str) -> list[dict[str, Any]]:
     with _mapped():
-        pods = client.core().list_namespaced_pod(namespace, label_selector=selector)
-    return [_plain(p) for p in pods.items]
+        pods = client.core().list_namespaced_pod(namespace, label_selector=selector, _preload_content=False)
+    return list(_json(pods)["items"])
 
 
 # -- apps/v1 Deployments and core/v1 Services ------------------------------------------------------------------------
@@ -125,8 +131,8 @@ _APPLY = "application/apply-patch+yaml"
 
 
 def get_deployment(namespace: str, name: str) -> dict[str, Any] | None:
-    dep = _or_none(lambda: client.apps().read_namespaced_deployment(name, namespace))
-    return None if dep is None else _plain(dep)
+    dep = _or_none(lambda: client.apps().read_namespaced_deployment(name, namespace, _preload_content=False))
+    return None if dep is None else _json(dep)
 
 
 def apply_deployment(body: dict[str, Any]) -> dict[str, Any]:
@@ -134,9 +140,15 @@ def apply_deployment(body: dict[str, Any]) -> dict[str, Any]:
     meta = body["metadata"]
     with _mapped():
         out = client.apps().patch_namespaced_deployment(
-            meta["name"], meta["namespace"], body, field_manager=FIELD_MANAGER, force=True, _content_type=_APPLY
+            meta["name"],
+            meta["namespace"],
+            body,
+            field_manager=FIELD_MANAGER,
+            force=True,
+            _content_type=_APPLY,
+            _preload_content=False,
         )
-    return _plain(out)
+    return _json(out)
 
 
 def delete_deployment(namespace: str, name: str) -> None:
@@ -145,14 +157,20 @@ def delete_deployment(namespace: str, name: str) -> None:
 
 
 def get_service(namespace: str, name: str) -> dict[str, Any] | None:
-    svc = _or_none(lambda: client.core().read_namespaced_service(name, namespace))
-    return None if svc is None else _plain(svc)
+    svc = _or_none(lambda: client.core().read_namespaced_service(name, namespace, _preload_content=False))
+    return None if svc is None else _json(svc)
 
 
 def apply_service(body: dict[str, Any]) -> dict[str, Any]:
     meta = body["metadata"]
     with _mapped():
         out = client.core().patch_namespaced_service(
-            meta["name"], meta["namespace"], body, field_manager=FIELD_MANAGER, force=True, _content_type=_APPLY
+            meta["name"],
+            meta["namespace"],
+            body,
+            field_manager=FIELD_MANAGER,
+            force=True,
+            _content_type=_APPLY,
+            _preload_content=False,
         )
-    return _plain(out)
+    return _json(out)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from decimal import Decimal
 from typing import Any, Protocol
 
 from driftline.api import constants as c
@@ -230,8 +232,10 @@ def stamped(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def needs_update(live: dict[str, Any] | None, desired: dict[str, Any]) -> bool:
-    """Whether `live` must be brought in line with `desired`: a different rendering, or fields someone else changed
-    that the operator owns (the replica count, the served version)."""
+    """Whether `live` must be brought in line with `desired`: a different rendering (another hash), or a field the
+    operator renders that someone changed since (`kubectl scale`, `kubectl set image`, an edit). Fields only others
+    set (their annotations, labels, env, containers) and the API server's defaults are not a difference: server-side
+    apply leaves them alone anyway."""
     if live is None:
         return True
     live_meta, desired_meta = live.get("metadata") or {}, desired["metadata"]
@@ -239,13 +243,48 @@ def needs_update(live: dict[str, Any] | None, desired: dict[str, Any]) -> bool:
         c.ANNOTATION_SPEC_HASH
     ):
         return True
-    live_spec, desired_spec = live.get("spec") or {}, desired["spec"]
-    if "replicas" in desired_spec and live_spec.get("replicas") != desired_spec["replicas"]:
-        return True
-    if "template" in desired_spec:
-        labels = ((live_spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
-        return bool(labels.get(c.LABEL_VERSION) != desired_spec["template"]["metadata"]["labels"][c.LABEL_VERSION])
-    return False
+    return not _covers(live, desired)
+
+
+def _covers(live: Any, desired: Any, quantities: bool = False) -> bool:
+    """Whether every field of `desired` has its value in `live`. Lists of objects (containers, ports, volumes, env,
+    ownerReferences) may hold more items in `live`; lists of strings (args) must be equal; an empty value may be
+    absent (the API server omits it); under `resources`, quantities compare by value ("0.5" is "500m", 1 is "1")."""
+    if isinstance(desired, dict):
+        if not isinstance(live, dict):
+            return False
+        return all(
+            _covers(live[k], v, quantities or k == "resources") if k in live else v in (None, {}, [])
+            for k, v in desired.items()
+        )
+    if isinstance(desired, list):
+        if not isinstance(live, list):
+            return False
+        if desired and all(isinstance(d, dict) for d in desired):
+            return all(any(_covers(item, d, quantities) for item in live) for d in desired)
+        return len(live) == len(desired) and all(_covers(a, b, quantities) for a, b in zip(live, desired, strict=True))
+    if quantities and live != desired:
+        a, b = _quantity(live), _quantity(desired)
+        return a is not None and a == b
+    return bool(live == desired)
+
+
+_QUANTITY = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:([KMGTPE]i|[numkMGTPE])|[eE]([+-]?[0-9]+))?")
+_SUFFIX = {
+    **{s: Decimal(1024) ** (i + 1) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
+    **{s: Decimal(10) ** e for s, e in zip("numkMGTPE", (-9, -6, -3, 3, 6, 9, 12, 15, 18), strict=True)},
+}
+
+
+def _quantity(value: Any) -> Decimal | None:
+    """A resource quantity's value ("500m" -> 0.5, "1Gi" -> 1073741824, "1e3" -> 1000, 2 -> 2), or None."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    match = _QUANTITY.fullmatch(str(value))
+    if match is None:
+        return None
+    number, suffix, exponent = match.groups()
+    return Decimal(number) * (_SUFFIX[suffix] if suffix else Decimal(10) ** int(exponent or 0))
 
 
 def controlled_by(obj: dict[str, Any], owner_uid: str) -> bool:

@@ -21,6 +21,8 @@ OUTPUT_MOUNT = "/mnt/output"
 DATASET_MOUNT = "/mnt/dataset"
 TERMINATION_LOG = "/dev/termination-log"
 DEFAULT_RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}}
+AUTHORIZATION_ENV = "DRIFTLINE_DATASET_AUTHORIZATION"
+"""The trainer's environment variable holding the dataset's Authorization header (the runtime reads the same name)."""
 
 
 def job_name(tj: dict[str, Any]) -> str:
@@ -48,6 +50,16 @@ def _dataset(spec: TrainingJobSpec) -> tuple[str, list[dict[str, Any]], list[dic
         vol = {"name": "dataset", "configMap": {"name": name, "items": [{"key": key, "path": key}]}}
         return f"{DATASET_MOUNT}/{key}", [vol], [{"name": "dataset", "mountPath": DATASET_MOUNT, "readOnly": True}]
     return uri, [], []
+
+
+def dataset_env(spec: TrainingJobSpec) -> list[dict[str, Any]]:
+    """The dataset's credentials as a reference the kubelet resolves: the operator never reads the Secret, and the
+    Job and its pods carry only the Secret's name and key."""
+    auth = spec.dataset.authorization
+    if auth is None:
+        return []
+    ref = {"name": auth.secret_key_ref.name, "key": auth.secret_key_ref.key}
+    return [{"name": AUTHORIZATION_ENV, "valueFrom": {"secretKeyRef": ref}}]
 
 
 def trainer_args(tj: dict[str, Any], spec: TrainingJobSpec, allowed_prefixes: tuple[str, ...]) -> list[str]:
@@ -110,6 +122,8 @@ def training_job(
             "terminationMessagePolicy": "FallbackToLogsOnError",
             "volumeMounts": [output_mount, *mounts, {"name": "tmp", "mountPath": "/tmp"}],
         }
+        if env := dataset_env(spec):
+            container["env"] = env
         pod = {
             "restartPolicy": "Never",
             "securityContext": pod_security_context(),
@@ -124,8 +138,8 @@ def training_job(
     }
     if spec.active_deadline_seconds is not None:
         job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
-    if spec.ttl_seconds_after_finished is not None:
-        job_spec["ttlSecondsAfterFinished"] = spec.ttl_seconds_after_finished
+    # No ttlSecondsAfterFinished yet: the Job and its pods must outlive the reading of the trainer's termination
+    # message. The operator sets it once the outcome is recorded (decide.training.ttl_patch).
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -155,6 +169,7 @@ def _custom_pod(
         {"name": "DRIFTLINE_SEED", "value": str(spec.dataset.seed)},
         {"name": "DRIFTLINE_VALIDATION_SPLIT", "value": str(spec.dataset.validation_split)},
         {"name": "DRIFTLINE_TERMINATION_LOG", "value": TERMINATION_LOG},
+        *dataset_env(spec),
     ]
     for container in pod.get("containers") or []:
         container["volumeMounts"] = [*(container.get("volumeMounts") or []), output_mount]

@@ -41,6 +41,14 @@ S, F, N, E = (  # Successful, Failed, iNconclusive, Error
         (Reading(0.04, 100, stable_value=0.02), {"max": 0.01, "relativeToStable": True}, F, (None, 0.03)),
         (Reading(0.0, 100, stable_value=math.nan), {"max": 0.01, "relativeToStable": True}, N, (None, None)),
         (Reading(0.0, 100, stable_value=None), {"max": 0.01, "relativeToStable": True}, N, (None, None)),
+        # The stable version's value could not be read (its pods gone or unreadable): an Error, not a verdict.
+        (
+            Reading(0.0, 100, stable_error="no ready stable pod"),
+            {"max": 0.01, "relativeToStable": True},
+            E,
+            (None, None),
+        ),
+        (Reading(0.0, 100, stable_error="no ready stable pod"), {"max": 0.05}, S, (None, 0.05)),  # not needed here
     ],
 )
 def test_judge(

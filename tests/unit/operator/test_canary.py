@@ -125,6 +125,29 @@ def test_too_few_requests_is_inconclusive_and_aborts() -> None:
     assert "fewer than minSamples 10" in plan.message
 
 
+def test_pod_loss_errors_within_the_limit_do_not_stop_the_canary() -> None:
+    """Canary pods deleted during a step: the rounds over their loss are Errors; up to consecutiveErrorLimit in a row
+    the step goes on, and the next good round passes it. Past the limit it aborts, as Argo Rollouts does."""
+    lost = [measurement(ERROR_RATE, Reading(None, error="no ready canary pod"), 10, 0, NOW)]
+    s = spec(steps=(50,), count=4)
+    a = advance(s, 1, V2, None, None, [], NOW).analysis
+    for rnd in (good(), lost, lost):
+        plan = advance(s, 1, V2, up(2, 1), a, rnd, NOW)
+        assert (plan.outcome, plan.analysis["phase"]) == (Outcome.CONTINUE, "Running")
+        a = plan.analysis
+    assert (a["successful"], a["errors"], a["consecutiveErrors"]) == (1, 2, 2)
+    done = advance(s, 1, V2, up(2, 1), a, good(), NOW)
+    assert done.outcome is Outcome.PROMOTE and [h["action"] for h in done.history] == ["CanaryPromoted"]
+    assert (done.analysis["successful"], done.analysis["errors"], done.analysis["failed"]) == (2, 2, 0)
+
+    s = spec(steps=(50,), count=10, consecutiveErrorLimit=1)
+    a = advance(s, 1, V2, None, None, [], NOW).analysis
+    a = advance(s, 1, V2, up(2, 1), a, lost, NOW).analysis
+    aborted = advance(s, 1, V2, up(2, 1), a, lost, NOW)
+    assert (aborted.outcome, aborted.analysis["phase"], aborted.reason) == (Outcome.ABORT, "Error", "AnalysisFailed")
+    assert "2 errors in a row, more than consecutiveErrorLimit 1" in aborted.message
+
+
 def test_every_measurement_errored_fails_the_step() -> None:
     s = spec(count=2, consecutiveErrorLimit=5)
     a = advance(s, 1, V2, None, None, [], NOW).analysis

@@ -7,7 +7,20 @@ import math
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from driftline.decide.measure import Counters, increase, parse, quantile, reading, total, value
+from driftline.api.rollout import MeasurementPhase, Threshold
+from driftline.decide.analysis import judge
+from driftline.decide.measure import (
+    Counters,
+    Snapshot,
+    increase,
+    interval_reading,
+    parse,
+    quantile,
+    reading,
+    total,
+    unknown,
+    value,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -79,3 +92,63 @@ def test_values_and_readings() -> None:
     assert reading("error-rate", canary, None, 10).stable_value is None
     with pytest.raises(ValueError):
         value("accuracy", canary, 10)
+
+
+def served(requests: float, errors: float = 0) -> Counters:
+    return Counters(requests, errors, {0.01: requests, math.inf: requests})
+
+
+def test_an_interval_is_known_only_over_the_same_ready_pods_at_both_ends() -> None:
+    a, b = Snapshot({"a": served(10)}), Snapshot({"a": served(30)})
+    assert unknown("canary", a, b) == ""
+    assert unknown("canary", a, Snapshot()) == "no ready canary pod"
+    assert (
+        unknown("canary", a, Snapshot({"b": served(3)}))
+        == "the canary pods changed during the interval (1 gone, 1 new)"
+    )
+    assert "(0 gone, 1 new)" in unknown("canary", Snapshot(), Snapshot({"b": served(3)}))  # after a round with none
+    assert "(1 gone, 0 new)" in unknown("canary", Snapshot({"a": served(1), "b": served(1)}), b)
+    unread = Snapshot({"a": served(30)}, ("127.0.0.9:8080/metrics: timed out",))
+    assert unknown("stable", a, unread) == "1 ready stable pod(s) could not be read: 127.0.0.9:8080/metrics: timed out"
+
+
+LATENCY_RELATIVE = Threshold.model_validate({"max": 1.0, "relativeToStable": True})
+ERROR_RATE = Threshold.model_validate({"max": 0.05})
+
+
+def test_a_canary_pod_replaced_mid_interval_is_an_error_never_a_verdict() -> None:
+    """The canary's only pod deleted after the interval's start, its replacement ready just before its end with three
+    requests served: read as those three alone, fewer than minSamples, it was Inconclusive and aborted the canary."""
+    stable = (Snapshot({"s": served(100)}), Snapshot({"s": served(140)}))
+    lost = interval_reading("error-rate", (Snapshot({"a": served(100)}), Snapshot({"b": served(3)})), stable, 4.0)
+    assert lost.value is None and "canary pods changed" in lost.error
+    for threshold in (ERROR_RATE, LATENCY_RELATIVE):
+        verdict = judge(lost, threshold, min_samples=5)
+        assert verdict.phase is MeasurementPhase.ERROR and "not all known" in verdict.message
+    # The next interval, over the replacement alone from its start to its end, is judged as any other.
+    after = interval_reading("error-rate", (Snapshot({"b": served(3)}), Snapshot({"b": served(23)})), stable, 2.0)
+    assert (after.value, after.samples, after.stable_value, after.error) == (0.0, 20, 0.0, "")
+    assert judge(after, ERROR_RATE, min_samples=5).phase is MeasurementPhase.SUCCESSFUL
+    # A bad canary stays a Failed one, pods lost or not: only the interval it lost a pod in goes unjudged.
+    bad = interval_reading("error-rate", (Snapshot({"b": served(3)}), Snapshot({"b": served(23, 10)})), stable, 2.0)
+    assert judge(bad, ERROR_RATE, min_samples=5).phase is MeasurementPhase.FAILED
+
+
+def test_stable_pods_lost_leave_a_relative_threshold_an_error_and_an_absolute_one_judged() -> None:
+    canary = (Snapshot({"c": served(10)}), Snapshot({"c": served(30)}))
+    start = Snapshot({"s": served(100)})
+    for end in (Snapshot(), Snapshot({"s2": served(1)}), Snapshot({}, ("s: connection refused",))):
+        r = interval_reading("latency-p95", canary, (start, end), 2.0)
+        assert r.stable_value is None and "stable" in r.stable_error and r.samples == 20
+        relative = judge(r, LATENCY_RELATIVE, min_samples=5)
+        assert relative.phase is MeasurementPhase.ERROR, relative  # was Inconclusive: an abort over a lost pod
+        assert "could not be read" in relative.message
+        assert judge(r, Threshold.model_validate({"max": 0.5}), min_samples=5).phase is MeasurementPhase.SUCCESSFUL
+    # One stable pod of two replaced: the stable's value, a point of comparison, comes from the other.
+    two = Snapshot({"s": served(100), "t": served(100, 0)})
+    r = interval_reading("error-rate", canary, (two, Snapshot({"s": served(150, 5), "u": served(2)})), 2.0)
+    assert (r.stable_value, r.stable_error) == (0.1, "")
+    # A stable version that served nothing over the interval has no value to compare with: Inconclusive, as before.
+    idle = interval_reading("latency-p95", canary, (start, Snapshot({"s": served(100)})), 2.0)
+    assert idle.stable_error == "" and idle.stable_value is not None and math.isnan(idle.stable_value)
+    assert judge(idle, LATENCY_RELATIVE, min_samples=5).phase is MeasurementPhase.INCONCLUSIVE

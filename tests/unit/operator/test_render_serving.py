@@ -154,3 +154,39 @@ def test_needs_update_only_on_a_real_difference() -> None:
     edited = copy.deepcopy(live)
     edited["spec"]["template"]["metadata"]["labels"]["driftline.dev/version"] = "1"
     assert needs_update(edited, desired)
+
+
+def test_needs_update_on_any_field_the_operator_renders_and_on_nothing_else() -> None:
+    """A person's `kubectl set image` or edit of an owned field is a difference; what the API server defaults and what
+    others add (annotations, labels, env, a sidecar) is not: apply would leave it alone anyway."""
+    desired = render(isvc(resources={"requests": {"cpu": "0.5", "memory": "256Mi"}, "limits": {"cpu": 1}}))
+    live = copy.deepcopy(desired)
+    pod = live["spec"]["template"]["spec"]
+    (server,) = pod["containers"]
+    server["imagePullPolicy"] = "IfNotPresent"  # defaults
+    server["readinessProbe"]["httpGet"]["scheme"] = "HTTP"
+    server["resources"] = {"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"cpu": "1"}}  # canonical
+    pod["dnsPolicy"] = "ClusterFirst"
+    live["metadata"]["annotations"]["example.com/owner"] = "team-a"  # others' fields
+    live["metadata"]["labels"]["example.com/cost-center"] = "ml"
+    server["env"] = [{"name": "EXAMPLE_DEBUG", "value": "1"}]
+    pod["containers"].append({"name": "sidecar", "image": "example.com/sidecar:1"})
+    assert not needs_update(live, desired)
+    for path, value in [
+        (("spec", "template", "spec", "containers", 0, "image"), "example.com/someone/server:hotfix"),
+        (("spec", "template", "spec", "containers", 0, "args", 0), "serve-something-else"),
+        (("spec", "template", "spec", "containers", 0, "resources", "requests", "cpu"), "600m"),
+        (("spec", "template", "spec", "securityContext", "runAsNonRoot"), False),
+        (("spec", "strategy", "rollingUpdate", "maxUnavailable"), 1),
+        (("metadata", "labels", "driftline.dev/track"), "other"),
+    ]:
+        edited = copy.deepcopy(live)
+        *parents, leaf = path
+        target: Any = edited
+        for key in parents:
+            target = target[key]
+        target[leaf] = value
+        assert needs_update(edited, desired), path
+    extra_arg = copy.deepcopy(live)
+    extra_arg["spec"]["template"]["spec"]["containers"][0]["args"].append("--debug")
+    assert needs_update(extra_arg, desired)  # args is one atomic list

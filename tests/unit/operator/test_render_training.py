@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from driftline.api.trainingjob import TrainingJobSpec
-from driftline.render.training import job_name, model_version, training_job
+from driftline.render.training import AUTHORIZATION_ENV, job_name, model_version, training_job
+from driftline_runtime import datasets
 
 pytestmark = pytest.mark.unit
 
@@ -44,12 +45,8 @@ def test_job_is_deterministic_owned_and_restricted() -> None:
     owner = job["metadata"]["ownerReferences"][0]
     assert (owner["kind"], owner["uid"], owner["controller"]) == ("TrainingJob", "0123456789abcdef", True)
     spec = job["spec"]
-    assert (spec["backoffLimit"], spec["activeDeadlineSeconds"], spec["ttlSecondsAfterFinished"], spec["suspend"]) == (
-        2,
-        600,
-        3600,
-        True,
-    )
+    assert (spec["backoffLimit"], spec["activeDeadlineSeconds"], spec["suspend"]) == (2, 600, True)
+    assert "ttlSecondsAfterFinished" not in spec  # set once the outcome is recorded (decide.training.ttl_patch)
     pod = spec["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     (container,) = pod["containers"]
@@ -111,3 +108,40 @@ def test_trainer_threads_follow_the_cpu_limit(limits: dict[str, Any] | None, thr
     extra = {"resources": {"limits": limits}} if limits else {}
     args = render(tj(**extra))["spec"]["template"]["spec"]["containers"][0]["args"]
     assert f"--threads={threads}" in args
+
+
+AUTHORIZED = {
+    "uri": "https://data.example.com/churn.csv?v=3",
+    "target": "churned",
+    "authorization": {"secretKeyRef": {"name": "data-credentials", "key": "authorization"}},
+}
+SECRET_REF = {"secretKeyRef": {"name": "data-credentials", "key": "authorization"}}
+
+
+def test_dataset_credentials_reach_the_trainer_only_as_a_secret_reference() -> None:
+    job = render(tj(dataset=AUTHORIZED))
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["env"] == [{"name": "DRIFTLINE_DATASET_AUTHORIZATION", "valueFrom": SECRET_REF}]
+    assert "--dataset=https://data.example.com/churn.csv?v=3" in container["args"]
+    # Nothing else names the Secret: no volume, no argument; and the operator renders it without reading it.
+    assert "data-credentials" not in str(job["spec"]["template"]["spec"]["volumes"])
+    assert not any("data-credentials" in a or "authorization" in a.lower() for a in container["args"])
+    assert "env" not in render(tj())["spec"]["template"]["spec"]["containers"][0]  # unchanged without credentials
+
+
+def test_a_custom_trainer_gets_the_same_secret_reference() -> None:
+    template = {"spec": {"containers": [{"name": "t", "image": "me/trainer:1", "env": [{"name": "A", "value": "1"}]}]}}
+    obj = tj(dataset=AUTHORIZED, template=template)
+    del obj["spec"]["estimator"]
+    (container,) = render(obj)["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["A"] == {"name": "A", "value": "1"}
+    assert env["DRIFTLINE_DATASET_URI"]["value"] == "https://data.example.com/churn.csv?v=3"
+    assert env["DRIFTLINE_DATASET_AUTHORIZATION"] == {
+        "name": "DRIFTLINE_DATASET_AUTHORIZATION",
+        "valueFrom": SECRET_REF,
+    }
+
+
+def test_the_operator_and_the_trainer_agree_on_the_variable() -> None:
+    assert AUTHORIZATION_ENV == datasets.AUTHORIZATION_ENV

@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from driftline.decide.training import Step, failure_text, observe, parse_summary
+from driftline.decide.training import (
+    Step,
+    failure_text,
+    needs_failure_message,
+    needs_versions,
+    observe,
+    parse_summary,
+    ttl_patch,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -43,6 +51,47 @@ def test_observe(the_job: dict[str, Any] | None, mv: str | None, phase: str, ste
     assert next(c for c in obs.conditions if c.type == "Stalled").status is stalled
 
 
+@pytest.mark.parametrize(
+    ("recorded", "mv", "phase", "step"),
+    [
+        ({"phase": "Succeeded", "jobName": "j"}, "m-v1", "Succeeded", Step.DONE),
+        ({"phase": "Failed", "jobName": "j", "message": "EmptyDataset: no rows"}, None, "Failed", Step.FAIL),
+        ({"phase": "Running", "jobName": "j"}, None, "Pending", Step.CREATE_JOB),
+        ({"phase": "Failed"}, None, "Pending", Step.CREATE_JOB),  # an invalid spec, fixed: no Job was ever made
+        (None, None, "Pending", Step.CREATE_JOB),
+    ],
+)
+def test_a_finished_runs_deleted_job_is_never_run_again(
+    recorded: dict[str, Any] | None, mv: str | None, phase: str, step: Step
+) -> None:
+    """ttlSecondsAfterFinished deletes the Job: the version made, or the failure recorded, stands for it."""
+    obs = observe(None, None, mv, recorded)
+    assert (obs.phase, obs.step) == (phase, step)
+    if phase == "Failed":
+        assert obs.message == "EmptyDataset: no rows"
+
+
+@pytest.mark.parametrize(
+    ("the_job", "versions", "pods"),
+    [
+        (None, True, False),
+        (job(), False, False),
+        (job(active=1), False, False),
+        (job(conditions=[cond("Complete")]), True, False),
+        (job(conditions=[cond("Failed")]), False, True),
+    ],
+)
+def test_reads_only_what_the_jobs_state_can_need(the_job: dict[str, Any] | None, versions: bool, pods: bool) -> None:
+    assert (needs_versions(the_job), needs_failure_message(the_job)) == (versions, pods)
+
+
+def test_a_recorded_trainer_message_outlives_the_pods() -> None:
+    recorded = {"phase": "Failed", "jobName": "j", "message": "EmptyDataset: no rows"}
+    failed = job(conditions=[cond("Failed", message="Job has reached the specified backoff limit")])
+    assert observe(failed, None, None, recorded).message == "EmptyDataset: no rows"
+    assert observe(failed, None, None, None).message == "Job has reached the specified backoff limit"
+
+
 def test_failed_job_carries_the_trainers_message() -> None:
     msg = json.dumps({"ok": False, "reason": "MissingTargetColumn", "message": "column 'label' not found"})
     obs = observe(job(conditions=[cond("Failed")]), failure_text(msg), None)
@@ -69,3 +118,20 @@ def test_failed_job_carries_the_trainers_message() -> None:
 def test_parse_summary_never_trusts_the_message(message: str | None, ok: bool, reason: str) -> None:
     s = parse_summary(message)
     assert s.ok is ok and s.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("the_job", "step", "ttl", "patch"),
+    [
+        (job(conditions=[cond("Complete")]), Step.REGISTER, 0, None),  # the summary is not read yet
+        (job(conditions=[cond("Complete")]), Step.DONE, 0, {"spec": {"ttlSecondsAfterFinished": 0}}),
+        (job(conditions=[cond("Failed")]), Step.FAIL, 60, {"spec": {"ttlSecondsAfterFinished": 60}}),
+        ({"spec": {"ttlSecondsAfterFinished": 60}, "status": {}}, Step.FAIL, 60, None),  # already handed over
+        (job(conditions=[cond("Complete")]), Step.DONE, None, None),  # no TTL asked for: the Job stays
+        (None, Step.DONE, 0, None),
+    ],
+)
+def test_the_ttl_is_set_only_once_the_outcome_is_recorded(
+    the_job: dict[str, Any] | None, step: Step, ttl: int | None, patch: dict[str, Any] | None
+) -> None:
+    assert ttl_patch(the_job, step, ttl) == patch

@@ -299,16 +299,19 @@ class PodSandbox:
                 except UnsupportedField as e:
                     raise ConfigError(str(e)) from e
             elif "configMapKeyRef" in vf or "secretKeyRef" in vf:
+                # As the kubelet does: read through the API with the node's identity, at container start only; a
+                # missing object or key (unless optional) keeps the container from starting, with its messages.
                 is_cm = "configMapKeyRef" in vf
                 ref = vf["configMapKeyRef"] if is_cm else vf["secretKeyRef"]
-                kind = "configmaps" if is_cm else "secrets"
+                kind, shown = ("configmaps", "ConfigMap") if is_cm else ("secrets", "Secret")
                 obj = self.api.get_or_none(f"/api/v1/namespaces/{self.namespace}/{kind}/{ref['name']}")
+                if obj is None and not ref.get("optional"):
+                    raise ConfigError(f'{kind[:-1]} "{ref["name"]}" not found')
                 data = (obj or {}).get("data") or {}
                 if ref["key"] not in data:
                     if ref.get("optional"):
                         continue
-                    what = "configmap" if is_cm else "secret"
-                    raise ConfigError(f"couldn't find key {ref['key']} in {what} {self.namespace}/{ref['name']}")
+                    raise ConfigError(f"couldn't find key {ref['key']} in {shown} {self.namespace}/{ref['name']}")
                 raw = data[ref["key"]]
                 env[name] = raw if is_cm else base64.b64decode(raw).decode()
             elif "resourceFieldRef" in vf:
@@ -349,13 +352,15 @@ class PodSandbox:
         try:
             c.start()
         except ConfigError as e:
+            repeated = c.state.waiting_reason == "CreateContainerConfigError" and c.state.waiting_message == str(e)
             c.state.state, c.state.waiting_reason, c.state.waiting_message = (
                 "waiting",
                 "CreateContainerConfigError",
                 str(e),
             )
             c.next_start = time.monotonic() + 2.0
-            self.event("Warning", "Failed", f"Error: {e}")
+            if not repeated:  # a kubelet's recorder folds repeats into one Event's count; one Event per cause here
+                self.event("Warning", "Failed", f"Error: {e}")
 
     def status(self, previous_conditions: list[dict[str, Any]] | None) -> dict[str, Any]:
         return pod_status(
