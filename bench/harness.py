@@ -344,6 +344,8 @@ class Row:
     ratio: bool = True
     """Whether dividing by the baseline means something (not for whole rollouts, say)."""
     note: str = ""
+    against: str | None = None
+    """The name of the row this one is divided by, when not the run's one baseline (one baseline per size, say)."""
 
     def stats(self) -> dict[str, float]:
         return {
@@ -363,16 +365,20 @@ class Result:
     started: str = ""
     seconds: float = 0.0
 
-    def baseline_p50(self) -> float | None:
-        base = next((r for r in self.rows if r.baseline), None)
+    def baseline_p50(self, row: Row | None = None) -> float | None:
+        """The p50 `row` is divided by: its own `against` row's, or the run's first baseline's."""
+        if row is not None and row.against is not None:
+            base = next((r for r in self.rows if r.name == row.against), None)
+        else:
+            base = next((r for r in self.rows if r.baseline), None)
         return base.stats()["p50"] if base and base.samples else None
 
     def table(self) -> str:
-        base = self.baseline_p50()
         header = ("measurement", "trials", "p50", "p99", "max", "target", "vs API p50")
         lines = [header]
         for r in self.rows:
             s = r.stats()
+            base = self.baseline_p50(r)
             ratio = (
                 "baseline" if r.baseline else (ratio_text(s["p50"] / base) if base and r.samples and r.ratio else "")
             )
@@ -392,7 +398,6 @@ class Result:
         return "\n".join([title, *out, *notes])
 
     def to_json(self) -> dict[str, Any]:
-        base = self.baseline_p50()
         return {
             "benchmark": self.benchmark,
             "started": self.started,
@@ -411,9 +416,7 @@ class Result:
                     **{k: _round(v) for k, v in r.stats().items()},
                     "target": r.target,
                     "baseline": r.baseline,
-                    "ratio_vs_baseline_p50": (
-                        round(r.stats()["p50"] / base, 2) if base and r.samples and r.ratio and not r.baseline else None
-                    ),
+                    "ratio_vs_baseline_p50": _ratio(r.stats()["p50"], self.baseline_p50(r), r),
                     "note": r.note,
                     "samples": [_round(x) for x in r.samples],
                 }
@@ -429,6 +432,10 @@ class Result:
         path = RESULTS / f"{self.benchmark}-{stamp}.json"
         path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
         return path
+
+
+def _ratio(p50: float, base: float | None, r: Row) -> float | None:
+    return round(p50 / base, 2) if base and r.samples and r.ratio and not r.baseline else None
 
 
 def ratio_text(x: float | None) -> str:
