@@ -14,5 +14,6 @@ BENCHMARKS: dict[str, str] = {
     "drift": "bench.drift",
     "serving": "bench.serving",
     "reconcile": "bench.reconcile",
+    "memory": "bench.memory",
 }
 """Every benchmark, by name: the module that runs it."""

@@ -364,6 +364,8 @@ class Result:
     extra: dict[str, Any] = field(default_factory=dict)
     started: str = ""
     seconds: float = 0.0
+    unit: str = "s"
+    """What the samples are: seconds (printed as ms or s), or "MB"."""
 
     def baseline_p50(self, row: Row | None = None) -> float | None:
         """The p50 `row` is divided by: its own `against` row's, or the run's first baseline's."""
@@ -382,10 +384,11 @@ class Result:
             ratio = (
                 "baseline" if r.baseline else (ratio_text(s["p50"] / base) if base and r.samples and r.ratio else "")
             )
-            target = f"< {r.target:g} s" if r.target is not None else ""
+            target = f"< {r.target:g} {self.unit}" if r.target is not None else ""
             if r.target is not None and r.samples:
                 target += " ok" if s["p99"] < r.target else (" p50 ok" if s["p50"] < r.target else " MISSED")
-            lines.append((r.name, str(len(r.samples)), _ms(s["p50"]), _ms(s["p99"]), _ms(s["max"]), target, ratio))
+            fmt = _ms if self.unit == "s" else (lambda v: "-" if v != v else f"{v:.1f} {self.unit}")
+            lines.append((r.name, str(len(r.samples)), fmt(s["p50"]), fmt(s["p99"]), fmt(s["max"]), target, ratio))
         widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
         out = []
         for n, line in enumerate(lines):
@@ -408,7 +411,7 @@ class Result:
                 "platform": platform.platform(),
                 **binaries.versions(),
             },
-            "unit": "seconds",
+            "unit": "seconds" if self.unit == "s" else self.unit,
             "measurements": [
                 {
                     "name": r.name,

@@ -32,6 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
 from bench.harness import (
     BenchError,
     Env,
@@ -47,7 +50,10 @@ from bench.harness import (
 )
 
 NAME = "reaction"
-DESCRIPTION = "promotion -> Deployment patch and analysis failure -> rollback, vs. the API server's watch latency"
+DESCRIPTION = (
+    "promotion -> Deployment patch, analysis failure -> rollback, drift breach -> action, vs. the API server's "
+    "watch latency"
+)
 DEFAULT_TRIALS = 20
 CANARY_TRIALS = 5  # each is a whole canary (pod start, a baseline read, one interval): ~10 s apiece
 TARGET_PROMOTION = 1.0
@@ -79,6 +85,18 @@ CANARY_ROLLOUT = {
     "canary": {"steps": [{"weight": 50}], "analysis": {"interval": "2s", "count": 2, "minSamples": 5}},
 }
 ENDED = ("Failed", "Inconclusive", "Error")
+DRIFT_SERVICE = "bc-drift"
+DRIFT_SPEC: dict[str, Any] = {
+    "metric": "psi",
+    "threshold": 0.25,
+    "window": {"size": 200},
+    "minSamples": 100,
+    "consecutive": 1,
+    "action": "Alert",
+    "scrapeInterval": "2s",
+}
+TARGET_DRIFT = 4.0  # one scrape interval + 2 s
+DRIFT_ROWS = 200  # each request refills the whole window with 200 distinct rows: a breach is one request away
 
 
 def run(env: Env, trials: int | None = None) -> Result:
@@ -118,6 +136,12 @@ def run(env: Env, trials: int | None = None) -> Result:
         rows.append(Row("promote bad -> canary aborted, whole cycle (info)", ab.cycle, ratio=False))
         extra["abort_trials"] = ab.trials
         extra["abort_attempts_not_counted"] = ab.skipped
+
+    dr = _drift_alerts(env, ns, good[0], trials)
+    rows.append(Row("drift breach -> action seen (client)", dr.total, target=TARGET_DRIFT))
+    rows.append(Row("  - breach -> operator's status write arrives", dr.to_write))
+    rows.append(Row("  - breach -> operator's reading (its /metrics GET)", dr.to_reading, ratio=False))
+    extra["drift_trials"] = dr.trials
     notes = [
         f"promotion: {len(promo.total)} trials alternating v{good[0]} <-> v{good[1]} by the {PROMOTE} annotation "
         "(an Archived version may be promoted again; each new annotation value is one request)",
@@ -129,6 +153,15 @@ def run(env: Env, trials: int | None = None) -> Result:
     ]
     if ab.order_note:
         notes.append(ab.order_note)
+    notes.append(
+        f"drift: {len(dr.total)} trials on a second service ({DRIFT_SERVICE}, drift action Alert, scrapeInterval "
+        f"{DRIFT_SPEC['scrapeInterval']}, consecutive 1, a {DRIFT_SPEC['window']['size']}-row window), 5 requests a "
+        f"second of {DRIFT_ROWS} rows each; the rows switch to every feature x1.5; breach = the first of the "
+        "client's own 10 Hz reads of the pod's /metrics "
+        "with driftline_drift_score over the threshold and the window full enough; action = the client's watch "
+        "seeing Drifted=True. Between trials the rows switch back until the operator reads Ok. Target: one "
+        f"interval + 2 s = {TARGET_DRIFT:g} s"
+    )
     extra["load"] = f"{load_before} at start, {load_average()} at end"
     return Result(NAME, rows, notes, extra)
 
@@ -511,3 +544,136 @@ def _v2_body() -> dict[str, Any]:
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if abs(seconds) < 10 else f"{seconds:.1f} s"
+
+
+# -- drift breach -> action ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DriftAlerts:
+    total: list[float]
+    to_write: list[float]
+    to_reading: list[float]
+    trials: list[dict[str, Any]]
+
+
+def _drift_alerts(env: Env, ns: str, good: int, trials: int) -> DriftAlerts:
+    out = DriftAlerts([], [], [], [])
+    path = f"{API.format(ns=ns)}/inferenceservices"
+    # Pinned to a good version: after the canary aborts above, the model has no Production version (the abort marks
+    # the canary RolledBack; the version it replaced stays Archived), so following the model would serve none.
+    env.api.create(
+        path,
+        {
+            "apiVersion": f"{GROUP}/v1alpha1",
+            "kind": "InferenceService",
+            "metadata": {"name": DRIFT_SERVICE},
+            "spec": {"model": MODEL, "version": good, "replicas": 1, "drift": DRIFT_SPEC},
+        },
+    )
+    selector = f"{ISVC_LABEL}={DRIFT_SERVICE}"
+
+    def pod_ip() -> str | None:
+        env.operator.check()
+        st = env.api.get(f"{path}/{DRIFT_SERVICE}").get("status") or {}
+        if not any(c["type"] == "Ready" and c["status"] == "True" for c in st.get("conditions") or []):
+            return None
+        pods = env.api.get(f"/api/v1/namespaces/{ns}/pods", labelSelector=selector)["items"]
+        ready = [
+            p["status"]["podIP"]
+            for p in pods
+            if not p["metadata"].get("deletionTimestamp")
+            and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])
+        ]
+        return ready[0] if len(ready) == 1 and len(pods) == 1 else None
+
+    ip = str(wait_for(f"{DRIFT_SERVICE} Ready with one pod", pod_ip, timeout=180))
+    normal, shifted = _v2_rows(1.0), _v2_rows(1.5)
+    http = requests.Session()
+    http.trust_env = False  # a pod's loopback address, never through a proxy
+    audit = env.audit()
+    load = Load(env.kubeconfig, ns, selector, PORT, f"/v2/models/{MODEL}/infer", normal, 5.0)
+    with load, Watch(env.kubeconfig, path, fieldSelector=f"metadata.name={DRIFT_SERVICE}") as isvc:
+        say(f"{DRIFT_SERVICE} Ready on {ip}; {trials} drift trials next (normal rows until the operator reads Ok)")
+        for i in range(trials):
+            load.body = normal
+            mark = isvc.mark()
+            isvc.wait("an Ok reading, Drifted=False", _drift_ok, mark, timeout=120)
+            mark, offset = isvc.mark(), audit.offset()
+            load.body = shifted
+            breach_wall = _breach(http, ip, timeout=60)
+            seen = isvc.wait("Drifted=True", _drifted, mark, timeout=60)
+            time.sleep(0.5)  # the audit log is written as requests complete
+            reqs = [r for r in audit.since(offset) if not _ours(r)]
+            # The Drifted write is the last status write completed before the watch delivered its result.
+            writes = [r for r in reqs if _status_write_after(breach_wall)(r) and r.completed <= seen.wall]
+            if not writes:
+                raise BenchError("the audit log shows no status write between the breach and Drifted=True")
+            write = writes[-1]
+            readings = [r for r in reqs if r.verb == "list" and "/pods" in r.uri and r.completed <= write.received]
+            out.total.append(seen.wall - breach_wall)
+            out.to_write.append(write.received - breach_wall)
+            out.to_reading.append((readings[-1].completed if readings else write.received) - breach_wall)
+            out.trials.append({"breach_wall": breach_wall, "seen_wall": seen.wall, "write_received": write.received})
+            say(
+                f"drift {i + 1}/{trials}: action seen {_ms(out.total[-1])} after the breach (status write "
+                f"+{_ms(out.to_write[-1])}, the reading's pod list +{_ms(out.to_reading[-1])})"
+            )
+    say(f"background requests answered, by status code: {dict(sorted(load.codes.items()))}")
+    return out
+
+
+def _status_write_after(wall: float) -> Callable[[Request], bool]:
+    def check(r: Request) -> bool:
+        return r.verb == "patch" and f"/inferenceservices/{DRIFT_SERVICE}/status" in r.uri and r.received >= wall - 0.2
+
+    return check
+
+
+def _drift_status(e: Seen) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    st = e.obj.get("status") or {}
+    cond = next((c for c in st.get("conditions") or [] if c.get("type") == "Drifted"), None)
+    return dict(st.get("drift") or {}), cond
+
+
+def _drift_ok(e: Seen) -> bool:
+    drift, cond = _drift_status(e)
+    return drift.get("assessment") == "Ok" and (cond is None or cond.get("status") == "False")
+
+
+def _drifted(e: Seen) -> bool:
+    _, cond = _drift_status(e)
+    return bool(cond and cond.get("status") == "True")
+
+
+def _breach(http: requests.Session, ip: str, timeout: float) -> float:
+    """Poll the pod's /metrics at 10 Hz; the wall-clock time of the first read showing a breach the operator would
+    judge one: the score over the threshold with at least minSamples rows in the window."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        t = time.time()
+        text = http.get(f"http://{ip}:{PORT}/metrics", timeout=2).text
+        score = samples = None
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "driftline_drift_score" and sample.labels.get("method") == DRIFT_SPEC["metric"]:
+                    score = sample.value
+                elif sample.name == "driftline_drift_window_samples":
+                    samples = sample.value
+        full = samples is not None and samples >= DRIFT_SPEC["minSamples"]
+        if score is not None and full and score > DRIFT_SPEC["threshold"]:
+            return t
+        time.sleep(max(0.0, 0.1 - (time.time() - t)))
+    raise BenchError(f"no breach on the pod's /metrics within {timeout:.0f}s")
+
+
+def _v2_rows(scale: float) -> dict[str, Any]:
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer().data
+    # Spread over the whole dataset (its order is not random): PSI 0.06 against the training profile at x1.0,
+    # above 8 at x1.5.
+    rows = data[[round(i * (len(data) - 1) / (DRIFT_ROWS - 1)) for i in range(DRIFT_ROWS)]] * scale
+    return {
+        "inputs": [{"name": "input-0", "shape": list(rows.shape), "datatype": "FP64", "data": rows.ravel().tolist()}]
+    }

@@ -62,7 +62,7 @@ def on_modelversion_event(spec: kopf.Spec, namespace: str | None, type: str | No
 def following(namespace: str, model: str) -> list[str]:
     return [
         isvc["metadata"]["name"]
-        for isvc in objects.list_(c.INFERENCE_SERVICE, namespace)
+        for isvc in objects.list_(c.INFERENCE_SERVICE, namespace, fields={"spec.model": model})
         if (isvc.get("spec") or {}).get("model") == model
     ]
 

@@ -43,7 +43,8 @@ def stage_status(mv: dict[str, Any], stage: str, reason: str, message: str, **fi
 def versions_of(namespace: str, model: str) -> list[dict[str, Any]]:
     """Every ModelVersion of `model`, selected by spec.model: a version registered by hand or by Git carries no
     driftline.dev/model label (only the trainer's versions do), and must still count."""
-    return [m for m in objects.list_(c.MODEL_VERSION, namespace) if (m.get("spec") or {}).get("model") == model]
+    found = objects.list_(c.MODEL_VERSION, namespace, fields={"spec.model": model})
+    return [m for m in found if (m.get("spec") or {}).get("model") == model]
 
 
 def registered(mvs: list[dict[str, Any]]) -> list[promotion.Registered]:

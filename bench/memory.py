@@ -1,0 +1,285 @@
+"""Operator memory at scale: its resident set with 1,000 InferenceServices (`replicas: 0`, so no pods) and 10,000
+ModelVersions in the cluster, against what a Python process costs before it does anything.
+
+- peers, measured in the same run as processes of their own: the bare interpreter; the interpreter with kopf and the
+  kubernetes client imported (kopf's docs warn the client's import is heavy); with the whole operator imported
+  (`driftline.cli` and every handler) but not running.
+- the operator: RSS idle on an empty cluster; then it is stopped, a client creates 1,000 models x 10 versions (one
+  Production, nine Archived, their status written by the client, as a registry that has been in use for a while
+  would hold) and one InferenceService per model, and the operator is started into that cluster, so every resume
+  handler fires at once: the worst moment for memory. RSS once every service has a status and the operator's CPU
+  is quiet, and its peak (VmHWM).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bench.harness import USER_AGENT, BenchError, Env, Result, Row, load_average, say, wait_for
+from driftline.api import constants as c
+from driftline.devcluster.kubeapi import KubeApi
+
+NAME = "memory"
+DESCRIPTION = "operator RSS with 1,000 InferenceServices and 10,000 ModelVersions, vs Python with its imports"
+DEFAULT_TRIALS = 1
+MODELS = 1000
+VERSIONS_PER_MODEL = 10
+TARGET_MB = 150.0
+QUIET_TIMEOUT = 180.0
+THREADS = 4
+API = f"/apis/{c.GROUP}/{c.VERSION}/namespaces/{{ns}}"
+PEERS = {
+    "Python interpreter alone": "",
+    "Python + kopf + kubernetes imported": "import kopf, kubernetes",
+    "Python + the whole operator imported (not running)": "import kopf, kubernetes, driftline.cli, driftline.handlers",
+}
+
+
+def run(env: Env, trials: int | None = None) -> Result:
+    rows: list[Row] = []
+    extra: dict[str, Any] = {"models": MODELS, "versions": MODELS * VERSIONS_PER_MODEL, "load": load_average()}
+    peers = {name: _peer_rss(code) for name, code in PEERS.items()}
+    for name, rss in peers.items():
+        say(f"{name}: {rss:.1f} MB")
+    idle = _rss(_pid(env))["VmRSS"]
+    say(f"operator idle, before the objects (after any earlier benchmark of the run): {idle:.1f} MB")
+
+    env.operator.stop()
+    ns = env.namespace("bench-memory")
+    started = time.monotonic()
+    _populate(env, ns)
+    populated = time.monotonic() - started
+    say(f"{MODELS * VERSIONS_PER_MODEL} ModelVersions and {MODELS} InferenceServices in {populated:.0f}s")
+
+    env.operator.start()
+    pid = _pid(env)
+    samples: list[tuple[float, float]] = []
+    stop = threading.Event()
+    sampler = threading.Thread(target=_sample, args=(pid, samples, stop), daemon=True)
+    sampler.start()
+    t0 = time.monotonic()
+    try:
+        settled, quiet = _settle(env, ns, pid)
+    finally:
+        stop.set()
+        sampler.join()
+    took = time.monotonic() - t0
+    mem = _rss(pid)
+    say(f"operator settled {took:.0f}s after its start: RSS {mem['VmRSS']:.1f} MB, peak {mem['VmHWM']:.1f} MB")
+
+    base = peers["Python + kopf + kubernetes imported"]
+    rows = [
+        *(Row(name, [mb], ratio=False) for name, mb in peers.items()),
+        Row("operator, idle, before the objects", [idle], ratio=False),
+        Row(f"operator, settled with {MODELS} services + {MODELS * VERSIONS_PER_MODEL} versions", [mem["VmRSS"]]),
+        Row("operator, peak while resuming them all (VmHWM)", [mem["VmHWM"]]),
+    ]
+    extra.update(
+        {
+            "peers_mb": peers,
+            "operator_idle_mb": idle,
+            "operator_settled_mb": mem["VmRSS"],
+            "operator_peak_mb": mem["VmHWM"],
+            "populate_seconds": round(populated, 1),
+            "settle_seconds": round(took, 1),
+            "services_with_status": settled,
+            "quiet_after_seconds": quiet,
+            "rss_timeline_mb": [(round(t, 1), round(mb, 1)) for t, mb in samples[:: max(1, len(samples) // 120)]],
+            "load": f"{extra['load']} at start, {load_average()} at end",
+        }
+    )
+    verdict = "met" if mem["VmHWM"] < TARGET_MB else "MISSED"
+    notes = [
+        f"target < {TARGET_MB:.0f} MB: peak {mem['VmHWM']:.0f} MB, settled {mem['VmRSS']:.0f} MB ({verdict})",
+        f"import cost: kopf + kubernetes {base - peers['Python interpreter alone']:.0f} MB over the bare "
+        f"interpreter; the operator's own code another "
+        f"{peers['Python + the whole operator imported (not running)'] - base:.0f} MB; running and idle another "
+        f"{idle - peers['Python + the whole operator imported (not running)']:.0f} MB; "
+        f"{MODELS + MODELS * VERSIONS_PER_MODEL} objects another {mem['VmRSS'] - idle:.0f} MB "
+        f"({(mem['VmRSS'] - idle) * 1024 / (MODELS + MODELS * VERSIONS_PER_MODEL):.1f} KB per object)",
+        f"the client made the objects in {populated:.0f}s; the operator, started into them, gave every service a "
+        + (
+            f"status and went quiet in {took:.0f}s"
+            if quiet is not None
+            else f"status, and was still busy {QUIET_TIMEOUT:.0f}s later ({took:.0f}s after its start): RSS taken then"
+        ),
+        "the ratio column divides by the 'kopf + kubernetes imported' process",
+    ]
+    for r in rows[len(peers) + 1 :]:
+        r.against = "Python + kopf + kubernetes imported"
+    rows[len(peers) + 1].target = TARGET_MB
+    rows[len(peers) + 2].target = TARGET_MB
+    return Result(NAME, rows, notes, extra, unit="MB")
+
+
+# -- measuring -------------------------------------------------------------------------------------------------------
+
+
+def _pid(env: Env) -> int:
+    if env.operator.proc is None:
+        raise BenchError("the operator is not running")
+    return env.operator.proc.pid
+
+
+def _rss(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM of a process, in MB (/proc/<pid>/status reports kB)."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0]) / 1024
+    return out
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks (100 Hz)
+
+
+def _sample(pid: int, samples: list[tuple[float, float]], stop: threading.Event) -> None:
+    t0 = time.monotonic()
+    while not stop.is_set():
+        try:
+            samples.append((time.monotonic() - t0, _rss(pid)["VmRSS"]))
+        except (OSError, KeyError):
+            return
+        stop.wait(0.5)
+
+
+def _peer_rss(code: str) -> float:
+    """RSS of a fresh interpreter after running `code` (imports), in MB."""
+    script = f"{code}\nimport sys, time\nprint('ready', flush=True)\ntime.sleep(60)"
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != b"ready":
+            raise BenchError(f"the peer process failed: {code}")
+        time.sleep(0.5)
+        return _rss(proc.pid)["VmRSS"]
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# -- the objects -----------------------------------------------------------------------------------------------------
+
+
+def _model_version(model: str, version: int) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{c.GROUP}/{c.VERSION}",
+        "kind": "ModelVersion",
+        "metadata": {"name": f"{model}-v{version}"},
+        "spec": {
+            "model": model,
+            "version": version,
+            "artifact": {
+                "storageUri": f"pvc://models/registry/{model}/v{version}",
+                "sha256": hashlib.sha256(f"{model}-{version}".encode()).hexdigest(),
+            },
+            "metrics": {"accuracy": 0.9 + version / 1000, "f1": 0.9},
+            "description": "bench: a registered version",
+        },
+    }
+
+
+def _stage(stage: str) -> dict[str, Any]:
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {
+        "status": {
+            "stage": stage,
+            "reason": "bench",
+            "observedGeneration": 1,
+            "conditions": [
+                {"type": t, "status": v, "reason": r, "message": "", "lastTransitionTime": now}
+                for t, v, r in (
+                    ("Ready", "True", "Registered"),
+                    ("Reconciling", "False", "Reconciled"),
+                    ("Stalled", "False", "Reconciled"),
+                )
+            ],
+            **({"promotedAt": now, "promotedBy": "bench"} if stage == "Production" else {}),
+        }
+    }
+
+
+def _service(model: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{c.GROUP}/{c.VERSION}",
+        "kind": "InferenceService",
+        "metadata": {"name": model},
+        "spec": {"model": model, "replicas": 0},
+    }
+
+
+def _populate(env: Env, ns: str) -> None:
+    """Every model's versions (status written), then its service, from THREADS clients at once; progress as it goes."""
+    path = API.format(ns=ns)
+    local = threading.local()
+    done = [0]
+    lock = threading.Lock()
+    total = MODELS * (VERSIONS_PER_MODEL + 1)
+
+    def api() -> KubeApi:
+        if not hasattr(local, "api"):
+            local.api = KubeApi(env.kubeconfig, user_agent=f"{USER_AGENT}-populate")
+        return local.api  # type: ignore[no-any-return]
+
+    def one_model(i: int) -> None:
+        model = f"model-{i:04d}"
+        for v in range(1, VERSIONS_PER_MODEL + 1):
+            api().create(f"{path}/modelversions", _model_version(model, v))
+            stage = "Production" if v == VERSIONS_PER_MODEL else "Archived"
+            api().patch(f"{path}/modelversions/{model}-v{v}/status", _stage(stage), "merge")
+        api().create(f"{path}/inferenceservices", _service(model))
+        with lock:
+            done[0] += VERSIONS_PER_MODEL + 1
+            if (i + 1) % 100 == 0:
+                say(f"populated {done[0]}/{total} objects")
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        for _ in pool.map(one_model, range(MODELS)):
+            pass
+
+
+def _settle(env: Env, ns: str, pid: int) -> tuple[int, float | None]:
+    """Until every InferenceService has a status for its generation, then until the operator's CPU is quiet."""
+    path = API.format(ns=ns) + "/inferenceservices"
+
+    def with_status() -> int | None:
+        env.operator.check()
+        items = env.api.get(path)["items"]
+        n = sum(1 for i in items if (i.get("status") or {}).get("observedGeneration") == i["metadata"]["generation"])
+        return n if n == MODELS else None
+
+    last = [0.0]
+
+    def progress() -> int | None:
+        n = with_status()
+        if n is None and time.monotonic() - last[0] > 10:
+            last[0] = time.monotonic()
+            items = env.api.get(path)["items"]
+            say(f"{sum(1 for i in items if i.get('status'))}/{MODELS} services have a status")
+        return n
+
+    n = int(wait_for(f"{MODELS} services with a status", progress, timeout=900, interval=2.0))
+    say(f"every service has a status; waiting up to {QUIET_TIMEOUT:.0f}s for the operator's CPU to go quiet")
+    quiet = _quiet_cpu(pid, timeout=QUIET_TIMEOUT)
+    return n, quiet
+
+
+def _quiet_cpu(pid: int, timeout: float, window: float = 5.0, share: float = 0.05) -> float | None:
+    """Seconds until the process used under `share` of a core over `window`; None if it never did in `timeout`."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        before = _cpu_seconds(pid)
+        time.sleep(window)
+        if (_cpu_seconds(pid) - before) / window < share:
+            return time.monotonic() - t0
+    return None
