@@ -606,7 +606,7 @@ def _drift_alerts(env: Env, ns: str, good: int, trials: int) -> DriftAlerts:
             time.sleep(0.5)  # the audit log is written as requests complete
             reqs = [r for r in audit.since(offset) if not _ours(r)]
             # The Drifted write is the last status write completed before the watch delivered its result.
-            writes = [r for r in reqs if _status_write_after(breach_wall)(r) and r.completed <= seen.wall]
+            writes = [r for r in reqs if _status_write_after(breach_wall)(r) and r.received <= seen.wall]
             if not writes:
                 raise BenchError("the audit log shows no status write between the breach and Drifted=True")
             write = writes[-1]
