@@ -418,7 +418,8 @@ def _aborts(
     say(f"{SERVICE} on strategy Canary, stable v{stable}; canaries of v{bad_versions} (10 of 30 features) next")
     audit = env.audit()
     run_id = uuid.uuid4().hex[:6]
-    load = Load(env.kubeconfig, ns, f"{ISVC_LABEL}={SERVICE}", PORT, f"/v2/models/{MODEL}/infer", _v2_body(), 20.0)
+    body = _v2_rows(1.0, 2)
+    load = Load(env.kubeconfig, ns, f"{ISVC_LABEL}={SERVICE}", PORT, f"/v2/models/{MODEL}/infer", body, 20.0)
     attempt = 0
     with load:
         while len(out.total) < trials and attempt < trials + 3:
@@ -533,15 +534,6 @@ def _parse_time(text: str) -> int:
     return int(dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
 
 
-def _v2_body() -> dict[str, Any]:
-    from sklearn.datasets import load_breast_cancer
-
-    rows = load_breast_cancer().data[::50][:2]
-    return {
-        "inputs": [{"name": "input-0", "shape": list(rows.shape), "datatype": "FP64", "data": rows.ravel().tolist()}]
-    }
-
-
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if abs(seconds) < 10 else f"{seconds:.1f} s"
 
@@ -588,7 +580,7 @@ def _drift_alerts(env: Env, ns: str, good: int, trials: int) -> DriftAlerts:
         return ready[0] if len(ready) == 1 and len(pods) == 1 else None
 
     ip = str(wait_for(f"{DRIFT_SERVICE} Ready with one pod", pod_ip, timeout=180))
-    normal, shifted = _v2_rows(1.0), _v2_rows(1.5)
+    normal, shifted = _v2_rows(1.0, DRIFT_ROWS), _v2_rows(1.5, DRIFT_ROWS)
     http = requests.Session()
     http.trust_env = False  # a pod's loopback address, never through a proxy
     audit = env.audit()
@@ -667,13 +659,14 @@ def _breach(http: requests.Session, ip: str, timeout: float) -> float:
     raise BenchError(f"no breach on the pod's /metrics within {timeout:.0f}s")
 
 
-def _v2_rows(scale: float) -> dict[str, Any]:
+def _v2_rows(scale: float, n: int) -> dict[str, Any]:
+    """A V2 request of n breast_cancer rows, spread over the whole dataset, every feature times `scale`."""
     from sklearn.datasets import load_breast_cancer
 
     data = load_breast_cancer().data
     # Spread over the whole dataset (its order is not random): PSI 0.06 against the training profile at x1.0,
     # above 8 at x1.5.
-    rows = data[[round(i * (len(data) - 1) / (DRIFT_ROWS - 1)) for i in range(DRIFT_ROWS)]] * scale
+    rows = data[[round(i * (len(data) - 1) / max(1, n - 1)) for i in range(n)]] * scale
     return {
         "inputs": [{"name": "input-0", "shape": list(rows.shape), "datatype": "FP64", "data": rows.ravel().tolist()}]
     }

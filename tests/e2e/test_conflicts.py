@@ -25,14 +25,19 @@ pytestmark = pytest.mark.e2e
 OPERATOR_MANAGER = "driftline-operator"  # the API server names a field manager after the client's user agent
 
 
-def test_a_person_editing_during_a_roll_forward_loses_nothing(
-    cluster: Cluster, namespace: str, operator: OperatorProcess
-) -> None:
-    ns = namespace
+def serving_v1(cluster: Cluster, ns: str) -> str:
+    """v1 trained and served by InferenceService bc."""
     pvc(cluster, ns)
     assert train(cluster, ns, "v1", "sklearn.linear_model.LogisticRegression", {"max_iter": 5000}) == 1
     cluster.api.create(DIS.format(ns=ns), inferenceservice("bc"))
     cluster.wait_for("bc Ready on v1", ready_at(cluster, ns, "bc", 1), timeout=120)
+    return ns
+
+
+def test_a_person_editing_during_a_roll_forward_loses_nothing(
+    cluster: Cluster, namespace: str, operator: OperatorProcess
+) -> None:
+    ns = serving_v1(cluster, namespace)
 
     path = f"{DIS.format(ns=ns)}/bc"
     stop, edits, errors = threading.Event(), [0], []
@@ -77,11 +82,7 @@ def test_a_person_editing_during_a_roll_forward_loses_nothing(
 def test_a_person_editing_the_served_deployment_gets_the_owned_fields_back(
     cluster: Cluster, namespace: str, operator: OperatorProcess
 ) -> None:
-    ns = namespace
-    pvc(cluster, ns)
-    assert train(cluster, ns, "v1", "sklearn.linear_model.LogisticRegression", {"max_iter": 5000}) == 1
-    cluster.api.create(DIS.format(ns=ns), inferenceservice("bc"))
-    cluster.wait_for("bc Ready on v1", ready_at(cluster, ns, "bc", 1), timeout=120)
+    ns = serving_v1(cluster, namespace)
     path = f"/apis/apps/v1/namespaces/{ns}/deployments/bc-stable"
     image = server(cluster.api.get(path))["image"]
     before = {e["metadata"]["uid"] for e in events_of(cluster, ns, "InferenceService", "bc")}

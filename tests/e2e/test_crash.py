@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import Cluster
 from tests.e2e.conftest import pvc
 from tests.e2e.test_drift import SHIFT, retrain_service, traffic
-from tests.e2e.test_serving import DIS, MODEL, Client, dis, ready_at
+from tests.e2e.test_serving import DIS, MODEL, Client, dis, inferenceservice, ready_at
 from tests.e2e.test_training import TJ, finished, trainingjob, versions
 from tests.operator_proc import OperatorProcess
 
@@ -124,12 +124,7 @@ def test_killed_mid_canary(cluster: Cluster, namespace: str, operators: Operator
     ns = namespace
     v1_in_production(cluster, ns, operators)
     canary = {"steps": [{"weight": 50}], "analysis": {"interval": "2s", "count": 2, "minSamples": 5}}
-    svc = {
-        "apiVersion": "driftline.dev/v1alpha1",
-        "kind": "InferenceService",
-        "metadata": {"name": "bc"},
-        "spec": {"model": MODEL, "rollout": {"strategy": "Canary", "canary": canary}},
-    }
+    svc = inferenceservice("bc", rollout={"strategy": "Canary", "canary": canary})
     cluster.api.create(DIS.format(ns=ns), svc)
     cluster.wait_for("bc Ready on v1", ready_at(cluster, ns, "bc", 1), timeout=120)
 

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import Cluster
 from tests.e2e.test_drift import drift_of, drift_spec, traffic, v1_served, wait_ok_reading
-from tests.e2e.test_serving import DIS, MODEL, condition, dis, events_of, ready_at, train
+from tests.e2e.test_serving import DIS, MODEL, condition, dis, events_of, inferenceservice, ready_at, train
 from tests.e2e.test_training import versions
 from tests.operator_proc import OperatorProcess
 
@@ -100,12 +100,7 @@ def test_serving_pods_killed_during_a_canary_analysis_cause_no_rollback(
         ],
     }
     canary = {"steps": [{"weight": 50}], "analysis": analysis}
-    svc = {
-        "apiVersion": "driftline.dev/v1alpha1",
-        "kind": "InferenceService",
-        "metadata": {"name": "bc"},
-        "spec": {"model": MODEL, "rollout": {"strategy": "Canary", "canary": canary}},
-    }
+    svc = inferenceservice("bc", rollout={"strategy": "Canary", "canary": canary})
     cluster.api.create(DIS.format(ns=ns), svc)
     cluster.wait_for("bc Ready on v1", ready_at(cluster, ns, "bc", 1), timeout=120)
 

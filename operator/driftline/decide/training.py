@@ -49,13 +49,7 @@ def observe(
     ModelVersion, or a recorded failure, then stands for it, and the training is never run again."""
     if job is None:
         if model_version:
-            msg = f"trained ModelVersion {model_version}"
-            return Observation(
-                "Succeeded",
-                Step.DONE,
-                lifecycle(True, Reason.JOB_SUCCEEDED, msg, reconciling=False, stalled=False),
-                message=msg,
-            )
+            return _succeeded(model_version, None, None)
         recorded = recorded or {}
         if recorded.get("phase") == "Failed" and recorded.get("jobName"):
             msg = str(recorded.get("message") or "the training Job failed")
@@ -85,15 +79,7 @@ def observe(
         )
     if _job_condition(job, "Complete"):
         if model_version:
-            msg = f"trained ModelVersion {model_version}"
-            return Observation(
-                "Succeeded",
-                Step.DONE,
-                lifecycle(True, Reason.JOB_SUCCEEDED, msg, reconciling=False, stalled=False),
-                message=msg,
-                start_time=start,
-                completion_time=done,
-            )
+            return _succeeded(model_version, start, done)
         return Observation(
             "Running",
             Step.REGISTER,
@@ -118,6 +104,18 @@ def observe(
         "Pending",
         Step.WAIT,
         lifecycle(False, Reason.JOB_PENDING, "waiting for the training pod", reconciling=True, stalled=False),
+    )
+
+
+def _succeeded(model_version: str, start: str | None, done: str | None) -> Observation:
+    msg = f"trained ModelVersion {model_version}"
+    return Observation(
+        "Succeeded",
+        Step.DONE,
+        lifecycle(True, Reason.JOB_SUCCEEDED, msg, reconciling=False, stalled=False),
+        message=msg,
+        start_time=start,
+        completion_time=done,
     )
 
 

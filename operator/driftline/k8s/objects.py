@@ -147,11 +147,11 @@ def get_deployment(namespace: str, name: str) -> dict[str, Any] | None:
     return None if dep is None else _json(dep)
 
 
-def apply_deployment(body: dict[str, Any]) -> dict[str, Any]:
+def _apply(patch: Callable[..., Any], body: dict[str, Any]) -> dict[str, Any]:
     """Create or update by server-side apply (force: the operator owns what it renders)."""
     meta = body["metadata"]
     with _mapped():
-        out = client.apps().patch_namespaced_deployment(
+        out = patch(
             meta["name"],
             meta["namespace"],
             body,
@@ -161,6 +161,10 @@ def apply_deployment(body: dict[str, Any]) -> dict[str, Any]:
             _preload_content=False,
         )
     return _json(out)
+
+
+def apply_deployment(body: dict[str, Any]) -> dict[str, Any]:
+    return _apply(client.apps().patch_namespaced_deployment, body)
 
 
 def delete_deployment(namespace: str, name: str) -> None:
@@ -174,15 +178,4 @@ def get_service(namespace: str, name: str) -> dict[str, Any] | None:
 
 
 def apply_service(body: dict[str, Any]) -> dict[str, Any]:
-    meta = body["metadata"]
-    with _mapped():
-        out = client.core().patch_namespaced_service(
-            meta["name"],
-            meta["namespace"],
-            body,
-            field_manager=FIELD_MANAGER,
-            force=True,
-            _content_type=_APPLY,
-            _preload_content=False,
-        )
-    return _json(out)
+    return _apply(client.core().patch_namespaced_service, body)
