@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
 
+from driftline.api.constants import ANNOTATION_PROMOTE, ANNOTATION_REJECT
 from driftline.api.promotion import PromotionPolicy
 
 
@@ -87,3 +90,30 @@ def survivor(versions: Sequence[Registered]) -> str | None:
 
 def next_version(existing: Sequence[int]) -> int:
     return max(existing, default=0) + 1
+
+
+class Request(StrEnum):
+    """What a ModelVersion's own reconcile has to do, read from its annotations and status."""
+
+    REJECT = "Reject"
+    """A person or Git asked for a rejection not yet carried out."""
+    PROMOTE = "Promote"
+    """A promotion request not yet carried out."""
+    REGISTER = "Register"
+    """Registered by hand or by Git, with no stage yet: it becomes a Candidate."""
+    DEDUPE = "Dedupe"
+    """Production: a crash between promoting one version and archiving another can leave two."""
+
+
+def pending(annotations: Mapping[str, str], status: Mapping[str, Any]) -> Request | None:
+    """None: nothing to do, and no reason to read anything more (most versions, most of the time)."""
+    reject = annotations.get(ANNOTATION_REJECT)
+    if reject and reject != status.get("lastRejectRequest"):
+        return Request.REJECT
+    promote = annotations.get(ANNOTATION_PROMOTE)
+    if promote and promote.lower() != "false" and promote != status.get("lastPromoteRequest"):
+        return Request.PROMOTE
+    stage = status.get("stage")
+    if stage is None:
+        return Request.REGISTER
+    return Request.DEDUPE if stage == "Production" else None

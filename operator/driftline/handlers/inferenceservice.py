@@ -11,6 +11,7 @@ the analysis interval has passed.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Mapping
 from typing import Any
@@ -51,12 +52,34 @@ def on_deployment(labels: Mapping[str, str], namespace: str | None, type: str | 
 
 
 @kopf.on.event(c.GROUP, c.VERSION, c.MODEL_VERSION.plural)
-def on_modelversion_event(spec: kopf.Spec, namespace: str | None, type: str | None, **_: Any) -> None:
-    """A version's stage changed (or it appeared or went away): the services of its model re-resolve what to serve."""
-    if type is None or not namespace or not spec.get("model"):
+async def on_modelversion_event(
+    body: kopf.Body, spec: kopf.Spec, uid: str | None, namespace: str | None, type: str | None, **_: Any
+) -> None:
+    """A version's stage changed (or it appeared or went away): the services of its model re-resolve what to serve.
+
+    Only changes to what serving reads of a version count: kopf's own annotations and a status write that leaves the
+    stage alone would otherwise re-reconcile every service of the model, a storm when an operator starts into
+    thousands of versions. What was last seen is a hint that only skips work: after a restart it is empty, the
+    first listing refills it and the services' resume handlers re-read every version; a relisting after a lost
+    watch compares as any event does. Async, so the comparison never queues for a handler thread behind the services'
+    reconciles: only news goes to a thread."""
+    if not namespace or not uid or not spec.get("model"):
         return
-    for name in following(namespace, str(spec["model"])):
+    before = _seen_versions.pop(uid, None)
+    if type != "DELETED":
+        after = _seen_versions[uid] = hash(_version(body))
+        if after == before or (type is None and before is None):  # no news, or the first listing (resume covers it)
+            return
+    await asyncio.to_thread(_reconcile_following, namespace, str(spec["model"]))
+
+
+def _reconcile_following(namespace: str, model: str) -> None:
+    for name in following(namespace, model):
         reconcile(namespace, name)
+
+
+_seen_versions: dict[str, int] = {}
+"""ModelVersion uid -> hash of what serving read of it at its last event."""
 
 
 def following(namespace: str, model: str) -> list[str]:
@@ -94,22 +117,21 @@ def reconcile(namespace: str, name: str, measure_now: bool = False) -> None:
 
 
 def versions_of(namespace: str, model: str) -> list[serving.Version]:
-    out = []
-    for mv in registry.versions_of(namespace, model):
-        spec, status = mv.get("spec") or {}, mv.get("status") or {}
-        artifact = spec.get("artifact") or {}
-        out.append(
-            serving.Version(
-                version=int(spec["version"]),
-                stage=status.get("stage"),
-                sha256=str(artifact.get("sha256", "")),
-                storage_uri=str(artifact.get("storageUri", "")),
-                name=mv["metadata"]["name"],
-                promoted_at=status.get("promotedAt"),
-                reason=str(status.get("reason") or ""),
-            )
-        )
-    return out
+    return [_version(mv) for mv in registry.versions_of(namespace, model)]
+
+
+def _version(mv: Mapping[str, Any]) -> serving.Version:
+    spec, status = mv.get("spec") or {}, mv.get("status") or {}
+    artifact = spec.get("artifact") or {}
+    return serving.Version(
+        version=int(spec["version"]),
+        stage=status.get("stage"),
+        sha256=str(artifact.get("sha256", "")),
+        storage_uri=str(artifact.get("storageUri", "")),
+        name=mv["metadata"]["name"],
+        promoted_at=status.get("promotedAt"),
+        reason=str(status.get("reason") or ""),
+    )
 
 
 def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = False) -> None:

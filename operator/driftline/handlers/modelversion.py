@@ -1,7 +1,11 @@
-"""ModelVersion: a Candidate on arrival; promoted or rejected on a person's or Git's request (annotations)."""
+"""ModelVersion: a Candidate on arrival; promoted or rejected on a person's or Git's request (annotations); one
+Production version per model."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -13,18 +17,61 @@ from driftline.handlers.locks import lock
 from driftline.k8s import events, objects
 from driftline.telemetry import reconciler
 
+RETRY_DELAYS = (1, 2, 5, 10, 20, 30, 60, 60, 120)
+"""Seconds before each retry of a failed reconcile, then every last one: kopf's error back-off for change handlers."""
 
-@kopf.on.resume(c.GROUP, c.VERSION, c.MODEL_VERSION.plural)
-@kopf.on.create(c.GROUP, c.VERSION, c.MODEL_VERSION.plural)
-@kopf.on.update(c.GROUP, c.VERSION, c.MODEL_VERSION.plural)
-def on_modelversion(name: str, namespace: str | None, spec: kopf.Spec, **_: Any) -> None:
-    if not namespace:
+_retrying: set[tuple[str, str]] = set()
+"""Versions with a retry under way: at most one each, so an API outage never piles them up."""
+_tasks: set[asyncio.Task[None]] = set()
+
+
+@kopf.on.event(c.GROUP, c.VERSION, c.MODEL_VERSION.plural)
+async def on_modelversion(
+    body: kopf.Body, type: str | None, namespace: str | None, name: str | None, logger: kopf.Logger, **_: Any
+) -> None:
+    """Level-based on every event, the first listing included: what a version needs is in its annotations and status
+    (promotion.pending), so it needs none of kopf's bookkeeping. A change handler would make kopf annotate every
+    version it has not met before, one PATCH and a five-second wait for consistency each: starting into 10,000
+    versions, that held all their bodies for minutes. Most versions need nothing and cost no request at all."""
+    if type == "DELETED" or not namespace or not name or _pending(body) is None:
         return
-    with lock(("model", namespace, spec.get("model", ""))):
+    key, model = (namespace, name), str(body["spec"].get("model", ""))
+    if key in _retrying:
+        return
+    try:
+        await asyncio.to_thread(_reconcile_named, namespace, name, model)
+    except Exception as e:  # an event handler is not retried by kopf: the version's own retry is
+        _retrying.add(key)
+        task = asyncio.create_task(_retry(key, model, logger, e))
+        _tasks.add(task)
+        task.add_done_callback(_tasks.discard)
+
+
+async def _retry(key: tuple[str, str], model: str, logger: kopf.Logger, error: Exception) -> None:
+    try:
+        for delay in itertools.chain(RETRY_DELAYS, itertools.repeat(RETRY_DELAYS[-1])):
+            logger.warning(f"reconciling {key[1]} failed, retrying in {delay}s: {error}")
+            await asyncio.sleep(delay)
+            try:
+                await asyncio.to_thread(_reconcile_named, *key, model)
+                return
+            except Exception as e:
+                error = e
+    finally:
+        _retrying.discard(key)
+
+
+def _reconcile_named(namespace: str, name: str, model: str) -> None:
+    """Re-read under the model's lock: the watch event may be older than what another handler just wrote."""
+    with lock(("model", namespace, model)):
         mv = objects.get(c.MODEL_VERSION, namespace, name)
         if mv is None or mv["metadata"].get("deletionTimestamp"):
             return
         reconcile(mv)
+
+
+def _pending(mv: Mapping[str, Any]) -> promotion.Request | None:
+    return promotion.pending(mv["metadata"].get("annotations") or {}, mv.get("status") or {})
 
 
 @reconciler("ModelVersion")
@@ -32,40 +79,35 @@ def reconcile(mv: dict[str, Any]) -> None:
     meta, status = mv["metadata"], mv.get("status") or {}
     ns, name, model = meta["namespace"], meta["name"], mv["spec"]["model"]
     annotations = meta.get("annotations") or {}
-    stage = status.get("stage")
-
-    reject_req = annotations.get(c.ANNOTATION_REJECT)
-    if reject_req and reject_req != status.get("lastRejectRequest"):
-        registry.reject(
-            mv, c.Reason.REJECT_REQUESTED, f"rejected on request: {reject_req}", lastRejectRequest=reject_req
-        )
-        return
-    promote_req = annotations.get(c.ANNOTATION_PROMOTE)
-    if promote_req and promote_req.lower() != "false" and promote_req != status.get("lastPromoteRequest"):
-        if stage in ("Rejected", "RolledBack"):
-            # A person may overrule a gate: an explicit request wins over an automatic verdict, and is recorded.
-            events.warning(mv, c.Reason.PROMOTE_REQUESTED, f"promoting {name} although it was {stage}")
-        registry.promote(
-            mv,
-            f"annotation:{c.ANNOTATION_PROMOTE}",
-            f"promoted on request ({promote_req})",
-            lastPromoteRequest=promote_req,
-        )
-        return
-    if stage is None:
-        # Registered by hand or by Git: it waits as a Candidate until a policy or a person promotes it.
-        objects.patch_status(
-            c.MODEL_VERSION,
-            ns,
-            name,
-            registry.stage_status(mv, "Candidate", c.Reason.REGISTERED, "registered"),
-            resource_version=meta.get("resourceVersion"),
-        )
-        events.normal(mv, c.Reason.REGISTERED, f"{name} registered as Candidate")
-        return
-    if stage == "Production":
-        # A crash between promoting one version and archiving the other can leave two; the newest promotion wins.
-        mvs = registry.versions_of(ns, model)
-        keep = promotion.survivor(registry.registered(mvs))
-        if keep and keep != name:
-            registry.archive_others(ns, model, keep)
+    match _pending(mv):
+        case promotion.Request.REJECT:
+            reject_req = annotations[c.ANNOTATION_REJECT]
+            registry.reject(
+                mv, c.Reason.REJECT_REQUESTED, f"rejected on request: {reject_req}", lastRejectRequest=reject_req
+            )
+        case promotion.Request.PROMOTE:
+            promote_req, stage = annotations[c.ANNOTATION_PROMOTE], status.get("stage")
+            if stage in ("Rejected", "RolledBack"):
+                # A person may overrule a gate: an explicit request wins over an automatic verdict, and is recorded.
+                events.warning(mv, c.Reason.PROMOTE_REQUESTED, f"promoting {name} although it was {stage}")
+            registry.promote(
+                mv,
+                f"annotation:{c.ANNOTATION_PROMOTE}",
+                f"promoted on request ({promote_req})",
+                lastPromoteRequest=promote_req,
+            )
+        case promotion.Request.REGISTER:
+            # Registered by hand or by Git: it waits as a Candidate until a policy or a person promotes it.
+            objects.patch_status(
+                c.MODEL_VERSION,
+                ns,
+                name,
+                registry.stage_status(mv, "Candidate", c.Reason.REGISTERED, "registered"),
+                resource_version=meta.get("resourceVersion"),
+            )
+            events.normal(mv, c.Reason.REGISTERED, f"{name} registered as Candidate")
+        case promotion.Request.DEDUPE:
+            # The newest promotion wins.
+            keep = promotion.survivor(registry.registered(registry.versions_of(ns, model)))
+            if keep and keep != name:
+                registry.archive_others(ns, model, keep)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import kopf
 from kubernetes.client.exceptions import ApiException
 
 from driftline.api.constants import FIELD_MANAGER, GROUP, VERSION, KindNames
-from driftline.k8s import client
+from driftline.k8s.client import APPLY_PATCH, MERGE_PATCH, request
 
 T = TypeVar("T")
 
@@ -50,19 +49,15 @@ def _or_none(call: Callable[[], T]) -> T | None:
         raise
 
 
-def _json(response: Any) -> dict[str, Any]:
-    """The API server's own JSON, read with `_preload_content=False`: no round trip through the typed models, which
-    costs CPU and rewrites every timestamp (2026-01-02T03:04:05+00:00 for the API's ...05Z), so an object read here
-    and the same object from a watch event would compare unequal."""
-    return cast(dict[str, Any], json.loads(response.data))
-
-
 # -- Driftline's custom resources ---------------------------------------------------------------------------------
 
 
+def _path(kind: KindNames, namespace: str, name: str = "") -> str:
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{kind.plural}" + (f"/{name}" if name else "")
+
+
 def get(kind: KindNames, namespace: str, name: str) -> dict[str, Any] | None:
-    found = _or_none(lambda: client.custom().get_namespaced_custom_object(GROUP, VERSION, namespace, kind.plural, name))
-    return None if found is None else cast(dict[str, Any], found)
+    return _or_none(lambda: request("GET", _path(kind, namespace, name)))
 
 
 def list_(
@@ -71,25 +66,21 @@ def list_(
     """`fields`: a field selector on the CRD's selectableFields (spec.model), so the API server sends only those
     objects, not a namespace's thousands. An API server older than selectable CRD fields (1.31) refuses it with 400:
     the caller filters the whole list itself, as it always does anyway."""
-    selector = ",".join(f"{k}={v}" for k, v in (labels or {}).items())
+    query = {"labelSelector": ",".join(f"{k}={v}" for k, v in (labels or {}).items())}
     field_selector = ",".join(f"{k}={v}" for k, v in (fields or {}).items())
-    api = client.custom()
     with _mapped():
         try:
-            out = api.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, kind.plural, label_selector=selector, field_selector=field_selector
-            )
+            out = request("GET", _path(kind, namespace), query={**query, "fieldSelector": field_selector})
         except ApiException as e:
             if e.status != 400 or not field_selector:
                 raise
-            out = api.list_namespaced_custom_object(GROUP, VERSION, namespace, kind.plural, label_selector=selector)
-    return list(cast(dict[str, Any], out).get("items", []))
+            out = request("GET", _path(kind, namespace), query=query)
+    return list(out.get("items", []))
 
 
 def create(kind: KindNames, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
     with _mapped():
-        created = client.custom().create_namespaced_custom_object(GROUP, VERSION, namespace, kind.plural, body)
-    return cast(dict[str, Any], created)
+        return request("POST", _path(kind, namespace), body=body)
 
 
 def patch_status(
@@ -99,83 +90,73 @@ def patch_status(
     body: dict[str, Any] = {"status": status}
     if resource_version:
         body["metadata"] = {"resourceVersion": resource_version}
-    out = _or_none(
-        lambda: client.custom().patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, kind.plural, name, body
-        )
-    )
-    return None if out is None else cast(dict[str, Any], out)
+    path = _path(kind, namespace, name) + "/status"
+    return _or_none(lambda: request("PATCH", path, body=body, content_type=MERGE_PATCH))
 
 
 # -- batch Jobs and pods ---------------------------------------------------------------------------------------------
 
 
+def _job(namespace: str, name: str = "") -> str:
+    return f"/apis/batch/v1/namespaces/{namespace}/jobs" + (f"/{name}" if name else "")
+
+
 def get_job(namespace: str, name: str) -> dict[str, Any] | None:
-    job = _or_none(lambda: client.batch().read_namespaced_job(name, namespace, _preload_content=False))
-    return None if job is None else _json(job)
+    return _or_none(lambda: request("GET", _job(namespace, name)))
 
 
 def create_job(body: dict[str, Any]) -> dict[str, Any]:
     with _mapped():
-        created = client.batch().create_namespaced_job(
-            body["metadata"]["namespace"],
-            body,  # type: ignore[arg-type]
-            _preload_content=False,
-        )
-    return _json(created)
+        return request("POST", _job(body["metadata"]["namespace"]), body=body)
 
 
 def patch_job(namespace: str, name: str, patch: dict[str, Any]) -> None:
-    _or_none(lambda: client.batch().patch_namespaced_job(name, namespace, patch))
+    _or_none(lambda: request("PATCH", _job(namespace, name), body=patch, content_type=MERGE_PATCH))
 
 
 def list_pods(namespace: str, selector: str) -> list[dict[str, Any]]:
     with _mapped():
-        pods = client.core().list_namespaced_pod(namespace, label_selector=selector, _preload_content=False)
-    return list(_json(pods)["items"])
+        pods = request("GET", f"/api/v1/namespaces/{namespace}/pods", query={"labelSelector": selector})
+    return list(pods["items"])
 
 
 # -- apps/v1 Deployments and core/v1 Services ------------------------------------------------------------------------
 # Written by server-side apply under the operator's field manager: the rendered manifest is the whole truth of the
 # fields the operator owns, so a field it stops rendering is removed, and fields others own are left alone.
 
-_APPLY = "application/apply-patch+yaml"
+
+def _deployment(namespace: str, name: str) -> str:
+    return f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
+
+
+def _service(namespace: str, name: str) -> str:
+    return f"/api/v1/namespaces/{namespace}/services/{name}"
 
 
 def get_deployment(namespace: str, name: str) -> dict[str, Any] | None:
-    dep = _or_none(lambda: client.apps().read_namespaced_deployment(name, namespace, _preload_content=False))
-    return None if dep is None else _json(dep)
+    return _or_none(lambda: request("GET", _deployment(namespace, name)))
 
 
-def _apply(patch: Callable[..., Any], body: dict[str, Any]) -> dict[str, Any]:
+def _apply(path: str, body: dict[str, Any]) -> dict[str, Any]:
     """Create or update by server-side apply (force: the operator owns what it renders)."""
-    meta = body["metadata"]
     with _mapped():
-        out = patch(
-            meta["name"],
-            meta["namespace"],
-            body,
-            field_manager=FIELD_MANAGER,
-            force=True,
-            _content_type=_APPLY,
-            _preload_content=False,
+        return request(
+            "PATCH", path, query={"fieldManager": FIELD_MANAGER, "force": "true"}, body=body, content_type=APPLY_PATCH
         )
-    return _json(out)
 
 
 def apply_deployment(body: dict[str, Any]) -> dict[str, Any]:
-    return _apply(client.apps().patch_namespaced_deployment, body)
+    return _apply(_deployment(body["metadata"]["namespace"], body["metadata"]["name"]), body)
 
 
 def delete_deployment(namespace: str, name: str) -> None:
     """Idempotent: an absent Deployment is already deleted. Its pods go with it (background propagation)."""
-    _or_none(lambda: client.apps().delete_namespaced_deployment(name, namespace, propagation_policy="Background"))
+    _or_none(lambda: request("DELETE", _deployment(namespace, name), query={"propagationPolicy": "Background"}))
 
 
 def get_service(namespace: str, name: str) -> dict[str, Any] | None:
-    svc = _or_none(lambda: client.core().read_namespaced_service(name, namespace, _preload_content=False))
-    return None if svc is None else _json(svc)
+    return _or_none(lambda: request("GET", _service(namespace, name)))
 
 
 def apply_service(body: dict[str, Any]) -> dict[str, Any]:
-    return _apply(client.core().patch_namespaced_service, body)
+    return _apply(_service(body["metadata"]["namespace"], body["metadata"]["name"]), body)

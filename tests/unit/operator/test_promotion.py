@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from driftline.api.constants import ANNOTATION_PROMOTE, ANNOTATION_REJECT
 from driftline.api.promotion import PromotionPolicy
-from driftline.decide.promotion import Registered, assess, next_version, survivor, to_archive
+from driftline.decide.promotion import Registered, Request, assess, next_version, pending, survivor, to_archive
 
 pytestmark = pytest.mark.unit
 
@@ -90,3 +91,24 @@ def test_after_repair_exactly_one_production_survives(rows: list[tuple[str | Non
 def test_next_version() -> None:
     assert next_version([]) == 1
     assert next_version([1, 3, 2]) == 4
+
+
+@pytest.mark.parametrize(
+    ("annotations", "status", "expected"),
+    [
+        ({}, {}, Request.REGISTER),
+        ({}, {"stage": "Candidate"}, None),
+        ({}, {"stage": "Archived"}, None),
+        ({}, {"stage": "Production"}, Request.DEDUPE),
+        ({ANNOTATION_PROMOTE: "ticket-1"}, {"stage": "Candidate"}, Request.PROMOTE),
+        ({ANNOTATION_PROMOTE: "ticket-1"}, {"stage": "Production", "lastPromoteRequest": "ticket-1"}, Request.DEDUPE),
+        ({ANNOTATION_PROMOTE: "ticket-1"}, {"stage": "Archived", "lastPromoteRequest": "ticket-1"}, None),
+        ({ANNOTATION_PROMOTE: "False"}, {"stage": "Candidate"}, None),
+        ({ANNOTATION_REJECT: "bad data", ANNOTATION_PROMOTE: "x"}, {"stage": "Candidate"}, Request.REJECT),
+        ({ANNOTATION_REJECT: "bad data"}, {"stage": "Rejected", "lastRejectRequest": "bad data"}, None),
+    ],
+)
+def test_pending_says_what_a_version_needs_and_nothing_for_a_settled_one(
+    annotations: dict[str, str], status: dict[str, str], expected: Request | None
+) -> None:
+    assert pending(annotations, status) is expected
