@@ -102,10 +102,14 @@ into the ClusterRole (cluster-wide mode) or into a Role per watched namespace (n
 */}}
 {{- define "driftline.namespacedRules" -}}
 # Driftline's resources: kopf lists and watches them to serve them and patches them (its finalizer and its
-# kopf.driftline.dev/ annotations); the handlers read them one by one and by label.
+# kopf.driftline.dev/ annotations); the handlers read them one by one and by label. ModelVersions are reconciled
+# from watch events alone: kopf never patches them.
 - apiGroups: ["driftline.dev"]
-  resources: ["trainingjobs", "modelversions", "inferenceservices"]
+  resources: ["trainingjobs", "inferenceservices"]
   verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["driftline.dev"]
+  resources: ["modelversions"]
+  verbs: ["get", "list", "watch"]
 # A finished training run registers a ModelVersion; drift starts a retraining TrainingJob.
 - apiGroups: ["driftline.dev"]
   resources: ["modelversions", "trainingjobs"]
