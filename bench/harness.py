@@ -294,10 +294,15 @@ class AuditLog:
         out = []
         with self.path.open("rb") as f:
             f.seek(offset)
-            for line in f:
+            for i, line in enumerate(f):
                 if not line.endswith(b"\n"):
                     break  # a line still being written
-                ev = json.loads(line)
+                try:
+                    ev = json.loads(line)
+                except json.JSONDecodeError:
+                    if i == 0:  # the offset was taken while this line was half written: its tail, not a request
+                        continue
+                    raise
                 if ev.get("stage") != "ResponseComplete":
                     continue
                 out.append(
