@@ -14,11 +14,12 @@ from driftline.api import constants as c
 from driftline.decide import promotion
 from driftline.handlers import registry
 from driftline.handlers.locks import lock
+from driftline.handlers.startup import ERROR_DELAYS
 from driftline.k8s import events, objects
 from driftline.telemetry import reconciler
 
-RETRY_DELAYS = (1, 2, 5, 10, 20, 30, 60, 60, 120)
-"""Seconds before each retry of a failed reconcile, then every last one: kopf's error back-off for change handlers."""
+RETRY_DELAYS = ERROR_DELAYS
+"""The back-off kopf gives change handlers, for the retries kopf does not make of an event handler."""
 
 _retrying: set[tuple[str, str]] = set()
 """Versions with a retry under way: at most one each, so an API outage never piles them up."""

@@ -11,6 +11,9 @@ import kopf
 from driftline.api import constants as c
 from driftline.k8s import connections
 
+ERROR_DELAYS = (1, 2, 5, 10, 20, 30, 60, 60, 120)
+"""Seconds before each retry of a failing handler, then every last one: capped, never a hot loop."""
+
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -21,7 +24,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     )
     settings.persistence.finalizer = c.FINALIZER
     # A failing handler retries with a capped back-off, never a hot loop.
-    settings.batching.error_delays = (1, 2, 5, 10, 20, 30, 60, 60, 120)
+    settings.batching.error_delays = ERROR_DELAYS
     settings.execution.max_workers = 8
     settings.posting.level = logging.WARNING  # Events are posted explicitly, one per decision
     settings.watching.server_timeout = 300
