@@ -5,6 +5,7 @@ whose roll forward the drift followed. Through the pods' /metrics and through a 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -104,6 +105,12 @@ def wait_ok_reading(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
     )
 
 
+def quiet(cluster: Cluster, ns: str, name: str) -> bool:
+    before = dis(cluster, ns, name)["metadata"]["resourceVersion"]
+    time.sleep(3 * 2 * 1.1)  # three readings at the longest jittered INTERVAL
+    return bool(dis(cluster, ns, name)["metadata"]["resourceVersion"] == before)
+
+
 def test_closed_loop_drift_retrains_and_rolls_forward(
     cluster: Cluster, v1_served: str, operator: OperatorProcess
 ) -> None:
@@ -162,7 +169,10 @@ def test_closed_loop_drift_retrains_and_rolls_forward(
         ok2 = wait_ok_reading(cluster, ns, "bc")
         assert ok2["score"] <= 0.25
 
+    # No traffic, so no new inputs: readings go on every 2 s but change nothing, and nothing is written.
+    cluster.wait_for("three scrape intervals without a status write", lambda: quiet(cluster, ns, "bc"), timeout=60)
     st = dis(cluster, ns, "bc")["status"]
+    assert st["drift"]["assessment"] == "Ok"
     actions = [(h["action"], h.get("fromVersion"), h["toVersion"]) for h in st["history"]]
     assert actions[-2:] == [("Retrain", 1, 1), ("RollForward", 1, 2)], actions
     reasons = [e["reason"] for e in events_of(cluster, ns, "InferenceService", "bc")]

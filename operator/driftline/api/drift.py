@@ -117,7 +117,8 @@ class DriftStatus(StatusModel):
     samples: int | None = None
     """Inputs in the live window at the latest reading."""
     last_scrape_time: Timestamp | None = None
-    """When drift was last read."""
+    """When drift was read: written at a reading that changed anything else in status.drift, or at least every
+    5 minutes while the readings change nothing."""
     consecutive_breaches: int = 0
     """Breaching readings in a row."""
     breaching_since: Timestamp | None = None

@@ -98,6 +98,23 @@ def _time(text: str | None) -> dt.datetime | None:
         return None
 
 
+REFRESH_SECONDS = 300.0
+"""How stale status.drift.lastScrapeTime may grow while the readings change nothing else."""
+
+
+def worth_writing(last: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether a reading's status.drift differs from the stored one in more than its time, or the stored time is
+    REFRESH_SECONDS old: at 1,000 quiet services a write per reading would be one every 30 ms."""
+
+    def facts(status: Mapping[str, Any]) -> dict[str, Any]:  # a None is a key the merge patch removed
+        return {k: v for k, v in status.items() if k != "lastScrapeTime" and v is not None}
+
+    if facts(last) != facts(new):
+        return True
+    age = seconds_between(last.get("lastScrapeTime"), new.get("lastScrapeTime"))
+    return age is None or age >= REFRESH_SECONDS
+
+
 def seconds_between(earlier: str | None, later: str | None) -> float | None:
     a, b = _time(earlier), _time(later)
     return None if a is None or b is None else (b - a).total_seconds()

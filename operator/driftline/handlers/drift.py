@@ -181,6 +181,12 @@ def _write(isvc: dict[str, Any], plan: drift.DriftPlan) -> None:
         "drift": plan.status,
         "conditions": conds.merge(old.get("conditions"), plan.conditions, meta.get("generation"), registry.now()),
     }
+    if (
+        not plan.history
+        and conds.same(old.get("conditions"), patch["conditions"])
+        and not drift.worth_writing(old.get("drift") or {}, plan.status)
+    ):
+        return
     if plan.history:
         # By time: an entry recorded after the fact (see decide.drift) goes where it happened.
         merged = sorted([*(old.get("history") or []), *plan.history], key=lambda h: str(h.get("time", "")))

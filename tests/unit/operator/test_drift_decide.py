@@ -23,6 +23,7 @@ from driftline.decide.drift import (
     retrains_from,
     served_from,
     top_features,
+    worth_writing,
 )
 
 pytestmark = pytest.mark.unit
@@ -289,3 +290,18 @@ def test_only_a_breach_under_rollback_or_retrain_may_roll_back() -> None:
     assert may_roll_back(spec(action="Rollback"), HIGH) and may_roll_back(spec(action="Retrain"), HIGH)
     assert not may_roll_back(spec(action="Alert"), HIGH) and not may_roll_back(spec(action="Rollback"), LOW)
     assert not may_roll_back(spec(action="Rollback"), Reading(error="connection refused"))
+
+
+def test_a_reading_that_changes_only_the_time_is_not_written_until_the_refresh_is_due() -> None:
+    first = decide(spec(), None, LOW, {}, SERVED, NO_RETRAINS, at(0)).status
+    assert worth_writing({}, first)
+    # As the API server stores it: the merge patch dropped the None fields.
+    stored = {k: v for k, v in first.items() if v is not None}
+    again = decide(spec(), None, LOW, stored, SERVED, NO_RETRAINS, at(30)).status
+    assert again["lastScrapeTime"] == at(30)
+    assert not worth_writing(stored, again)
+    assert worth_writing(stored, decide(spec(), None, LOW, stored, SERVED, NO_RETRAINS, at(300)).status)
+    moved = Reading(features={"a": 0.06, "b": 0.1}, samples=500)
+    assert worth_writing(stored, decide(spec(), None, moved, stored, SERVED, NO_RETRAINS, at(30)).status)
+    breach = decide(spec(), None, HIGH, stored, SERVED, NO_RETRAINS, at(30)).status
+    assert breach["consecutiveBreaches"] == 1 and worth_writing(stored, breach)
