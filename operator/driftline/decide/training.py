@@ -37,6 +37,22 @@ def _job_condition(job: dict[str, Any], ctype: str) -> dict[str, Any] | None:
     return None
 
 
+def job_facts(job: dict[str, Any]) -> str:
+    """All that observe, ttl_patch and the needs_* checks read of a Job: two Jobs with the same facts are the same
+    to a TrainingJob, so a watch event that leaves them alone (e.g. the controller's Suspended condition, its pod
+    bookkeeping) is no news. Keep in step with those functions."""
+    spec, status = job.get("spec") or {}, job.get("status") or {}
+    finished = [c for c in status.get("conditions") or [] if c.get("type") in ("Complete", "Failed")]
+    read = (
+        spec.get("suspend"),
+        spec.get("ttlSecondsAfterFinished"),
+        [status.get("active") or 0, status.get("ready") or 0],  # the controller writes `ready: 0` where it was unset
+        [status.get("startTime"), status.get("completionTime")],
+        finished,
+    )
+    return json.dumps(read, sort_keys=True)
+
+
 def observe(
     job: dict[str, Any] | None,
     failure_message: str | None,

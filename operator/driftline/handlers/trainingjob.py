@@ -33,9 +33,9 @@ _write_status = functools.partial(status_writer.write, c.TRAINING_JOB, clear=("m
 @kopf.on.resume(c.GROUP, c.VERSION, c.TRAINING_JOB.plural)
 @kopf.on.create(c.GROUP, c.VERSION, c.TRAINING_JOB.plural)
 @kopf.on.update(c.GROUP, c.VERSION, c.TRAINING_JOB.plural)
-def on_trainingjob(name: str, namespace: str | None, **_: Any) -> None:
-    if namespace:
-        reconcile(namespace, name)
+def on_trainingjob(name: str, namespace: str | None, body: kopf.Body, **_: Any) -> None:
+    if namespace:  # kopf hands over the object as its watch has it: no need to read it again
+        reconcile(namespace, name, tj=dict(body))
 
 
 @kopf.on.event(
@@ -44,8 +44,18 @@ def on_trainingjob(name: str, namespace: str | None, **_: Any) -> None:
 def on_job(labels: Mapping[str, str], namespace: str | None, type: str | None, body: kopf.Body, **_: Any) -> None:
     if type is None or not namespace:  # kopf's initial listing: the TrainingJob's own resume handler covers it
         return
+    uid = body["metadata"].get("uid")
+    if type == "DELETED":
+        _seen_jobs.pop(uid, None)
+    elif _seen_jobs.get(uid) == training.job_facts(dict(body)):  # nothing the last reconcile read has changed
+        return
     # The event carries the Job as it is now: no need to read it again (a deleted one is read, and found gone).
     reconcile(namespace, labels[c.LABEL_TRAINING_JOB], job=None if type == "DELETED" else dict(body))
+
+
+_seen_jobs: dict[str, str] = {}
+"""Job uid -> training.job_facts of the Job the last reconcile of its TrainingJob acted on: a hint that only skips
+work (the Job it just created, the controller's bookkeeping); empty after a restart, when resume reads everything."""
 
 
 def invalid_reason(spec: TrainingJobSpec, cfg: OperatorConfig) -> str | None:
@@ -57,10 +67,13 @@ def invalid_reason(spec: TrainingJobSpec, cfg: OperatorConfig) -> str | None:
 
 
 @reconciler("TrainingJob")
-def reconcile(namespace: str, name: str, job: dict[str, Any] | None = None) -> None:
-    """`job`: the TrainingJob's Job as a watch event just delivered it, if that is what triggered this."""
+def reconcile(namespace: str, name: str, job: dict[str, Any] | None = None, tj: dict[str, Any] | None = None) -> None:
+    """`job`: the TrainingJob's Job as a watch event just delivered it, if that is what triggered this; `tj`: the
+    TrainingJob as kopf's watch delivered it (a moment old at most: every step is idempotent, so a status this
+    misses costs at most a repeated write, never a second Job or version)."""
     with lock(("trainingjob", namespace, name)):
-        tj = objects.get(c.TRAINING_JOB, namespace, name)
+        if tj is None:
+            tj = objects.get(c.TRAINING_JOB, namespace, name)
         if tj is None or tj["metadata"].get("deletionTimestamp"):
             return
         _reconcile(tj, OperatorConfig.from_env(), job)
@@ -140,6 +153,8 @@ def _reconcile(tj: dict[str, Any], cfg: OperatorConfig, known_job: dict[str, Any
     ttl = training.ttl_patch(job, obs.step, spec.ttl_seconds_after_finished)
     if ttl is not None:
         objects.patch_job(ns, job_name, ttl)
+    elif job is not None:
+        _seen_jobs[job["metadata"]["uid"]] = training.job_facts(job)
 
 
 def _create_job(tj: dict[str, Any], spec: TrainingJobSpec, cfg: OperatorConfig, job_name: str) -> dict[str, Any]:

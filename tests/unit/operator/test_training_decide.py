@@ -10,6 +10,7 @@ import pytest
 from driftline.decide.training import (
     Step,
     failure_text,
+    job_facts,
     needs_failure_message,
     needs_versions,
     observe,
@@ -135,3 +136,30 @@ def test_the_ttl_is_set_only_once_the_outcome_is_recorded(
     the_job: dict[str, Any] | None, step: Step, ttl: int | None, patch: dict[str, Any] | None
 ) -> None:
     assert ttl_patch(the_job, step, ttl) == patch
+
+
+def test_job_facts_change_with_what_the_training_reads_and_only_with_that() -> None:
+    base = {
+        "metadata": {"name": "t-1", "resourceVersion": "1"},
+        "spec": {"suspend": True},
+        "status": {"conditions": [cond("Suspended", reason="JobSuspended")]},
+    }
+    facts = job_facts(base)
+    # The controller's own bookkeeping and a new resourceVersion are no news to the TrainingJob.
+    noise = json.loads(json.dumps(base))
+    noise["metadata"]["resourceVersion"] = "2"
+    noise["status"]["conditions"][0]["lastTransitionTime"] = "2026-11-24T00:00:00Z"
+    noise["status"].update(uncountedTerminatedPods={}, ready=0, active=0)
+    assert job_facts(noise) == facts
+    # Each thing observe, ttl_patch or the needs_* checks read is.
+    for change in (
+        {"spec": {"suspend": False}},
+        {"spec": {"suspend": True, "ttlSecondsAfterFinished": 60}},
+        {"status": {"active": 1}},
+        {"status": {"ready": 1}},
+        {"status": {"startTime": "t"}},
+        {"status": {"completionTime": "t"}},
+        {"status": {"conditions": [cond("Complete")]}},
+        {"status": {"conditions": [cond("Failed", message="OOMKilled")]}},
+    ):
+        assert job_facts({**base, **change}) != facts, change
