@@ -1,14 +1,17 @@
 """kopf's session keeps kopf's credentials and gets a connection cap (kopf's own has none: a burst of patches opened
-hundreds of TLS connections, 256 KiB of buffer each)."""
+hundreds of TLS connections, 256 KiB of buffer each), and hands kopf objects without metadata.managedFields."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import kopf
 import pytest
+from aiohttp import web
 
 from driftline.k8s import connections
 
@@ -29,11 +32,32 @@ def test_the_session_carries_the_credentials_and_the_cap() -> None:
     assert asyncio.run(build()) == (7, "Bearer t0k", "https://10.0.0.1:6443", "ml")
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def through_the_session(
+    handler: Handler, query: str, read: Callable[[aiohttp.ClientResponse], Awaitable[Any]]
+) -> Any:
+    """`read` of the answer to GET /?`query` over the session kopf gets, from `handler` in a real HTTP server on
+    loopback."""
+    app = web.Application()
+    app.router.add_get("/", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    server = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    ctx = connections.capped_session(kopf.ConnectionInfo(server=server))
+    try:
+        async with ctx.aiohttp_session.get(f"{server}/?{query}") as response:
+            return await read(response)
+    finally:
+        await ctx.aiohttp_session.close()
+        await runner.cleanup()
+
+
 def test_listings_reach_kopf_without_managed_fields() -> None:
     """Through the session, from a real HTTP server on loopback: kopf's first listing decodes the page with
     response.json(), and every item comes out without metadata.managedFields; everything else is kept."""
-    from aiohttp import web
-
     managed = [{"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:spec": {"f:model": {}}}}]
     page = {
         "kind": "ModelVersionList",
@@ -47,23 +71,7 @@ def test_listings_reach_kopf_without_managed_fields() -> None:
     async def listing(_: web.Request) -> web.Response:
         return web.json_response(page)
 
-    async def fetch() -> Any:
-        app = web.Application()
-        app.router.add_get("/list", listing)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        ctx = connections.capped_session(kopf.ConnectionInfo(server=f"http://127.0.0.1:{port}"))
-        try:
-            async with ctx.aiohttp_session.get(f"http://127.0.0.1:{port}/list") as response:
-                return await response.json()
-        finally:
-            await ctx.aiohttp_session.close()
-            await runner.cleanup()
-
-    got = asyncio.run(fetch())
+    got = asyncio.run(through_the_session(listing, "limit=500", lambda r: r.json()))
     assert got["metadata"] == {"resourceVersion": "42", "continue": "abc"}
     assert got["items"] == [{"metadata": {"name": f"m-v{i}", "labels": {"a": "b"}}, "spec": {"v": i}} for i in range(3)]
 
@@ -80,7 +88,6 @@ def test_a_single_object_loses_only_its_managed_fields() -> None:
 def test_watch_events_reach_kopf_without_managed_fields() -> None:
     """A watch stream from a real HTTP server, sent in pieces that split lines, read as kopf reads one (its own
     iter_jsonlines over content.iter_chunked): every event's object arrives without managedFields, in order."""
-    from aiohttp import web
     from kopf._cogs.clients.api import iter_jsonlines
 
     events = [
@@ -97,28 +104,15 @@ def test_watch_events_reach_kopf_without_managed_fields() -> None:
         await response.write_eof()
         return response
 
-    async def read(query: str) -> list[Any]:
-        app = web.Application()
-        app.router.add_get("/watch", watch)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        ctx = connections.capped_session(kopf.ConnectionInfo(server=f"http://127.0.0.1:{port}"))
-        try:
-            async with ctx.aiohttp_session.get(f"http://127.0.0.1:{port}/watch?{query}") as response:
-                return [json.loads(line) async for line in iter_jsonlines(response.content, chunk_size=50)]
-        finally:
-            await ctx.aiohttp_session.close()
-            await runner.cleanup()
+    async def lines(response: aiohttp.ClientResponse) -> list[Any]:
+        return [json.loads(line) async for line in iter_jsonlines(response.content, chunk_size=50)]
 
-    got = asyncio.run(read("watch=true&resourceVersion=7"))
+    got = asyncio.run(through_the_session(watch, "watch=true&resourceVersion=7", lines))
     assert [e["object"]["metadata"]["name"] for e in got[:4]] == ["d0", "d1", "d2", "d3"]
     assert all("managedFields" not in e["object"]["metadata"] for e in got[:4])
     assert got[4] == events[4]
     # Anything but a watch is passed through as sent.
-    assert asyncio.run(read("limit=5")) == events
+    assert asyncio.run(through_the_session(watch, "limit=5", lines)) == events
 
 
 def test_a_line_that_is_not_json_is_left_for_kopf_to_report() -> None:
