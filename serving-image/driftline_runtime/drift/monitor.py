@@ -100,10 +100,17 @@ class DriftMonitor:
             # Only the newest rows can stay in a count window: skip binning the rest.
             features = [column[-keep:] for column in features]
             predictions, rows = predictions[-keep:], keep
-        columns = self.reference.columns
+        columns, values = self.reference.columns, (*features, predictions)
+        if len(values) != len(columns):
+            raise ValueError(f"{len(values)} columns for a reference of {len(columns)}")
         codes = np.empty((rows, len(columns)), dtype=np.int64)
-        for j, (column, values) in enumerate(zip(columns, (*features, predictions), strict=True)):
-            codes[:, j] = column.codes(values) + column.offset
+        stack = self.reference.stack
+        stacked = () if stack is None else stack.positions
+        if stack is not None:
+            codes[:, stacked] = stack.codes([values[j] for j in stacked])
+        for j, column in enumerate(columns):
+            if j not in stacked:
+                codes[:, j] = column.codes(values[j]) + column.offset
         self.window.add(codes)
 
     def snapshot(self) -> DriftSnapshot:

@@ -283,3 +283,37 @@ def test_queued_batches_of_mixed_dtypes_bin_as_if_added_one_by_one(monkeypatch: 
     a, b = queued.snapshot(), one_by_one.snapshot()
     assert a.samples == b.samples == 120
     assert a.features == b.features and a.prediction == b.prediction
+
+
+def test_numeric_columns_binned_together_land_where_each_alone_would() -> None:
+    """The stacked binning (one pass per cut over all numeric columns) against each column's own searchsorted, on
+    the values where a slip would show: exactly on a cut, between, beyond both ends, infinities and NaN; a column
+    with more than MAX_STACKED_CUTS cuts is binned on its own."""
+    from driftline_runtime.drift import reference as ref_module
+
+    rng = np.random.default_rng(7)
+    wide = np.sort(rng.normal(size=5000))
+    profile = profile_of([wide, wide * 2, wide + 3, np.array(["a"] * 5000, dtype=object)], wide, regression=True)
+    profile["features"][2] = numeric_profile("n2", wide, bins=ref_module.MAX_STACKED_CUTS + 8)
+    reference = parse_reference(profile, NAMES, DTYPES)
+    stack = reference.stack
+    assert stack is not None and stack.positions == (0, 1, 4)  # n0, n1 and the prediction; not n2, not c
+
+    columns = [reference.columns[j] for j in stack.positions]
+    cuts = np.concatenate([c.cuts for c in columns])
+    edge = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 1e300, -1e300])
+    values = [np.concatenate([cuts, np.nextafter(cuts, np.inf), np.nextafter(cuts, -np.inf), edge]) for _ in columns]
+    values = [rng.permutation(v) for v in values]
+    alone = np.column_stack([c.codes(v) + c.offset for c, v in zip(columns, values, strict=True)])
+    assert np.array_equal(stack.codes(values), alone)
+
+    # Through the monitor, with the unstacked columns in between: the window counts what each column alone gives.
+    rows = values[0].size
+    live = [values[0], values[1], values[0], np.array(["a"] * rows, dtype=object), values[2]]
+    monitor = DriftMonitor(reference, CountWindow(rows, 5, reference.total_bins), 1)
+    monitor.observe(live[:-1], live[-1])
+    monitor.flush()
+    expected = np.zeros(reference.total_bins, dtype=np.int64)
+    for column, v in zip(reference.columns, live, strict=True):
+        np.add.at(expected, column.codes(v) + column.offset, 1)
+    assert np.array_equal(monitor.window.counts(), expected)
