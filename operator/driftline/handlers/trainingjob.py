@@ -44,13 +44,13 @@ def on_trainingjob(name: str, namespace: str | None, body: kopf.Body, **_: Any) 
 def on_job(labels: Mapping[str, str], namespace: str | None, type: str | None, body: kopf.Body, **_: Any) -> None:
     if type is None or not namespace:  # kopf's initial listing: the TrainingJob's own resume handler covers it
         return
-    uid = body["metadata"].get("uid")
+    job = dict(body)
     if type == "DELETED":
-        _seen_jobs.pop(uid, None)
-    elif _seen_jobs.get(uid) == training.job_facts(dict(body)):  # nothing the last reconcile read has changed
+        _seen_jobs.pop(job["metadata"].get("uid"), None)
+    elif _seen_jobs.get(job["metadata"].get("uid")) == training.job_facts(job):  # nothing read has changed
         return
     # The event carries the Job as it is now: no need to read it again (a deleted one is read, and found gone).
-    reconcile(namespace, labels[c.LABEL_TRAINING_JOB], job=None if type == "DELETED" else dict(body))
+    reconcile(namespace, labels[c.LABEL_TRAINING_JOB], job=None if type == "DELETED" else job)
 
 
 _seen_jobs: dict[str, str] = {}
