@@ -318,12 +318,15 @@ def test_failing_liveness_probe_restarts_the_container(cluster: Cluster, namespa
 
 
 def test_pod_acts_as_its_service_account_through_the_projected_token(cluster: Cluster, namespace: str) -> None:
+    # Logged in as the operator's pod logs in (kopf reads the kubeconfig the pod is given), through its client.
     code = (
-        "import os\n"
-        "from kubernetes import client, config\n"
-        "config.load_kube_config()\n"
-        "review = client.AuthenticationV1Api().create_self_subject_review(client.V1SelfSubjectReview())\n"
-        "open(os.environ['OUT'], 'w').write(review.status.user_info.username)\n"
+        "import os, kopf\n"
+        "from driftline.handlers.startup import credentials\n"
+        "from driftline.k8s import client\n"
+        "client.use(credentials(settings=kopf.OperatorSettings(), logger=None))\n"
+        "review = client.request('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews',\n"
+        "    body={'apiVersion': 'authentication.k8s.io/v1', 'kind': 'SelfSubjectReview'})\n"
+        "open(os.environ['OUT'], 'w').write(review['status']['userInfo']['username'])\n"
     )
     cluster.api.create(
         f"/apis/batch/v1/namespaces/{namespace}/jobs",

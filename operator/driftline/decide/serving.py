@@ -15,8 +15,9 @@ The order of questions:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -112,6 +113,22 @@ def observe_deployment(dep: Mapping[str, Any] | None, version_label: str, previo
         rolled_out=progressing.get("reason") == "NewReplicaSetAvailable",
         progress_message=str(progressing.get("message") or ""),
     )
+
+
+def deployment_facts(dep: Mapping[str, Any], version_label: str, previous_annotation: str) -> str:
+    """All a reconcile reads of a Deployment: its rollout (any change to its spec bumps its generation), its labels,
+    annotations and owners. Two Deployments with the same facts are the same to their InferenceService, so a watch
+    event that leaves them alone (the one for the operator's own apply, the controller's timestamps) is no news. Keep
+    in step with observe_deployment, render.needs_update and render.controlled_by."""
+    meta = dep.get("metadata") or {}
+    rollout = observe_deployment(dep, version_label, previous_annotation)
+    read = [
+        asdict(rollout) if rollout is not None else None,
+        meta.get("labels") or {},
+        meta.get("annotations") or {},
+        [[o.get("uid"), o.get("controller")] for o in meta.get("ownerReferences") or []],
+    ]
+    return json.dumps(read, sort_keys=True)
 
 
 class Step(StrEnum):

@@ -45,10 +45,27 @@ def on_inferenceservice(name: str, namespace: str | None, **_: Any) -> None:
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={c.LABEL_INFERENCE_SERVICE: kopf.PRESENT})
-def on_deployment(labels: Mapping[str, str], namespace: str | None, type: str | None, **_: Any) -> None:
-    if type is None or not namespace:  # kopf's initial listing: the InferenceService's resume handler covers it
+async def on_deployment(
+    body: kopf.Body, labels: Mapping[str, str], uid: str | None, namespace: str | None, type: str | None, **_: Any
+) -> None:
+    """Async, so an event that is no news never queues for a handler thread (starting into 1,000 services, the
+    Deployments the resume handlers create come back as 1,000 ADDED events while those handlers hold the threads)."""
+    if type is None or not namespace or not uid:  # kopf's initial listing: the InferenceService's resume covers it
         return
-    reconcile(namespace, labels[c.LABEL_INFERENCE_SERVICE])
+    if type == "DELETED":
+        _seen_deployments.pop(uid, None)
+    elif _seen_deployments.get(uid) == _facts(body):
+        return
+    await asyncio.to_thread(reconcile, namespace, labels[c.LABEL_INFERENCE_SERVICE])
+
+
+_seen_deployments: dict[str, str] = {}
+"""Deployment uid -> serving.deployment_facts of the stable Deployment its service's last reconcile acted on: a hint
+that only skips work (the Deployment it just applied); empty after a restart, when resume reads everything."""
+
+
+def _facts(dep: Mapping[str, Any]) -> str:
+    return serving.deployment_facts(dep, c.LABEL_VERSION, c.ANNOTATION_PREVIOUS_VERSION)
 
 
 @kopf.on.event(c.GROUP, c.VERSION, c.MODEL_VERSION.plural)
@@ -203,6 +220,8 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
         lastRollbackRequest=plan.last_rollback_request,
         **_canary_status(status, plan, cplan),
     )
+    if dep is not None:
+        _seen_deployments[dep["metadata"]["uid"]] = _facts(dep)
 
 
 def _run_canary(

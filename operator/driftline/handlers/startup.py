@@ -1,15 +1,16 @@
-"""Operator-wide kopf settings: bookkeeping under driftline.dev/, capped back-off, peering; kopf's login, with its
-connections capped."""
+"""Operator-wide kopf settings: bookkeeping under driftline.dev/, capped back-off, peering; the login, shared by kopf
+(its connections capped) and the handlers."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from typing import Any
 
 import kopf
 
 from driftline.api import constants as c
-from driftline.k8s import connections
+from driftline.k8s import client, connections
 
 ERROR_DELAYS = (1, 2, 5, 10, 20, 30, 60, 60, 120)
 """Seconds before each retry of a failing handler, then every last one: capped, never a hot loop."""
@@ -32,16 +33,27 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # The first listing in pages: 10,000 versions in one response are 30 MB of JSON held at once.
     settings.watching.chunk_size = 500
     # At most this many objects of a kind in processing at once (kopf's default: all of them, each worker holding its
-    # body and kopf's copies while it waits for a handler thread: 400 MB when starting into 10,000 versions); an idle
-    # worker frees its place after a second instead of five.
-    settings.queueing.worker_limit = 500
-    settings.queueing.idle_timeout = 1.0
+    # body and kopf's copies while it waits for a handler thread: 400 MB when starting into 10,000 versions), and the
+    # first listing waits for them (k8s/connections.py); an idle worker frees its place at once (kopf's default: 5 s,
+    # during which a version that needed nothing held a place that 10,000 others queue for).
+    settings.queueing.worker_limit = connections.WORKER_LIMIT
+    settings.queueing.idle_timeout = 0.2
 
 
 @kopf.on.login()
 async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
-    """kopf's own login (in-cluster ServiceAccount, else kubeconfig, through the kubernetes client), over a session
-    with a bounded number of connections. Called again by kopf whenever the API server answers 401. Async: the
-    session must be made in kopf's event loop, not in a handler thread."""
-    info = kopf.login_via_client(**kwargs)
-    return None if info is None else connections.capped_session(info)
+    """kopf's own login, for kopf's session and the handlers' (k8s.client) alike; called again by kopf whenever the API
+    server answers 401. Async: the session must be made in kopf's event loop, not in a handler thread."""
+    info = credentials(**kwargs)
+    if info is None:
+        return None
+    client.use(info)
+    return connections.capped_session(info)
+
+
+def credentials(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """The pod's ServiceAccount, else the kubeconfig, read by kopf. Through the kubernetes client if it is installed
+    (kopf has imported it then anyway): it alone runs a kubeconfig's exec plugins and auth providers."""
+    if importlib.util.find_spec("kubernetes") is not None:
+        return kopf.login_via_client(**kwargs)
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)

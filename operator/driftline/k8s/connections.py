@@ -7,10 +7,15 @@ keeps: measured, 100 MB of a 1,100-object operator's peak. Requests beyond the c
 Its listings and watch events also drop every object's metadata.managedFields, as Kubernetes' own controllers do
 with their informer caches (controller-runtime's TransformStripManagedFields): nothing here reads them, and they are
 more than half of a small object's decoded size. kopf holds every event in a per-object queue until a worker takes
-it: starting into 11,000 objects, the watch events alone were 78 MB of decoded JSON at the peak (memray)."""
+it: starting into 11,000 objects, the watch events alone were 78 MB of decoded JSON at the peak (memray).
+
+And its first listing waits for kopf, page by page (`caught_up`): kopf has no back-pressure between its watch and its
+per-object workers, so 10,000 listed versions were 10,000 objects decoded and queued within seconds; now a page
+(500, settings.watching.chunk_size) is handed over only once kopf has started a worker for each object before it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,6 +25,36 @@ import kopf
 
 MAX_CONNECTIONS = 32
 """Enough for one long-lived watch per watched resource (six) and two dozen requests in flight."""
+
+
+WORKER_LIMIT = 100
+"""kopf's per-object workers of one kind at once (settings.queueing.worker_limit), which the listing waits for."""
+MAX_WAIT = 60.0
+"""Seconds a page of the first listing waits at most for kopf to catch up: back-pressure, never a stall."""
+
+
+def worker_prefix(path: str) -> str | None:
+    """How the names of kopf's per-object worker tasks (`worker for (<resource>, <uid>)`) begin for the kind listed
+    at `path` (/api/v1/pods, /apis/<group>/<version>[/namespaces/<ns>]/<plural>); None for any other path."""
+    parts = path.strip("/").split("/")
+    if parts[0] == "api" and len(parts) >= 3:
+        group, version = "", parts[1]
+    elif parts[0] == "apis" and len(parts) >= 4:
+        group, version = parts[1], parts[2]
+    else:
+        return None
+    return f"worker for ({f'{parts[-1]}.{version}.{group}'.strip('.')}, "
+
+
+async def caught_up(prefix: str, limit: int = WORKER_LIMIT, max_wait: float = MAX_WAIT) -> None:
+    """Until kopf runs fewer than `limit` workers named `prefix`...: then it has started every object it was given
+    so far (beyond its worker limit, kopf queues the rest, each with its decoded object, without bound)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max_wait
+    while sum(1 for t in asyncio.all_tasks() if t.get_name().startswith(prefix)) >= limit:
+        if loop.time() >= deadline:
+            return
+        await asyncio.sleep(0.1)
 
 
 def strip_managed_fields(data: Any) -> Any:
@@ -72,7 +107,11 @@ class _Response(aiohttp.ClientResponse):
         return response
 
     async def json(self, *args: Any, **kwargs: Any) -> Any:
-        return strip_managed_fields(await super().json(*args, **kwargs))
+        data = strip_managed_fields(await super().json(*args, **kwargs))
+        prefix = worker_prefix(self.url.path)
+        if prefix and isinstance(data, dict) and "items" in data:  # a page of kopf's first listing
+            await caught_up(prefix)  # handed over once kopf has caught up with the pages before it
+        return data
 
 
 def capped_session(info: kopf.ConnectionInfo, limit: int = MAX_CONNECTIONS) -> kopf.AiohttpSession:

@@ -7,10 +7,9 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import kopf
-from kubernetes.client.exceptions import ApiException
 
 from driftline.api.constants import FIELD_MANAGER, GROUP, VERSION, KindNames
-from driftline.k8s.client import APPLY_PATCH, MERGE_PATCH, request
+from driftline.k8s.client import APPLY_PATCH, MERGE_PATCH, ApiError, request
 
 T = TypeVar("T")
 
@@ -27,23 +26,23 @@ class Conflict(RuntimeError):
 def _mapped() -> Iterator[None]:
     try:
         yield
-    except ApiException as e:
+    except ApiError as e:
         if e.status == 409:
             if "AlreadyExists" in (e.body or "") or "already exists" in (e.body or ""):
                 raise AlreadyExists(str(e.reason)) from e
             raise Conflict(str(e.reason)) from e
-        if e.status in (429, 500, 502, 503, 504) or e.status == 0:
+        if e.status == 0:  # refused, reset or timed out, as while the API server restarts
+            raise kopf.TemporaryError(f"API server unreachable: {e.reason}", delay=5) from e
+        if e.status in (401, 429, 500, 502, 503, 504):  # 401: expired credentials, until kopf's next login
             raise kopf.TemporaryError(f"API server: {e.status} {e.reason}", delay=5) from e
         raise
-    except OSError as e:  # connection refused / reset while the API server restarts
-        raise kopf.TemporaryError(f"API server unreachable: {e}", delay=5) from e
 
 
 def _or_none(call: Callable[[], T]) -> T | None:
     try:
         with _mapped():
             return call()
-    except ApiException as e:
+    except ApiError as e:
         if e.status == 404:
             return None
         raise
@@ -71,7 +70,7 @@ def list_(
     with _mapped():
         try:
             out = request("GET", _path(kind, namespace), query={**query, "fieldSelector": field_selector})
-        except ApiException as e:
+        except ApiError as e:
             if e.status != 400 or not field_selector:
                 raise
             out = request("GET", _path(kind, namespace), query=query)

@@ -117,3 +117,87 @@ def test_watch_events_reach_kopf_without_managed_fields() -> None:
 
 def test_a_line_that_is_not_json_is_left_for_kopf_to_report() -> None:
     assert connections.strip_event_line(b"<html>proxy error") == b"<html>proxy error"
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        ("/apis/driftline.dev/v1alpha1/modelversions", "modelversions.v1alpha1.driftline.dev"),
+        ("/apis/apps/v1/namespaces/ml/deployments", "deployments.v1.apps"),
+        ("/api/v1/pods", "pods.v1"),
+        ("/api/v1/namespaces/ml/pods", "pods.v1"),
+    ],
+)
+def test_a_listings_workers_are_found_by_kopfs_name_of_its_kind(path: str, kind: str) -> None:
+    assert connections.worker_prefix(path) == f"worker for ({kind}, "
+
+
+def test_a_list_from_anything_but_a_resources_path_waits_for_nothing() -> None:
+    assert connections.worker_prefix("/") is None
+    assert connections.worker_prefix("/version") is None
+
+
+def test_a_listing_page_waits_until_kopf_has_started_every_object_before_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kopf's own watcher, given three listed versions with room for two workers, queues the third; the next page
+    waits until a worker ends and the third has one. This is also what breaks if kopf renames its workers."""
+    from kopf._core.reactor import queueing
+
+    listed = [{"type": None, "object": {"metadata": {"uid": f"u{i}", "name": f"v{i}"}}} for i in range(3)]
+
+    async def listing(**_: Any) -> Any:
+        for event in listed:
+            yield event
+        await asyncio.Event().wait()  # the watch that follows, quiet
+
+    monkeypatch.setattr(queueing.watching, "infinite_watch", listing)
+    settings = kopf.OperatorSettings()
+    settings.queueing.worker_limit, settings.queueing.idle_timeout = 2, 0.01
+    handled: list[str] = []
+    done = {f"u{i}": asyncio.Event() for i in range(3)}
+
+    async def processor(*, raw_event: dict[str, Any], **_: Any) -> None:
+        uid = raw_event["object"]["metadata"]["uid"]
+        handled.append(uid)
+        await done[uid].wait()
+
+    async def scenario() -> list[tuple[list[str], bool]]:
+        resource = kopf.Resource("driftline.dev", "v1alpha1", "modelversions")
+        watcher = asyncio.create_task(
+            queueing.watcher(namespace=None, settings=settings, resource=resource, processor=processor)
+        )
+        await asyncio.sleep(0.2)  # kopf took the first page
+        prefix = connections.worker_prefix("/apis/driftline.dev/v1alpha1/modelversions")
+        page = asyncio.create_task(connections.caught_up(prefix, limit=2, max_wait=30))  # the next one
+        await asyncio.sleep(0.2)
+        seen = []
+        seen.append((sorted(handled), page.done()))  # two workers busy, the third queued: the page waits
+        done["u0"].set()
+        await asyncio.sleep(0.2)
+        seen.append((sorted(handled), page.done()))  # the third started, two busy still: the page waits
+        done["u1"].set()
+        await asyncio.wait_for(page, 5)
+        seen.append((sorted(handled), page.done()))
+        done["u2"].set()
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        return seen
+
+    assert asyncio.run(scenario()) == [
+        (["u0", "u1"], False),
+        (["u0", "u1", "u2"], False),
+        (["u0", "u1", "u2"], True),
+    ]
+
+
+def test_a_listing_page_waits_no_longer_than_max_wait() -> None:
+    async def stuck() -> None:
+        await asyncio.Event().wait()
+
+    async def scenario() -> bool:
+        worker = asyncio.create_task(stuck(), name="worker for (pods.v1, 'u0')")
+        await asyncio.wait_for(connections.caught_up("worker for (pods.v1, ", limit=1, max_wait=0.3), 5)
+        still = not worker.done()
+        worker.cancel()
+        return still
+
+    assert asyncio.run(scenario())

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from driftline.api.inferenceservice import InferenceServiceSpec
-from driftline.decide.serving import Plan, Rollout, Step, Version, decide, observe_deployment, resolve
+from driftline.decide.serving import (
+    Plan,
+    Rollout,
+    Step,
+    Version,
+    decide,
+    deployment_facts,
+    observe_deployment,
+    resolve,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -364,3 +375,56 @@ def test_observe_deployment_reads_version_previous_and_progress() -> None:
     assert observe_deployment(None, "ver", "prev") is None
     bare = observe_deployment({"metadata": {"generation": 1}, "spec": {}}, "ver", "prev")
     assert bare == Rollout(None, None, 1, 1, 0) and bare is not None and not bare.observed
+
+
+# --- deployment_facts: which Deployment watch events are news to the service -----------------------------------------
+
+
+def _deployment(**status: Any) -> dict[str, Any]:
+    """A stable Deployment as the API server returns it from the operator's apply."""
+    return {
+        "metadata": {
+            "name": "iris-stable",
+            "uid": "d1",
+            "resourceVersion": "100",
+            "generation": 1,
+            "labels": {"driftline.dev/inference-service": "iris"},
+            "annotations": {"driftline.dev/spec-hash": "abc", "prev": "2"},
+            "ownerReferences": [{"uid": "isvc-1", "controller": True, "kind": "InferenceService"}],
+            "managedFields": [{"manager": "driftline-operator"}],
+        },
+        "spec": {"replicas": 2, "template": {"metadata": {"labels": {"ver": "3"}}, "spec": {"containers": []}}},
+        "status": status,
+    }
+
+
+def test_deployment_facts_ignore_what_no_reconcile_reads() -> None:
+    """The watch event for the operator's own apply, and the controller's timestamps and bookkeeping, are no news."""
+    applied = _deployment(observedGeneration=1, conditions=[_progressing("NewReplicaSetAvailable", "1")])
+    event = copy.deepcopy(applied)
+    event["metadata"].update(resourceVersion="101", managedFields=[])
+    event["status"]["conditions"][0]["lastUpdateTime"] = "2"
+    assert deployment_facts(applied, "ver", "prev") == deployment_facts(event, "ver", "prev")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d["status"].update(observedGeneration=2),  # the controller saw a new template
+        lambda d: d["status"].update(readyReplicas=1),  # rollout progress
+        lambda d: d["status"].update(conditions=[_progressing("ProgressDeadlineExceeded", "3", "False")]),
+        lambda d: d["metadata"].update(generation=2),  # `kubectl scale`, `kubectl set image`, an edit
+        lambda d: d["metadata"]["labels"].clear(),  # a rendered label removed: no new generation
+        lambda d: d["metadata"]["annotations"].pop("prev"),
+        lambda d: d["metadata"]["ownerReferences"].clear(),  # orphaned: no longer this service's
+    ],
+)
+def test_deployment_facts_change_with_what_a_reconcile_reads(change: Callable[[dict[str, Any]], None]) -> None:
+    before = _deployment(observedGeneration=1, conditions=[])
+    after = copy.deepcopy(before)
+    change(after)
+    assert deployment_facts(before, "ver", "prev") != deployment_facts(after, "ver", "prev")
+
+
+def _progressing(reason: str, updated: str, status: str = "True") -> dict[str, Any]:
+    return {"type": "Progressing", "status": status, "reason": reason, "lastUpdateTime": updated}
