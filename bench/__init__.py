@@ -16,4 +16,4 @@ BENCHMARKS: dict[str, str] = {
     "reconcile": "bench.reconcile",
     "memory": "bench.memory",
 }
-"""Every benchmark, by name: the module that runs it."""
+"""Every benchmark, by name: the module that runs it, in the order they run (memory last: it fills the cluster)."""

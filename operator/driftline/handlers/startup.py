@@ -34,12 +34,11 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.chunk_size = 500
     # At most this many objects of a kind in processing at once (kopf's default: all of them, each worker holding its
     # body and kopf's copies while it waits for a handler thread: 400 MB when starting into 10,000 versions), and the
-    # first listing waits for them (k8s/connections.py); an idle worker frees its place after a second (kopf's
-    # default: 5 s, during which a version that needed nothing held a place that 10,000 others queue for). Not less:
-    # at 0.2 s, 100 new TrainingJobs took 6.7 s instead of 1.8 s to get their Jobs (measured; kopf's consistency wait
-    # after its own patch, presumably), though starting into 11,000 objects took 15 MB less.
+    # first listing waits for them (k8s/connections.py); an idle worker frees its place at once (kopf's default: 5 s,
+    # during which a version that needed nothing held a place that 10,000 others queue for; 1 s: 154 MB at 11,000
+    # objects instead of 138-141 MB).
     settings.queueing.worker_limit = connections.WORKER_LIMIT
-    settings.queueing.idle_timeout = 1.0
+    settings.queueing.idle_timeout = 0.2
 
 
 @kopf.on.login()
