@@ -26,7 +26,7 @@ from driftline.config import OperatorConfig
 from driftline.decide import canary, drift, serving
 from driftline.decide import conditions as conds
 from driftline.handlers import canary as canary_handler
-from driftline.handlers import failpoints, registry
+from driftline.handlers import failpoints, hints, registry
 from driftline.handlers import status as status_writer
 from driftline.handlers.locks import lock
 from driftline.k8s import events, objects
@@ -52,16 +52,14 @@ async def on_deployment(
     Deployments the resume handlers create come back as 1,000 ADDED events while those handlers hold the threads)."""
     if type is None or not namespace or not uid:  # kopf's initial listing: the InferenceService's resume covers it
         return
-    if type == "DELETED":
-        _seen_deployments.pop(uid, None)
-    elif _seen_deployments.get(uid) == _facts(body):
+    if not hints.is_news(_seen_deployments, type, uid, lambda: _facts(body)):
         return
     await asyncio.to_thread(reconcile, namespace, labels[c.LABEL_INFERENCE_SERVICE])
 
 
 _seen_deployments: dict[str, str] = {}
-"""Deployment uid -> serving.deployment_facts of the stable Deployment its service's last reconcile acted on: a hint
-that only skips work (the Deployment it just applied); empty after a restart, when resume reads everything."""
+"""Deployment uid -> serving.deployment_facts of the stable Deployment its service's last reconcile acted on
+(handlers.hints)."""
 
 
 def _facts(dep: Mapping[str, Any]) -> str:

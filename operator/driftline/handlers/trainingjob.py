@@ -16,7 +16,7 @@ from driftline.api.trainingjob import TrainingJobSpec
 from driftline.config import OperatorConfig
 from driftline.decide import conditions as conds
 from driftline.decide import promotion, training
-from driftline.handlers import failpoints, registry
+from driftline.handlers import failpoints, hints, registry
 from driftline.handlers import status as status_writer
 from driftline.handlers.locks import lock
 from driftline.k8s import events, objects
@@ -45,17 +45,14 @@ def on_job(labels: Mapping[str, str], namespace: str | None, type: str | None, b
     if type is None or not namespace:  # kopf's initial listing: the TrainingJob's own resume handler covers it
         return
     job = dict(body)
-    if type == "DELETED":
-        _seen_jobs.pop(job["metadata"].get("uid"), None)
-    elif _seen_jobs.get(job["metadata"].get("uid")) == training.job_facts(job):  # nothing read has changed
+    if not hints.is_news(_seen_jobs, type, job["metadata"].get("uid"), lambda: training.job_facts(job)):
         return
     # The event carries the Job as it is now: no need to read it again (a deleted one is read, and found gone).
     reconcile(namespace, labels[c.LABEL_TRAINING_JOB], job=None if type == "DELETED" else job)
 
 
 _seen_jobs: dict[str, str] = {}
-"""Job uid -> training.job_facts of the Job the last reconcile of its TrainingJob acted on: a hint that only skips
-work (the Job it just created, the controller's bookkeeping); empty after a restart, when resume reads everything."""
+"""Job uid -> training.job_facts of the Job the last reconcile of its TrainingJob acted on (handlers.hints)."""
 
 
 def invalid_reason(spec: TrainingJobSpec, cfg: OperatorConfig) -> str | None:
