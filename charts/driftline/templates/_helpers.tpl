@@ -101,9 +101,9 @@ operator/driftline/k8s/events.py and kopf's own needs (docs/operations.md explai
 into the ClusterRole (cluster-wide mode) or into a Role per watched namespace (namespaced mode).
 */}}
 {{- define "driftline.namespacedRules" -}}
-# Driftline's resources: kopf lists and watches them to serve them and patches them (its finalizer and its
-# kopf.driftline.dev/ annotations); the handlers read them one by one and by label. ModelVersions are reconciled
-# from watch events alone: kopf never patches them.
+# Driftline's resources: kopf lists and watches them to serve them, and patches them only while a handler retries
+# (its progress, in kopf.driftline.dev/ annotations; the diff base stays in the operator's memory); the handlers read
+# them one by one and by label. ModelVersions are reconciled from watch events alone: kopf never patches them.
 - apiGroups: ["driftline.dev"]
   resources: ["trainingjobs", "inferenceservices"]
   verbs: ["get", "list", "watch", "patch"]

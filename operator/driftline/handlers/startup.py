@@ -10,6 +10,7 @@ from typing import Any
 import kopf
 
 from driftline.api import constants as c
+from driftline.handlers import diffbase
 from driftline.k8s import client, connections
 
 ERROR_DELAYS = (1, 2, 5, 10, 20, 30, 60, 60, 120)
@@ -18,11 +19,10 @@ ERROR_DELAYS = (1, 2, 5, 10, 20, 30, 60, 60, 120)
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    # kopf's progress and diff-base go into annotations under our prefix, never into the validated status.
+    # A retrying handler's progress goes into annotations under our prefix, never into the validated status; the diff
+    # base stays in this process (handlers/diffbase.py): no write of kopf's own per created or changed object.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.KOPF_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=c.KOPF_PREFIX, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = diffbase.STORE
     settings.persistence.finalizer = c.FINALIZER
     # A failing handler retries with a capped back-off, never a hot loop.
     settings.batching.error_delays = ERROR_DELAYS

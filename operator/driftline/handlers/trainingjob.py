@@ -44,11 +44,13 @@ def on_trainingjob(name: str, namespace: str | None, body: kopf.Body, **_: Any) 
 def on_job(labels: Mapping[str, str], namespace: str | None, type: str | None, body: kopf.Body, **_: Any) -> None:
     if type is None or not namespace:  # kopf's initial listing: the TrainingJob's own resume handler covers it
         return
-    job = dict(body)
-    if not hints.is_news(_seen_jobs, type, job["metadata"].get("uid"), lambda: training.job_facts(job)):
-        return
+    job, name = dict(body), labels[c.LABEL_TRAINING_JOB]
+    # Judged once a reconcile of the TrainingJob in progress is done: the Job it is creating comes back as ADDED.
+    with lock(("trainingjob", namespace, name)):
+        if not hints.is_news(_seen_jobs, type, job["metadata"].get("uid"), lambda: training.job_facts(job)):
+            return
     # The event carries the Job as it is now: no need to read it again (a deleted one is read, and found gone).
-    reconcile(namespace, labels[c.LABEL_TRAINING_JOB], job=None if type == "DELETED" else job)
+    reconcile(namespace, name, job=None if type == "DELETED" else job)
 
 
 _seen_jobs: dict[str, str] = {}
