@@ -128,9 +128,10 @@ class NumericStack:
     missing: IntArray
     offsets: IntArray
 
-    def codes(self, values: Sequence[NDArray[Any]]) -> IntArray:
-        """rows x columns of global bin indices: each column's NumericColumn.codes plus its offset."""
-        x = np.column_stack([np.asarray(v, dtype=np.float64) for v in values])
+    def codes(self, values: NDArray[Any]) -> IntArray:
+        """rows x columns of global bin indices (each column's NumericColumn.codes plus its offset) of the rows x
+        columns `values`, the columns in `positions` order."""
+        x = np.asarray(values, dtype=np.float64)
         local = np.zeros(x.shape, dtype=np.int8)  # at most MAX_STACKED_CUTS
         for k in range(self.cuts.shape[1]):
             local += self.cuts[:, k] <= x  # summed over the cuts: searchsorted(cuts, x, "right")

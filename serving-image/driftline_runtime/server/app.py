@@ -149,7 +149,8 @@ def record(state: ServerState, batch: Batch, predictions: NDArray[Any]) -> None:
 
 def _observe(monitor: DriftMonitor, batch: Batch, predictions: NDArray[Any]) -> None:
     try:
-        monitor.observe(batch.columns, predictions)
+        matrix = batch.model_input if isinstance(batch.model_input, np.ndarray) else None
+        monitor.observe(batch.columns, predictions, matrix)
     except Exception:
         log.exception("drift: could not add a batch to the window")
 

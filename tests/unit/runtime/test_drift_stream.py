@@ -305,7 +305,7 @@ def test_numeric_columns_binned_together_land_where_each_alone_would() -> None:
     values = [np.concatenate([cuts, np.nextafter(cuts, np.inf), np.nextafter(cuts, -np.inf), edge]) for _ in columns]
     values = [rng.permutation(v) for v in values]
     alone = np.column_stack([c.codes(v) + c.offset for c, v in zip(columns, values, strict=True)])
-    assert np.array_equal(stack.codes(values), alone)
+    assert np.array_equal(stack.codes(np.column_stack(values)), alone)
 
     # Through the monitor, with the unstacked columns in between: the window counts what each column alone gives.
     rows = values[0].size
@@ -317,3 +317,70 @@ def test_numeric_columns_binned_together_land_where_each_alone_would() -> None:
     for column, v in zip(reference.columns, live, strict=True):
         np.add.at(expected, column.codes(v) + column.offset, 1)
     assert np.array_equal(monitor.window.counts(), expected)
+
+
+@pytest.mark.parametrize("regression", [False, True], ids=["labels", "regression: the prediction is stacked too"])
+def test_batches_that_came_as_one_matrix_bin_as_their_columns_do(
+    monkeypatch: pytest.MonkeyPatch, regression: bool
+) -> None:
+    """An all-numeric request's rows x features matrix is binned as it is (queued matrices joined in one call), one
+    feature with more cuts than are stacked, binned from the matrix's column; mixed with a batch without a matrix,
+    the queue joins column by column. Either way the window counts what the columns alone give."""
+    from driftline_runtime.drift import reference as ref_module
+
+    monkeypatch.setattr(monitor_module, "FLUSH_SECONDS", 1e9)
+    rng = np.random.default_rng(11)
+    columns, pred = sample(rng, 3000)
+    numeric = columns[:3]
+    profile = profile_of(columns, pred.astype(float) * 3.5 if regression else pred, regression=regression)
+    profile["features"] = profile["features"][:3]
+    profile["features"][2] = numeric_profile("n2", numeric[2], bins=ref_module.MAX_STACKED_CUTS + 8)
+    reference = parse_reference(profile, NUMERIC, DTYPES[:3])
+
+    def monitor() -> DriftMonitor:
+        return DriftMonitor(reference, CountWindow(400, 4, reference.total_bins), 1)
+
+    as_matrices, as_columns, mixed = monitor(), monitor(), monitor()
+    live, live_pred = sample(rng, 150, shift=True)
+    live_pred = live_pred.astype(float) * 3.5 if regression else live_pred
+    for start in range(0, 150, 9):
+        part = [c[start : start + 9] for c in live[:3]]
+        matrix = np.column_stack(part)
+        as_matrices.observe([matrix[:, j] for j in range(3)], live_pred[start : start + 9], matrix)
+        as_columns.observe(part, live_pred[start : start + 9])
+        as_columns.flush()
+        mixed.observe(part, live_pred[start : start + 9], matrix if start % 2 else None)
+    assert as_matrices.window.samples() == 0, "queued: nothing binned on the request path yet"
+    expected = as_columns.snapshot()
+    for queued in (as_matrices, mixed):
+        got = queued.snapshot()
+        assert got.samples == expected.samples == 150
+        assert np.array_equal(queued.window.counts(), as_columns.window.counts())
+        assert got.features == expected.features and got.prediction == expected.prediction
+
+
+def test_a_count_window_never_bins_rows_it_would_evict_unseen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Queued rows that newer queued rows push out of a count window are dropped unbinned: the window after a scrape
+    is what binning every batch would give, for at most the window's rows (plus one batch) of binning work."""
+    monkeypatch.setattr(monitor_module, "FLUSH_SECONDS", 1e9)
+    rng = np.random.default_rng(13)
+    columns, pred = sample(rng, 3000)
+    profile = profile_of(columns, pred, regression=False)
+    total = parse_reference(profile, NAMES, DTYPES).total_bins
+    lazy = make_monitor(profile, CountWindow(50, 5, total))
+    eager = make_monitor(profile, CountWindow(50, 5, total))
+    binned: list[int] = []
+    add = lazy.window.add
+    monkeypatch.setattr(lazy.window, "add", lambda codes: (binned.append(len(codes)), add(codes)))
+    live, live_pred = sample(rng, 700, shift=True)
+    for start in range(0, 700, 7):
+        batch = [c[start : start + 7] for c in live]
+        lazy.observe(batch, live_pred[start : start + 7])
+        assert lazy.pending_rows < 50 + 7, "the queue holds no more than the window can"
+        eager.observe(batch, live_pred[start : start + 7])
+        eager.flush()
+    a, b = lazy.snapshot(), eager.snapshot()
+    assert sum(binned) <= 50 + 7, f"binned {sum(binned)} of 700 rows into a 50-row window"
+    assert a.samples == b.samples == 50
+    assert np.array_equal(lazy.window.counts(), eager.window.counts())
+    assert a.features == b.features and a.prediction == b.prediction
