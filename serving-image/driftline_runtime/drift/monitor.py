@@ -97,6 +97,8 @@ class DriftMonitor:
         self._queue: collections.deque[Queued] = collections.deque()
         self._queued_rows = 0
         self._queued_since = 0.0
+        self.cpu_seconds = 0.0
+        """CPU time spent binning and computing drift so far (the thread's own, so what drift costs the server)."""
 
     def observe(
         self, features: Sequence[NDArray[Any]], predictions: NDArray[Any], matrix: NDArray[Any] | None = None
@@ -124,6 +126,7 @@ class DriftMonitor:
 
     def flush(self) -> None:
         """Bin the queued batches into the window, in arrival order."""
+        started = time.thread_time()
         queue, self._queue, self._queued_rows = list(self._queue), collections.deque(), 0
         if len(queue) > 1:
             # Batches whose columns do not stack (shapes, dtypes) are binned one by one.
@@ -131,6 +134,7 @@ class DriftMonitor:
                 queue = [_joined(queue)]
         for features, predictions, matrix in queue:
             self._add(features, predictions, matrix)
+        self.cpu_seconds += time.thread_time() - started
 
     def _add(self, features: Sequence[NDArray[Any]], predictions: NDArray[Any], matrix: NDArray[Any] | None) -> None:
         rows = int(predictions.shape[0])
@@ -155,6 +159,13 @@ class DriftMonitor:
 
     def snapshot(self) -> DriftSnapshot:
         self.flush()
+        started = time.thread_time()
+        try:
+            return self._snapshot()
+        finally:
+            self.cpu_seconds += time.thread_time() - started
+
+    def _snapshot(self) -> DriftSnapshot:
         counts = self.window.counts()
         samples = self.window.samples()
         ready = samples >= self.min_samples and samples > 0

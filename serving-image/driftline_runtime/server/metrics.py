@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from driftline_runtime.drift import DriftMonitor
@@ -75,7 +75,13 @@ class DriftCollector(Collector):
             labels=base,
         )
         min_samples.add_metric(self._labels, self._monitor.min_samples)
-        return [feature, prediction, score, share, threshold, samples, min_samples]
+        cpu = CounterMetricFamily(
+            "driftline_drift_cpu_seconds",
+            "CPU time the server spent on drift: binning live rows and computing drift (this scrape's included).",
+            labels=base,
+        )
+        cpu.add_metric(self._labels, self._monitor.cpu_seconds)
+        return [feature, prediction, score, share, threshold, samples, min_samples, cpu]
 
 
 class ServerMetrics:

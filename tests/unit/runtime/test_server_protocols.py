@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -241,6 +242,10 @@ def test_drift_metrics_are_nan_until_min_samples_then_track_the_stream(tmp_path:
         prediction = metric_lines(text, "driftline_prediction_drift")
         assert set(prediction) == {'{method="psi",model="iris",version="3"}', '{method="js",model="iris",version="3"}'}
         assert metric_lines(text, "driftline_drift_threshold")['{method="psi",model="iris",version="3"}'] == 0.25
+        # What drift cost the server so far: it grows with the work (binning 500 rows, computing drift) and stays
+        # below the whole process's CPU time.
+        cpu = metric_lines(text, "driftline_drift_cpu_seconds_total")['{model="iris",version="3"}']
+        assert 0 < cpu < time.process_time()
 
 
 def test_readiness_turns_false_when_shutdown_begins(model_dir: tuple[Path, str]) -> None:
