@@ -26,7 +26,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = c.FINALIZER
     # A failing handler retries with a capped back-off, never a hot loop.
     settings.batching.error_delays = ERROR_DELAYS
-    settings.execution.max_workers = 8
+    settings.execution.max_workers = client.HANDLER_THREADS
     settings.posting.level = logging.WARNING  # Events are posted explicitly, one per decision
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330

@@ -8,7 +8,7 @@ would also rewrite what the API server sent."""
 from __future__ import annotations
 
 import json
-import threading
+import os
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any, cast
@@ -20,8 +20,11 @@ JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 USER_AGENT = "driftline-operator/0.1.0"
-POOL_SIZE = 8
-"""Kept-alive connections: one per handler thread (kopf's max_workers)."""
+HANDLER_THREADS = 8
+"""kopf's handler threads (handlers/startup.py sets its max_workers to this)."""
+POOL_SIZE = HANDLER_THREADS + min(32, (os.cpu_count() or 1) + 4)
+"""Kept-alive connections: one per thread that calls the API, kopf's handler threads and asyncio's default executor
+(its own size formula), where the watch-event handlers reconcile."""
 TIMEOUT = urllib3.Timeout(connect=10, read=60)
 
 
@@ -49,15 +52,13 @@ class _Connection:
         )
 
 
-_lock = threading.Lock()
 _connection: _Connection | None = None
 
 
 def use(info: kopf.ConnectionInfo) -> None:
     """Send every later request with `info`'s server and credentials (kopf logs in again on a 401: so do we)."""
     global _connection
-    with _lock:
-        _connection = _Connection(info)
+    _connection = _Connection(info)  # one assignment: a request in flight keeps the connection it read
 
 
 def request(

@@ -1,4 +1,4 @@
-"""Streaming drift of one served model: bins every predicted batch into a window, computes drift when asked.
+"""Streaming drift of one served model: bins predicted batches into a window, computes drift when asked.
 
 observe() is the only call on the request side, and nearly free: it queues the batch. Queued batches are binned
 together (one vectorised binning for many requests: a per-request binning of 30 columns cost a 1-row request ~40% of

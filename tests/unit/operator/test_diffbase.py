@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 from typing import Any
 
 import kopf
@@ -71,11 +72,36 @@ def test_each_object_has_its_own_diff_base_and_a_deleted_one_is_forgotten() -> N
     assert store.fetch(body=kopf.Body(_tj())) is None and len(store) == 1
 
 
-def test_the_deletion_event_handler_forgets_the_object(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("plural", [c.TRAINING_JOB.plural, c.INFERENCE_SERVICE.plural])
+def test_kopf_calls_the_forgetting_handler_for_deletions_only(plural: str) -> None:
+    """Through kopf's own registry and filters (kopf internals: breaks if kopf changes how it matches handlers)."""
+    from kopf._cogs.structs import references
+    from kopf._core.intents import causes
+
+    registry = kopf.get_default_registry()
+    resource = references.Resource(c.GROUP, c.VERSION, plural)
+    body = kopf.Body(_tj())
+
+    def matched(type: str) -> list[str]:
+        cause = causes.WatchingCause(
+            resource=resource,
+            indices={},  # type: ignore[arg-type]
+            logger=logging.getLogger(__name__),
+            patch=kopf.Patch(),
+            body=body,
+            memo=kopf.Memo(),
+            type=type,  # type: ignore[arg-type]
+            event={"type": type, "object": dict(body)},  # type: ignore[typeddict-item]
+        )
+        return [h.id for h in registry._watching.get_handlers(cause)]
+
+    assert "forget_deleted" in matched("DELETED")
+    assert "forget_deleted" not in matched("MODIFIED") and "forget_deleted" not in matched("ADDED")
+
+
+def test_the_deletion_handler_forgets_the_object(monkeypatch: pytest.MonkeyPatch) -> None:
     store = diffbase.InMemoryDiffBase()
     monkeypatch.setattr(diffbase, "STORE", store)
     _handled(store, _tj())
-    assert diffbase._deleted(type="MODIFIED") is False, "only deletions reach the handler"
-    assert diffbase._deleted(type="DELETED") is True
     asyncio.run(diffbase.forget_deleted(uid="u1"))
     assert len(store) == 0
