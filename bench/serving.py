@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 from sklearn.datasets import load_breast_cancer
 
 from bench import peers
@@ -135,10 +136,8 @@ def server(kind: str, model_dir: Path, sha: str, workdir: Path) -> Iterator[tupl
 def drift_cpu_seconds(base: str) -> float:
     """The server's own account of the CPU time drift monitoring took (0 without drift)."""
     text = requests.get(f"{base}/metrics", timeout=30).text
-    for line in text.splitlines():
-        if line.startswith("driftline_drift_cpu_seconds_total{"):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+    samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
+    return next((s.value for s in samples if s.name == "driftline_drift_cpu_seconds_total"), 0.0)
 
 
 def body(rows: int) -> bytes:
@@ -243,7 +242,7 @@ def run(env: object, trials: int | None) -> Result:
                             spent = (cpu_seconds(pid) - before[0], drift_cpu_seconds(base) - before[1])
                             got["drift_cpu_share"] = spent[1] / spent[0]
                         runs[kind].append(got)
-            on, off = (statistics.median(r["rps"] for r in runs[k]) for k in (*runs,))
+            on, off = (statistics.median(r["rps"] for r in runs[k]) for k in runs)
             # CPU per request: what drift adds to each request, whatever share of the CPU the server got meanwhile.
             cpu_on, cpu_off = (
                 statistics.median(r["server_cpu_seconds"] / r["requests"] for r in runs[k]) for k in runs

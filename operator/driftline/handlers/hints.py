@@ -1,8 +1,8 @@
 """What the last reconcile acted on, per child object: a hint that only skips work.
 
 A child's watch event whose facts (what a reconcile reads of it) equal those the last reconcile acted on is no news:
-the child the reconcile just wrote coming back, the controller's bookkeeping. Empty after a restart, when the
-parents' resume handlers read everything; a deletion is always news."""
+the child the reconcile just wrote coming back, the controller's bookkeeping. Empty after a restart, when every parent
+is handled once again (handlers/diffbase.py); a deletion is always news."""
 
 from __future__ import annotations
 

@@ -34,8 +34,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.chunk_size = 500
     # At most this many objects of a kind in processing at once (kopf's default: all of them, each worker holding its
     # body and kopf's copies while it waits for a handler thread: 400 MB when starting into 10,000 versions), and the
-    # first listing waits for them (k8s/connections.py); an idle worker frees its place at once (kopf's default: 5 s,
-    # during which a version that needed nothing held a place that 10,000 others queue for; 1 s: 154 MB at 11,000
+    # first listing waits for them (k8s/connections.py); an idle worker frees its place after 0.2 s (kopf's default:
+    # 5 s, during which a version that needed nothing held a place that 10,000 others queue for; 1 s: 154 MB at 11,000
     # objects instead of 138-141 MB).
     settings.queueing.worker_limit = connections.WORKER_LIMIT
     settings.queueing.idle_timeout = 0.2

@@ -15,7 +15,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,10 +47,8 @@ def _joined(queue: list[Queued]) -> Queued:
 
 def _gathered(positions: tuple[int, ...], values: Sequence[NDArray[Any]], matrix: NDArray[Any] | None) -> NDArray[Any]:
     """The stacked columns as rows x columns: the request's own matrix when they are all its features, in order."""
-    if matrix is not None and matrix.ndim == 2 and positions == tuple(range(matrix.shape[1])):
-        return matrix
-    if matrix is not None and matrix.ndim == 2 and positions[-1] < matrix.shape[1]:
-        return matrix[:, positions]
+    if matrix is not None and matrix.ndim == 2 and positions[-1] < matrix.shape[1]:  # positions ascend
+        return matrix if len(positions) == matrix.shape[1] else matrix[:, positions]
     return np.column_stack([np.asarray(values[j], dtype=np.float64) for j in positions])
 
 
@@ -126,15 +124,23 @@ class DriftMonitor:
 
     def flush(self) -> None:
         """Bin the queued batches into the window, in arrival order."""
+        with self._charged():
+            queue, self._queue, self._queued_rows = list(self._queue), collections.deque(), 0
+            if len(queue) > 1:
+                # Batches whose columns do not stack (shapes, dtypes) are binned one by one.
+                with contextlib.suppress(ValueError, TypeError):
+                    queue = [_joined(queue)]
+            for features, predictions, matrix in queue:
+                self._add(features, predictions, matrix)
+
+    @contextlib.contextmanager
+    def _charged(self) -> Iterator[None]:
+        """Adds the thread CPU time of the block to cpu_seconds."""
         started = time.thread_time()
-        queue, self._queue, self._queued_rows = list(self._queue), collections.deque(), 0
-        if len(queue) > 1:
-            # Batches whose columns do not stack (shapes, dtypes) are binned one by one.
-            with contextlib.suppress(ValueError, TypeError):
-                queue = [_joined(queue)]
-        for features, predictions, matrix in queue:
-            self._add(features, predictions, matrix)
-        self.cpu_seconds += time.thread_time() - started
+        try:
+            yield
+        finally:
+            self.cpu_seconds += time.thread_time() - started
 
     def _add(self, features: Sequence[NDArray[Any]], predictions: NDArray[Any], matrix: NDArray[Any] | None) -> None:
         rows = int(predictions.shape[0])
@@ -159,11 +165,8 @@ class DriftMonitor:
 
     def snapshot(self) -> DriftSnapshot:
         self.flush()
-        started = time.thread_time()
-        try:
+        with self._charged():
             return self._snapshot()
-        finally:
-            self.cpu_seconds += time.thread_time() - started
 
     def _snapshot(self) -> DriftSnapshot:
         counts = self.window.counts()
