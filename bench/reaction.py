@@ -7,17 +7,19 @@ On one local cluster with the operator running as a real process:
   reaching it, and its own write reaching whoever looks).
 - promotion -> Deployment patched: an InferenceService (Rolling, 1 replica) follows the model; a version already
   trained is promoted the declarative way (the ModelVersion's `driftline.dev/promote` annotation, a new value each
-  time, since the operator handles each value once) and the client times, from its PATCH returning, its watch on the
-  Deployment seeing the pod template's `driftline.dev/version` label change. Trials alternate between two good
-  versions (re-promoting an Archived version is allowed) and wait for each rollout to finish (service Ready, the new
-  pod ready, the old one shutting down), so every trial is a clean promotion.
+  time, since the operator handles each value once) and the client times, from sending its PATCH (as the baseline
+  does), its watch on the Deployment seeing the pod template's `driftline.dev/version` label change. Trials
+  alternate between two good versions (re-promoting an Archived version is allowed) and wait for each rollout to
+  finish (service Ready, the new pod ready, the old one shutting down), so every trial is a clean promotion.
 - analysis failure -> rollback: the same service on strategy Canary, under a steady load of V2 requests; a version
   trained on other features answers them 400, so the canary's first measurement fails. Trials alternate between two
   such versions. The failing measurement is not visible to
   a client before the operator acts on it (it is written to status in the same pass, after the rollback), so the
-  start is taken from the API server's audit log: the failing round's last API request (listing the stable pods,
-  whose /metrics it then reads directly). The end is the client's watches seeing both the canary Deployment deleted
-  and the ModelVersion RolledBack. Server and client share this machine's clock.
+  start is taken from the API server's audit log: the failing round's first API request, received (listing the
+  canary pods, whose /metrics it then reads, before the stable pods'). The end is the client's watches seeing both
+  the canary Deployment deleted and the ModelVersion RolledBack. Server and client share this machine's clock.
+- drift breach -> action: the start is the first of the client's own 10 Hz reads of the pod's /metrics that shows
+  the breach, so the span may start up to 0.1 s after the breach existed (on average 50 ms late).
 
 The audit log also splits the promotion latency into its hops (the operator's status write on the ModelVersion,
 its Deployment patch), shown as indented rows.
@@ -120,7 +122,7 @@ def run(env: Env, trials: int | None = None) -> Result:
         rows.append(Row("API server: PATCH returned -> own watch sees it", base_ret, ratio=False))
 
         promo = _promotions(env, ns, deps, mvs, good, current, trials)
-        rows.append(Row("promotion -> Deployment patched (client)", promo.total, target=TARGET_PROMOTION))
+        rows.append(Row("promotion (PATCH sent) -> Deployment patched (client)", promo.total, target=TARGET_PROMOTION))
         rows.append(Row("  - PATCH -> operator's MV stage write arrives", promo.to_stage))
         rows.append(Row("  - MV stage write -> operator's Deployment patch", promo.to_deployment))
         rows.append(Row("  - Deployment patch -> client watch sees it", promo.to_client))
@@ -140,13 +142,13 @@ def run(env: Env, trials: int | None = None) -> Result:
     dr = _drift_alerts(env, ns, good[0], trials)
     rows.append(Row("drift breach -> action seen (client)", dr.total, target=TARGET_DRIFT))
     rows.append(Row("  - breach -> operator's status write arrives", dr.to_write))
-    rows.append(Row("  - breach -> operator's reading (its /metrics GET)", dr.to_reading, ratio=False))
+    rows.append(Row("  - breach -> operator's reading (its pod list)", dr.to_reading, ratio=False))
     extra["drift_trials"] = dr.trials
     notes = [
         f"promotion: {len(promo.total)} trials alternating v{good[0]} <-> v{good[1]} by the {PROMOTE} annotation "
         "(an Archived version may be promoted again; each new annotation value is one request)",
         f"analysis failure: {len(ab.total)} trials alternating bad v{bad[0]} <-> v{bad[1]} (each a whole canary: pod "
-        "start, a baseline read, one 2s interval); start = the failing round's last API request in the audit log, end "
+        "start, a baseline read, one 2s interval); start = the failing round's first API request in the audit log, end "
         "= client watches. Two bad versions alternate, so no trial re-runs the canary of the version just aborted",
         "'  - ' rows split the line above them using the API server's audit log (server-side timestamps)",
         f"baseline: {len(base_sent)} PATCHes of a ConfigMap; ratios divide each p50 by the 'PATCH sent' p50",
@@ -303,10 +305,12 @@ class Promotions:
 
 
 def _promote(env: Env, ns: str, version: int, token: str) -> tuple[float, float]:
-    """Ask for `version`'s promotion; the client's clocks (perf_counter, time) when the PATCH returned."""
+    """Ask for `version`'s promotion; the client's clocks (perf_counter, time) when the PATCH was sent, as the
+    baseline's span starts: the request's own round trip is part of what a user waits for."""
     body = {"metadata": {"annotations": {PROMOTE: token}}}
+    sent = time.perf_counter(), time.time()
     env.api.patch(f"{API.format(ns=ns)}/modelversions/{MODEL}-v{version}", body, "merge")
-    return time.perf_counter(), time.time()
+    return sent
 
 
 def _data_is(value: str) -> Callable[[Seen], bool]:
@@ -363,34 +367,34 @@ def _promotions(
         target = good[1] if current == good[0] else good[0]
         token = f"bench-{run_id}-{i}"
         mark, offset = deps.mark(), audit.offset()
-        t_ret, wall_ret = _promote(env, ns, target, token)
+        t_sent, wall_sent = _promote(env, ns, target, token)
         dep = deps.wait(f"{STABLE} on v{target}", _template_on(target), mark)
         wait_for(f"{SERVICE} Ready on v{target}", _ready_on(env, ns, target), timeout=180, interval=0.1)
         t_done = time.perf_counter()
         asked, stage, patched = _promotion_requests(audit.since(offset), target)
-        total = dep.mono - t_ret
+        total = dep.mono - t_sent
         parts = (stage.received - asked.completed, patched.received - stage.completed, dep.wall - patched.completed)
         out.total.append(total)
         out.to_stage.append(parts[0])
         out.to_deployment.append(parts[1])
         out.to_client.append(parts[2])
-        out.rollout.append(t_done - t_ret)
+        out.rollout.append(t_done - t_sent)
         out.trials.append(
             {
                 "from": current,
                 "to": target,
-                "patch_returned_wall": wall_ret,
+                "patch_sent_wall": wall_sent,
                 "deployment_seen_wall": dep.wall,
                 "latency": total,
                 "stage_write_received": stage.received,
                 "deployment_patch_received": patched.received,
-                "rollout_complete": t_done - t_ret,
+                "rollout_complete": t_done - t_sent,
             }
         )
         say(
             f"promotion {i + 1}/{trials} v{current}->v{target}: Deployment patched after {_ms(total)} "
             f"(stage write +{_ms(parts[0])}, Deployment patch +{_ms(parts[1])}, seen +{_ms(parts[2])}); "
-            f"rollout complete after {t_done - t_ret:.1f}s"
+            f"rollout complete after {t_done - t_sent:.1f}s"
         )
         current = target
     return out
@@ -427,7 +431,7 @@ def _aborts(
             bad = bad_versions[attempt % 2]
             token = f"bench-{run_id}-bad-{attempt}"
             d_mark, m_mark, s_mark, offset = deps.mark(), mvs.mark(), isvcs.mark(), audit.offset()
-            _, wall_ret = _promote(env, ns, bad, token)
+            _, wall_sent = _promote(env, ns, bad, token)
             deps.wait(f"{CANARY} created", lambda e: e.type == "ADDED" and e.obj["metadata"]["name"] == CANARY, d_mark)
             deleted = deps.wait(f"{CANARY} deleted", _canary_gone, d_mark, timeout=120)
             rolled_back = mvs.wait(f"v{bad} RolledBack", _rolled_back(bad, token), m_mark, timeout=120)
@@ -448,7 +452,7 @@ def _aborts(
             out.to_rolled_back.append(rb_write.received - measured)
             out.to_delete.append(delete.received - measured)
             out.to_failed_status.append(ended.wall - measured)
-            out.cycle.append(end - wall_ret)
+            out.cycle.append(end - wall_sent)
             out.trials.append(
                 {
                     "failing_round_wall": measured,
@@ -508,8 +512,9 @@ def _analysis_is(phases: tuple[str, ...], started_at: str | None) -> Callable[[S
 
 
 def _abort_requests(reqs: list[Request], version: int) -> tuple[float, Request, Request]:
-    """From the audit log: when the failing round took its last API request (the list of the stable pods, whose
-    /metrics it then reads), the operator's RolledBack write and its DELETE of the canary Deployment."""
+    """From the audit log: when the failing round began (its first API request, the list of the canary pods whose
+    /metrics it then reads; the stable pods are listed and read next), the operator's RolledBack write and its
+    DELETE of the canary Deployment."""
     reqs = [r for r in reqs if not _ours(r)]
     delete = _first(reqs, "canary DELETE", lambda r: r.verb == "delete" and f"/deployments/{CANARY}" in r.uri)
     mv_status = f"/modelversions/{MODEL}-v{version}/status"
@@ -523,7 +528,12 @@ def _abort_requests(reqs: list[Request], version: int) -> tuple[float, Request, 
     ]
     if not rounds:
         raise BenchError("the audit log shows no measurement round before the RolledBack write")
-    return rounds[-1].completed, rb[-1], delete
+    canary_lists = [
+        r
+        for r in reqs
+        if r.verb == "list" and "/pods" in r.uri and "track=canary" in r.uri and r.received <= rounds[-1].received
+    ]
+    return (canary_lists[-1] if canary_lists else rounds[-1]).received, rb[-1], delete
 
 
 def _analysis(e: Seen) -> dict[str, Any]:

@@ -10,6 +10,14 @@
   of the server's CPU time (/proc) that its drift work took (the server's own driftline_drift_cpu_seconds_total,
   read before and after each run); also on vs off, CPU time per request and rps, as the median of DRIFT_ROUNDS
   alternating runs, which differ by up to ±20% on a shared 2-core machine, with the CPU the server was given.
+
+What each timed span holds: rps, p50 and p99 come from loadgen's measured window (each request timed from before it
+is sent to its whole body read; only requests started in the window count), after 1 s of warm-up that both servers
+get alike (a long-running server pays its warm-up once). Drift's binning happens inside that window (observe()
+queues, and a flush runs at least every 0.5 s). Not in the rps figures: the drift statistics a /metrics scrape
+computes (a snapshot), since nobody scrapes during a run; the drift-cost figure adds one scrape per run. The drift
+cost is that of the default count window (1,000 rows), which under load bins at most a window's rows per flush; a
+time window bins every row (bench/drift.py times that path).
 """
 
 from __future__ import annotations

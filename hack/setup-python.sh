@@ -10,7 +10,9 @@ if ! .venv/bin/python -m uv --version >/dev/null 2>&1; then
   .venv/bin/python -m pip install -q --disable-pip-version-check "uv>=0.5"
 fi
 stamp=.venv/.driftline-installed
-sum=$(cat pyproject.toml serving-image/pyproject.toml | sha256sum | cut -c1-16)
+# The compiled drift binning is part of the install: a change to its sources rebuilds it.
+sum=$(cat pyproject.toml serving-image/pyproject.toml serving-image/driftline_runtime/drift/_binning.pyx \
+  serving-image/driftline_runtime/drift/binning.h | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
   echo "installing the Python environment into .venv ..." >&2
   VIRTUAL_ENV=$PWD/.venv .venv/bin/python -m uv pip install -q -e ./serving-image -e '.[dev,demo]'

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from driftline_runtime.drift._binning import NumericBinner
 from driftline_runtime.drift.methods import representative_points
 
 IntArray = NDArray[np.int64]
@@ -50,7 +51,9 @@ class NumericColumn:
         return int(self.cuts.size + 1)
 
     def codes(self, values: NDArray[Any]) -> IntArray:
-        """Local bin of each value, vectorised: searchsorted(cuts, x, 'right'); NaN goes to the missing bin."""
+        """Local bin of each value, vectorised: searchsorted(cuts, x, 'right'); NaN goes to the missing bin.
+
+        The definition the compiled binning (Reference.binner, what the server runs) is tested against."""
         x = np.asarray(values, dtype=np.float64)
         out = np.searchsorted(self.cuts, x, side="right").astype(np.int64)
         out[np.isnan(x)] = self.value_bins
@@ -111,33 +114,6 @@ class CategoricalColumn:
 Column = NumericColumn | CategoricalColumn
 
 
-MAX_STACKED_CUTS = 32
-"""Numeric columns with at most this many cuts are binned together (NumericStack); others one by one."""
-
-
-@dataclass(frozen=True)
-class NumericStack:
-    """Numeric columns binned together: one comparison pass per cut over the whole batch. Branch-free, so about
-    twice as fast as a binary search per value (np.searchsorted), whose branches a CPU cannot predict on live data;
-    the passes grow with the cuts, hence MAX_STACKED_CUTS."""
-
-    positions: tuple[int, ...]
-    """The columns' places in Reference.columns."""
-    cuts: FloatArray
-    """columns x the most cuts, padded with NaN: nothing compares >= NaN, so padding never counts."""
-    missing: IntArray
-    offsets: IntArray
-
-    def codes(self, values: NDArray[Any]) -> IntArray:
-        """rows x columns of global bin indices (each column's NumericColumn.codes plus its offset) of the rows x
-        columns `values`, the columns in `positions` order."""
-        x = np.asarray(values, dtype=np.float64)
-        local = np.zeros(x.shape, dtype=np.int8)  # at most MAX_STACKED_CUTS
-        for k in range(self.cuts.shape[1]):
-            local += self.cuts[:, k] <= x  # summed over the cuts: searchsorted(cuts, x, "right")
-        return np.where(np.isnan(x), self.missing, local) + self.offsets
-
-
 @dataclass(frozen=True)
 class Reference:
     """The reference histograms of every feature, in model feature order, and of the prediction (last column)."""
@@ -151,24 +127,30 @@ class Reference:
         return (*self.features, self.prediction)
 
     @functools.cached_property
-    def stack(self) -> NumericStack | None:
-        """The numeric columns to bin together, if there are two or more."""
-        numeric = [
-            (j, c)
-            for j, c in enumerate(self.columns)
-            if isinstance(c, NumericColumn) and c.cuts.size <= MAX_STACKED_CUTS
-        ]
-        if len(numeric) < 2:
-            return None
-        cuts = np.full((len(numeric), max(c.cuts.size for _, c in numeric)), np.nan)
-        for row, (_, c) in enumerate(numeric):
-            cuts[row, : c.cuts.size] = c.cuts
-        return NumericStack(
-            positions=tuple(j for j, _ in numeric),
-            cuts=cuts,
-            missing=np.array([c.value_bins for _, c in numeric], dtype=np.int64),
-            offsets=np.array([c.offset for _, c in numeric], dtype=np.int64),
-        )
+    def binner(self) -> NumericBinner:
+        """Every numeric column's cuts, missing bin and offset for the compiled binning (by column position;
+        categorical columns get no cuts and are never binned there)."""
+        columns = self.columns
+        width = max([1, *(c.cuts.size for c in columns if isinstance(c, NumericColumn))])
+        cuts = np.full((len(columns), width), np.nan)
+        ncuts = np.zeros(len(columns), dtype=np.int32)
+        missing = np.array([c.size - 1 for c in columns], dtype=np.int32)  # each kind's missing bin is its last
+        offsets = np.array([c.offset for c in columns], dtype=np.int32)
+        for t, c in enumerate(columns):
+            if isinstance(c, NumericColumn):
+                cuts[t, : c.cuts.size] = c.cuts
+                ncuts[t] = c.cuts.size
+        return NumericBinner(cuts, ncuts, missing, offsets, self.total_bins)
+
+    @functools.cached_property
+    def positions(self) -> NDArray[np.intp]:
+        """0 .. columns - 1: a slice of it names columns to the compiled binning without allocating."""
+        return np.arange(len(self.columns), dtype=np.intp)
+
+    @functools.cached_property
+    def numeric_features(self) -> NDArray[np.intp]:
+        """Positions of the numeric features: the columns of a request's matrix that the compiled binning takes."""
+        return np.array([j for j, c in enumerate(self.features) if isinstance(c, NumericColumn)], dtype=np.intp)
 
     @property
     def total_bins(self) -> int:

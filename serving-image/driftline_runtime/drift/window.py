@@ -1,4 +1,4 @@
-"""Streaming windows of binned rows: running histograms updated in O(columns) per row, no Python loop over rows.
+"""Streaming windows of binned rows: running histograms updated in O(columns) per row, in compiled loops.
 
 Rows arrive as a (rows x columns) matrix of global bin indices (see reference.py); a window keeps one flat count
 vector over all columns' bins plus the number of rows it currently holds.
@@ -13,6 +13,8 @@ from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+
+from driftline_runtime.drift import _binning
 
 IntArray = NDArray[np.int64]
 Clock = Callable[[], float]
@@ -34,7 +36,13 @@ class Window(Protocol):
 
 
 def _histogram(codes: NDArray[np.integer], total_bins: int) -> IntArray:
-    return np.bincount(codes.reshape(-1), minlength=total_bins).astype(np.int64, copy=False)
+    counts = np.zeros(total_bins, dtype=np.int64)
+    _binning.count(_codes(codes), counts)
+    return counts
+
+
+def _codes(codes: NDArray[np.integer]) -> NDArray[np.int32]:
+    return np.ascontiguousarray(codes, dtype=np.int32).reshape(codes.shape[0], -1)
 
 
 class CountWindow:
@@ -60,13 +68,9 @@ class CountWindow:
             return
         if rows > self._size:
             codes, rows = codes[-self._size :], self._size
-        slots = (self._next + np.arange(rows)) % self._size
-        # Slots below `_filled` hold live rows: before the first wrap the ring fills from 0 upwards.
-        occupied = slots[slots < self._filled]
-        if occupied.size:
-            self._counts -= _histogram(self._ring[occupied], self._counts.size)
-        self._ring[slots] = codes
-        self._counts += _histogram(codes, self._counts.size)
+        # Slots below `_filled` hold live rows (before the first wrap the ring fills from 0 upwards): their codes
+        # leave the counts as the new rows take their place.
+        _binning.ring_add(_codes(codes), self._ring, self._counts, self._next, self._filled)
         self._next = (self._next + rows) % self._size
         self._filled = min(self._size, self._filled + rows)
 

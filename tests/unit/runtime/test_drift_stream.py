@@ -11,7 +11,7 @@ import pytest
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 
-from driftline_runtime.drift import CountWindow, DriftMonitor, ProfileError, TimeWindow, parse_reference
+from driftline_runtime.drift import CountWindow, DriftMonitor, ProfileError, TimeWindow, _binning, parse_reference
 from driftline_runtime.drift import monitor as monitor_module
 from driftline_runtime.drift.reference import CategoricalColumn
 from tests.unit.runtime.server_kit import categorical_profile, numeric_profile
@@ -285,31 +285,22 @@ def test_queued_batches_of_mixed_dtypes_bin_as_if_added_one_by_one(monkeypatch: 
     assert a.features == b.features and a.prediction == b.prediction
 
 
-def test_numeric_columns_binned_together_land_where_each_alone_would() -> None:
-    """The stacked binning (one pass per cut over all numeric columns) against each column's own searchsorted, on
-    the values where a slip would show: exactly on a cut, between, beyond both ends, infinities and NaN; a column
-    with more than MAX_STACKED_CUTS cuts is binned on its own."""
-    from driftline_runtime.drift import reference as ref_module
-
+def test_the_monitor_counts_what_each_column_alone_gives() -> None:
+    """Numeric columns on both sides of the compiled binning's linear/binary-search limit, a categorical column
+    between them and a numeric prediction, on the values where a slip would show (on a cut, one ulp either side,
+    infinities, NaN): the window counts what each column's own searchsorted gives."""
     rng = np.random.default_rng(7)
     wide = np.sort(rng.normal(size=5000))
     profile = profile_of([wide, wide * 2, wide + 3, np.array(["a"] * 5000, dtype=object)], wide, regression=True)
-    profile["features"][2] = numeric_profile("n2", wide, bins=ref_module.MAX_STACKED_CUTS + 8)
+    profile["features"][2] = numeric_profile("n2", wide, bins=_binning.LINEAR_CUTS + 8)
     reference = parse_reference(profile, NAMES, DTYPES)
-    stack = reference.stack
-    assert stack is not None and stack.positions == (0, 1, 4)  # n0, n1 and the prediction; not n2, not c
-
-    columns = [reference.columns[j] for j in stack.positions]
-    cuts = np.concatenate([c.cuts for c in columns])
+    numeric = [c for c in reference.columns if not isinstance(c, CategoricalColumn)]
+    cuts = np.concatenate([c.cuts for c in numeric])
     edge = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 1e300, -1e300])
-    values = [np.concatenate([cuts, np.nextafter(cuts, np.inf), np.nextafter(cuts, -np.inf), edge]) for _ in columns]
-    values = [rng.permutation(v) for v in values]
-    alone = np.column_stack([c.codes(v) + c.offset for c, v in zip(columns, values, strict=True)])
-    assert np.array_equal(stack.codes(np.column_stack(values)), alone)
-
-    # Through the monitor, with the unstacked columns in between: the window counts what each column alone gives.
+    values = [rng.permutation(np.concatenate([cuts, np.nextafter(cuts, np.inf), np.nextafter(cuts, -np.inf), edge]))]
+    values += [rng.permutation(values[0]) for _ in range(3)]
     rows = values[0].size
-    live = [values[0], values[1], values[0], np.array(["a"] * rows, dtype=object), values[2]]
+    live = [values[0], values[1], values[2], np.array(["a"] * rows, dtype=object), values[3]]
     monitor = DriftMonitor(reference, CountWindow(rows, 5, reference.total_bins), 1)
     monitor.observe(live[:-1], live[-1])
     monitor.flush()
@@ -319,22 +310,20 @@ def test_numeric_columns_binned_together_land_where_each_alone_would() -> None:
     assert np.array_equal(monitor.window.counts(), expected)
 
 
-@pytest.mark.parametrize("regression", [False, True], ids=["labels", "regression: the prediction is stacked too"])
+@pytest.mark.parametrize("regression", [False, True], ids=["labels", "regression: a numeric prediction"])
 def test_batches_that_came_as_one_matrix_bin_as_their_columns_do(
     monkeypatch: pytest.MonkeyPatch, regression: bool
 ) -> None:
     """An all-numeric request's rows x features matrix is binned as it is (queued matrices joined in one call), one
-    feature with more cuts than are stacked, binned from the matrix's column; mixed with a batch without a matrix,
-    the queue joins column by column. Either way the window counts what the columns alone give."""
-    from driftline_runtime.drift import reference as ref_module
-
+    feature binned by binary search; mixed with a batch without a matrix, the queue joins column by column. Either
+    way the window counts what the columns alone give."""
     monkeypatch.setattr(monitor_module, "FLUSH_SECONDS", 1e9)
     rng = np.random.default_rng(11)
     columns, pred = sample(rng, 3000)
     numeric = columns[:3]
     profile = profile_of(columns, pred.astype(float) * 3.5 if regression else pred, regression=regression)
     profile["features"] = profile["features"][:3]
-    profile["features"][2] = numeric_profile("n2", numeric[2], bins=ref_module.MAX_STACKED_CUTS + 8)
+    profile["features"][2] = numeric_profile("n2", numeric[2], bins=_binning.LINEAR_CUTS + 8)
     reference = parse_reference(profile, NUMERIC, DTYPES[:3])
 
     def monitor() -> DriftMonitor:
