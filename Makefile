@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup k8s-bin prometheus gitops test test-unit lint crds chart demo kind-up cluster-up cluster-down bench clean
+.PHONY: help setup k8s-bin seaweedfs prometheus gitops test test-unit lint crds chart demo kind-up cluster-up cluster-down bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -15,6 +15,9 @@ setup:  ## the Python environment (.venv), idempotent
 k8s-bin:  ## build the control-plane binaries from Go modules (cached; cold ~10 min on 2 cores)
 	@bash hack/build-k8s.sh >/dev/null
 
+seaweedfs:  ## SeaweedFS (the S3 server models are stored in) built from its Go module (cached; cold ~8 min on 2 cores)
+	@bash hack/build-seaweedfs.sh >/dev/null
+
 prometheus:  ## Prometheus from Debian for the drift tests (cached)
 	@bash hack/fetch-prometheus.sh >/dev/null
 
@@ -22,7 +25,7 @@ gitops:  ## Lua 5.1 from Debian and the kstatus CLI from Go modules, for the Git
 	@bash hack/fetch-lua.sh >/dev/null
 	@bash hack/kstatus/build.sh >/dev/null
 
-test: setup k8s-bin prometheus gitops  ## every test: unit, integration and e2e against the real local control plane
+test: setup k8s-bin seaweedfs prometheus gitops  ## every test: unit, integration and e2e against the real local control plane
 	@$(PY) -m pytest -q
 
 test-unit: setup  ## only the fast unit tests (no cluster)

@@ -68,7 +68,7 @@ def run(env: Env, trials: int | None = None) -> Result:
         ratio = _median(took) / _median(baseline[n])
         rows.append(
             Row(
-                f"N={n}: operator, until every Job and status exists",
+                f"N={n}: operator, until every Job, status and Event exists",
                 took,
                 note=f"{ratio_text(ratio)} the plain client (target <= {TARGET_RATIO}x)",
                 against=base_name,

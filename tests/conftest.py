@@ -22,6 +22,7 @@ import pytest
 from driftline.devcluster import binaries, kubeapi
 from driftline.devcluster.controlplane import LocalCluster
 from driftline.devcluster.kubeapi import ApiError, KubeApi
+from driftline.devcluster.s3 import Identity, S3Server
 
 
 @dataclass
@@ -78,3 +79,33 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     yield name
     with contextlib.suppress(ApiError):
         cluster.api.delete(f"/api/v1/namespaces/{name}")
+
+
+@dataclass
+class ObjectStore:
+    """The session's S3 server and who may do what there: `admin` everything, `reader` only read and list bucket
+    `models`, `stranger` keys the server does not know."""
+
+    server: S3Server
+    admin: Identity
+    reader: Identity
+    stranger: Identity
+    buckets: tuple[str, ...] = ("models", "datasets")
+
+    def env(self, identity: Identity | None = None) -> dict[str, str]:
+        return self.server.env(identity)
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectStore]:
+    """A real SeaweedFS with S3 authentication on (built and cached by hack/build-seaweedfs.sh), started lazily."""
+    admin = Identity("admin")
+    reader = Identity("reader", actions=("Read:models", "List:models"))
+    server = S3Server(tmp_path_factory.mktemp("s3"), [admin, reader]).start()
+    try:
+        store = ObjectStore(server, admin, reader, Identity("stranger"))
+        for bucket in store.buckets:
+            server.create_bucket(bucket)
+        yield store
+    finally:
+        server.stop()

@@ -2,6 +2,11 @@
 
 Writing is all-or-nothing: files go to a hidden sibling directory that is renamed into place, so a reader never sees
 a half artifact. Reading verifies the model file's sha256 before anyone unpickles it.
+
+In object storage (s3://, see storage.py) an artifact is a prefix: `publish` refuses one that holds anything (a
+version is never overwritten) and uploads metadata.json last, so metadata.json marks a complete artifact and a
+training killed mid-upload leaves none; `fetch` reads metadata.json first and checks the model's sha256 against the
+one the ModelVersion recorded before the file takes its name.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import shutil
 import tempfile
 from typing import Any
 
+from driftline_runtime import storage
 from driftline_runtime.profile import validate_profile
 from driftline_runtime.termination import Failure
 
@@ -180,3 +186,64 @@ def _read_json(directory: str, name: str) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ArtifactError(f"{name} must hold a JSON object")
     return document
+
+
+# --- object storage -------------------------------------------------------------------------------------------------
+
+
+def check_output_prefix(prefix: storage.ObjectUri) -> None:
+    """Fail before any work when the prefix could not receive the artifact: it must hold nothing."""
+    existing = storage.list_keys(prefix)
+    if existing:
+        shown = ", ".join(sorted(existing)[:3]) + (", ..." if len(existing) > 3 else "")
+        raise Failure("OutputNotEmpty", f"{prefix} already holds {len(existing)} object(s) ({shown})")
+
+
+def publish(directory: str, prefix: storage.ObjectUri) -> None:
+    """Upload an artifact written by write_artifact under `prefix`, metadata.json last; each object is put only where
+    none exists, so a second writer fails instead of mixing its files with the first's."""
+    check_output_prefix(prefix)
+    for name in _WRITE_ORDER:
+        storage.upload_new(os.path.join(directory, name), prefix.child(name))
+
+
+def fetch(prefix: storage.ObjectUri, directory: str, expected_sha256: str) -> dict[str, Any]:
+    """Download the artifact under `prefix` into `directory` (pod-local, empty or left by an earlier attempt of this
+    same fetch) and return its metadata. Only a complete artifact whose model has `expected_sha256` lands."""
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):  # an earlier attempt's leftovers: start clean
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            os.remove(path)
+    meta_path = os.path.join(directory, f".{METADATA_FILE}.fetching")
+    try:
+        storage.download(prefix.child(METADATA_FILE), meta_path)
+    except storage.StorageFailure as e:
+        if e.reason != "NoSuchKey":
+            raise
+        if storage.list_keys(prefix):
+            raise Failure(
+                "ArtifactIncomplete",
+                f"{prefix} has no {METADATA_FILE}: its upload did not finish, so it is not an artifact",
+            ) from e
+        raise Failure("NoSuchKey", f"no artifact at {prefix}: nothing is stored under it") from e
+    try:
+        with open(meta_path, encoding="utf-8") as f:
+            metadata = json.load(f)
+        name = metadata["artifact"]["file"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise Failure("InvalidArtifact", f"{prefix.child(METADATA_FILE)} is not an artifact's metadata: {e}") from e
+    if not isinstance(name, str) or not name or name != os.path.basename(name) or name.startswith("."):
+        raise Failure("InvalidArtifact", f"{prefix.child(METADATA_FILE)}: artifact.file must be a plain file name")
+    model_path = os.path.join(directory, name)
+    actual = storage.download(prefix.child(name), model_path)
+    if actual != expected_sha256:
+        os.remove(model_path)
+        raise Failure(
+            "ArtifactSha256Mismatch",
+            f"{prefix.child(name)} has sha256 {actual}, the ModelVersion recorded {expected_sha256}: "
+            "the stored artifact changed after registration, and is not served",
+        )
+    storage.download(prefix.child(PROFILE_FILE), os.path.join(directory, PROFILE_FILE))
+    os.replace(meta_path, os.path.join(directory, METADATA_FILE))
+    return dict(metadata)

@@ -1,10 +1,11 @@
-"""`driftline-runtime`: one entry point for the two jobs the runtime image does."""
+"""`driftline-runtime`: one entry point for the jobs the runtime image does: train, serve, fetch an artifact from
+object storage, and publish one to it."""
 
 from __future__ import annotations
 
 import sys
 
-USAGE = "usage: driftline-runtime {train,serve} [options]  (driftline-runtime <command> --help for details)"
+USAGE = "usage: driftline-runtime {train,serve,fetch,publish} [options]  (<command> --help for details)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +23,14 @@ def main(argv: list[str] | None = None) -> int:
         from driftline_runtime.server import main as serve_main
 
         return serve_main(rest)
+    if command == "fetch":
+        from driftline_runtime.fetch import main as fetch_main
+
+        return fetch_main(rest)
+    if command == "publish":
+        from driftline_runtime.publish import main as publish_main
+
+        return publish_main(rest)
     print(f"driftline-runtime: unknown command {command!r}\n{USAGE}", file=sys.stderr)
     return 2
 

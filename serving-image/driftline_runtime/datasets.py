@@ -1,7 +1,8 @@
 """Loading a training table from a URI into pandas, with the sha256 that pins exactly which bytes were used.
 
-Supported: `sklearn://<name>` (the datasets bundled with scikit-learn, no network), `http(s)://…`, `file:///abs`,
-and plain paths. The operator mounts volumes and passes plain paths; the URI the user wrote travels separately.
+Supported: `sklearn://<name>` (the datasets bundled with scikit-learn, no network), `http(s)://…`, `s3://bucket/key`
+(object storage, configured as storage.py says), `file:///abs`, and plain paths. The operator mounts volumes and
+passes plain paths; the URI the user wrote travels separately.
 
 An http(s) download sends the Authorization header found in DRIFTLINE_DATASET_AUTHORIZATION (the kubelet fills it
 from the Secret the TrainingJob names), to the dataset's own origin only. Its value is never printed: messages name
@@ -25,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from driftline_runtime import storage
 from driftline_runtime.artifact import sha256_file
 from driftline_runtime.termination import Failure
 
@@ -73,13 +75,31 @@ def load(uri: str, fmt: str | None = None, *, timeout: float = 60.0) -> Dataset:
         return _load_http(uri, fmt, timeout)
     if scheme == "file":
         return load_file(_file_uri_path(uri), fmt, shown_as=uri)
+    if scheme == "s3":
+        return _load_object(uri, fmt)
     if scheme:
         raise Failure(
             "UnsupportedDatasetUri",
             f"cannot read dataset {uri!r}: scheme {scheme}:// is not readable by the trainer "
-            "(use sklearn://, http(s)://, file:// or a path; the operator mounts volumes and passes their paths)",
+            "(use sklearn://, http(s)://, s3://, file:// or a path; the operator mounts volumes, passes their paths)",
         )
     return load_file(uri, fmt, shown_as=uri)
+
+
+def _load_object(uri: str, fmt: str | None) -> Dataset:
+    """An object downloaded into the pod's temporary storage, then read as a file (its name gives the format)."""
+    location = storage.parse(uri)
+    name = os.path.basename(location.key) or "dataset"
+    with tempfile.TemporaryDirectory(prefix="driftline-dataset-") as d:
+        path = os.path.join(d, name)
+        try:
+            storage.retrying(3, 1.0, lambda: storage.download(location, path))
+        except storage.StorageFailure as e:
+            reason = "DatasetNotFound" if e.reason in ("NoSuchKey", "NoSuchBucket") else "DatasetAccessDenied"
+            if e.retryable:
+                reason = "DatasetUnreachable"
+            raise Failure(reason, f"cannot read dataset {uri!r}: {e.reason}: {e.message}") from e
+        return load_file(path, fmt or format_from_name(name), shown_as=uri)
 
 
 def load_file(path: str, fmt: str | None, *, shown_as: str) -> Dataset:

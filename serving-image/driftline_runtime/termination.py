@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
+DEFAULT_PATH = "/dev/termination-log"
 LIMIT_BYTES = 4096
 # Headroom under the kubelet's limit so an added newline or a reader's framing never cuts the document.
 BUDGET_BYTES = 4000
@@ -65,3 +66,13 @@ def write(path: str | None, document: dict[str, Any]) -> None:
             f.write(text)
     except OSError as e:
         print(f"warning: cannot write the termination log {path}: {e}", file=sys.stderr)
+
+
+def path_of(argv: list[str]) -> str:
+    """Where a command's --termination-log points, found even when the rest of argv does not parse."""
+    for i, arg in enumerate(argv):
+        if arg == "--termination-log" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--termination-log="):
+            return arg.split("=", 1)[1]
+    return DEFAULT_PATH

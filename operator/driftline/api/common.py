@@ -10,6 +10,8 @@ from pydantic import Field
 from driftline.api.base import ApiModel, FieldError, OpenModel, StatusModel, rule
 from driftline.api.constants import CONDITIONS_CAP, ConditionStatus
 from driftline.api.fields import (
+    AwsRegion,
+    Bool,
     DataKey,
     DatasetUri,
     Float,
@@ -110,6 +112,56 @@ class SecretKeySelector(ApiModel):
     """Key within the Secret's data."""
 
 
+class ConfigMapKeySelector(ApiModel):
+    """One key of a ConfigMap in the object's own namespace, as core/v1 ConfigMapKeySelector."""
+
+    name: ObjectName
+    """Name of the ConfigMap."""
+    key: DataKey
+    """Key within the ConfigMap's data."""
+
+
+class S3Credentials(ApiModel):
+    """S3 keys, referenced and never copied: they reach the pods as environment variables the kubelet fills from the
+    Secret when it starts them, so the operator needs no access to Secrets and the values appear in no spec, status,
+    Event or log. Until the Secret and keys exist a pod does not start: it waits in CreateContainerConfigError."""
+
+    access_key_id: SecretKeySelector
+    """The Secret key holding the access key id (AWS_ACCESS_KEY_ID)."""
+    secret_access_key: SecretKeySelector
+    """The Secret key holding the secret access key (AWS_SECRET_ACCESS_KEY)."""
+    session_token: SecretKeySelector | None = None
+    """The Secret key holding a session token (AWS_SESSION_TOKEN), for temporary credentials."""
+
+
+class S3Storage(ApiModel):
+    """How pods reach an S3-compatible object store. They get it as the AWS SDKs' standard environment variables,
+    so a custom trainer using boto3 sees the same settings."""
+
+    endpoint: HttpUrl | None = None
+    """URL of an S3-compatible service (SeaweedFS, Ceph RGW, Cloudflare R2, ...), e.g. http://seaweedfs.storage:8333
+    (AWS_ENDPOINT_URL); AWS S3 when empty."""
+    region: AwsRegion | None = None
+    """Region of the bucket (AWS_REGION); us-east-1 when empty."""
+    path_style: Bool = False
+    """Address buckets by path (http://host/bucket/key), as most S3-compatible services want; AWS's virtual-hosted
+    style (http://bucket.host/key) when false."""
+    ca_bundle: ConfigMapKeySelector | None = None
+    """A ConfigMap key holding PEM certificates to trust besides the system's, for a service with a private CA
+    (mounted into the pods; AWS_CA_BUNDLE points at it)."""
+    credentials: S3Credentials | None = None
+    """Keys from a Secret. When empty, the SDK's default chain: web identity (IRSA, GKE/AKS workload identity
+    federation with an AWS role), EKS Pod Identity or ECS container credentials, then the node's instance profile.
+    Those go with the pod's ServiceAccount or node, not with anything in this spec."""
+
+
+class StorageSpec(ApiModel):
+    """Object storage settings for the pods that read or write s3:// URIs."""
+
+    s3: S3Storage | None = None
+    """S3 and S3-compatible services."""
+
+
 class DatasetAuthorization(ApiModel):
     """Credentials for downloading a dataset, referenced and never copied: the kubelet reads the Secret when it starts
     the training container, so the operator needs no access to Secrets."""
@@ -125,9 +177,10 @@ class DatasetSpec(ApiModel):
     """The data a model trains on, and how it is split for evaluation."""
 
     uri: DatasetUri
-    """Where the data is: https://<url>, pvc://<claim>/<path> (a file on a PersistentVolumeClaim),
-    configmap://<name>/<key> (a key of a ConfigMap in the same namespace), or sklearn://<name> for a dataset
-    scikit-learn ships (iris, wine, breast_cancer, diabetes, ...)."""
+    """Where the data is: s3://<bucket>/<key> (an object, read with spec.storage.s3), https://<url>,
+    pvc://<claim>/<path> (a file on a PersistentVolumeClaim), configmap://<name>/<key> (a key of a ConfigMap in the
+    same namespace), or sklearn://<name> for a dataset scikit-learn ships (iris, wine, breast_cancer, diabetes, ...).
+    CSV, Parquet and JSON files, optionally compressed."""
     format: DatasetFormat = DatasetFormat.AUTO
     """File format: auto guesses it from the file name; ignored for sklearn:// datasets."""
     target: Annotated[str, Field(min_length=1, max_length=253)] = "target"

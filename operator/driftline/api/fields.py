@@ -114,9 +114,12 @@ ImageRef = Annotated[
 ]
 
 # --- URIs. -----------------------------------------------------------------------------------------------------------
+S3_BUCKET: Final = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+"""An S3 bucket name as AWS allows it: 3-63 lowercase letters, digits, '.' and '-'."""
 DATASET_URI_PATTERN: Final = (
     r"^(https://[^\s]+"
     rf"|pvc://{DNS_SUBDOMAIN}{PATH}"
+    rf"|s3://{S3_BUCKET}{PATH}"
     rf"|configmap://{DNS_SUBDOMAIN}/[-._a-zA-Z0-9]+"
     r"|sklearn://[a-z][a-z0-9_]*)$"
 )
@@ -125,13 +128,22 @@ DatasetUri = Annotated[
     Field(min_length=1, max_length=2048),
     Matches(
         DATASET_URI_PATTERN,
-        "must be https://<url>, pvc://<claim>/<path>, configmap://<name>/<key> or sklearn://<name>",
+        "must be https://<url>, pvc://<claim>/<path>, s3://<bucket>/<key>, configmap://<name>/<key> or "
+        "sklearn://<name>",
     ),
 ]
 StorageUri = Annotated[
     str,
     Field(min_length=1, max_length=1024),
-    Matches(rf"^pvc://{DNS_SUBDOMAIN}({PATH})?$", "must be pvc://<claim>/<path>, e.g. pvc://models/breast-cancer"),
+    Matches(
+        rf"^(pvc://{DNS_SUBDOMAIN}({PATH})?|s3://{S3_BUCKET}({PATH})?)$",
+        "must be s3://<bucket>/<prefix> or pvc://<claim>/<path>, e.g. s3://models/breast-cancer",
+    ),
+]
+AwsRegion = Annotated[
+    str,
+    Field(min_length=1, max_length=64),
+    Matches(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "must be a region name such as us-east-1"),
 ]
 HttpUrl = Annotated[
     str,

@@ -9,7 +9,7 @@ from typing import Annotated, Final, Literal
 from pydantic import Field
 
 from driftline.api.base import ApiModel, FieldError, StatusModel, rule
-from driftline.api.common import Conditions, ObjectMeta, ResourceRequirements
+from driftline.api.common import Conditions, ObjectMeta, ResourceRequirements, StorageSpec
 from driftline.api.constants import API_VERSION, HISTORY_CAP
 from driftline.api.drift import DriftAction, DriftSpec, DriftStatus
 from driftline.api.fields import Duration, ImageRef, Int, ModelName, ModelVersionNumber, Timestamp
@@ -60,6 +60,9 @@ class InferenceServiceSpec(ApiModel):
     """Drift watching; off when empty."""
     retrain: RetrainSpec | None = None
     """What to train when drift asks for it (drift action Retrain)."""
+    storage: StorageSpec | None = None
+    """How the serving pods reach object storage: a version stored at s3:// is fetched into each pod before its
+    server starts, with these settings."""
 
     @rule(
         "!has(self.drift) || self.drift.action != 'Retrain' || has(self.retrain)",

@@ -39,7 +39,9 @@ class ArtifactSpec(ApiModel):
     """The trained model's files."""
 
     storage_uri: StorageUri
-    """Directory holding the model file, metadata.json and the reference profile, pvc://<claim>/<path>."""
+    """Where the model file, metadata.json and the reference profile are: an object storage prefix,
+    s3://<bucket>/<prefix>, or a directory on a PersistentVolumeClaim, pvc://<claim>/<path>. Serving fetches an
+    s3:// artifact into each pod and checks sha256 before loading it."""
     format: ArtifactFormat = ArtifactFormat.JOBLIB
     """Serialisation of the model file."""
     sha256: Sha256

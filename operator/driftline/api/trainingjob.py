@@ -8,7 +8,14 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from driftline.api.base import ApiModel, FieldError, StatusModel, rule
-from driftline.api.common import Conditions, DatasetSpec, ObjectMeta, PodTemplate, ResourceRequirements
+from driftline.api.common import (
+    Conditions,
+    DatasetSpec,
+    ObjectMeta,
+    PodTemplate,
+    ResourceRequirements,
+    StorageSpec,
+)
 from driftline.api.constants import API_VERSION
 from driftline.api.fields import Bool, EstimatorPath, ImageRef, Int, ModelName, StorageUri, Timestamp
 from driftline.api.promotion import PromotionPolicy
@@ -18,8 +25,10 @@ class OutputSpec(ApiModel):
     """Where the trained artifact is written."""
 
     storage_uri: StorageUri
-    """A directory on a PersistentVolumeClaim, pvc://<claim>/<path>. Each version gets its own subdirectory and is
-    never overwritten in place."""
+    """An object storage prefix, s3://<bucket>/<prefix> (reached with spec.storage.s3), or a directory on a
+    PersistentVolumeClaim, pvc://<claim>/<path>. Each run gets its own <model>/<run> below it, written once and never
+    overwritten: in object storage its metadata.json is uploaded last and marks it complete. A claim must be
+    ReadWriteMany for the serving pods to read it from other nodes; object storage has no such limit."""
 
 
 class TrainingJobSpec(ApiModel):
@@ -45,6 +54,8 @@ class TrainingJobSpec(ApiModel):
     """Resources of the built-in trainer's container."""
     output: OutputSpec
     """Where the artifact goes."""
+    storage: StorageSpec | None = None
+    """How the trainer reaches object storage, for an s3:// dataset or output."""
     promotion: PromotionPolicy = PromotionPolicy()
     """Whether the resulting version becomes Production on its own."""
     backoff_limit: Annotated[Int, Field(ge=0, le=20)] = 1

@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 from driftline.api import constants as c
+from driftline.api.common import StorageSpec
 
 RUNTIME_UID = 65532  # the runtime image's non-root user (serving-image/Dockerfile)
 
@@ -73,3 +74,45 @@ def split_pvc_uri(uri: str) -> tuple[str, str]:
     rest = uri.removeprefix("pvc://")
     claim, _, path = rest.partition("/")
     return claim, path.strip("/")
+
+
+def is_object_uri(uri: str) -> bool:
+    """An s3:// URI: read and written by the pods themselves, not mounted."""
+    return uri.startswith("s3://")
+
+
+CA_BUNDLE_DIR = "/etc/driftline/s3-ca"
+CA_BUNDLE_FILE = "ca.pem"
+
+
+Manifests = list[dict[str, Any]]
+
+
+def object_storage(storage: StorageSpec | None) -> tuple[Manifests, Manifests, Manifests]:
+    """(env, volumes, volumeMounts) that let a pod reach object storage as `storage` says, under the AWS SDKs'
+    standard variable names (the runtime's storage.py reads the same). Credentials go by reference (secretKeyRef):
+    the kubelet reads the Secret, the operator never does. No settings: the SDK's default chain and AWS itself."""
+    s3 = storage.s3 if storage is not None else None
+    if s3 is None:
+        return [], [], []
+    env: Manifests = []
+    if s3.endpoint:
+        env.append({"name": "AWS_ENDPOINT_URL", "value": s3.endpoint})
+    if s3.region:
+        env.append({"name": "AWS_REGION", "value": s3.region})
+    env.append({"name": "DRIFTLINE_S3_PATH_STYLE", "value": "true" if s3.path_style else "false"})
+    volumes: Manifests = []
+    mounts: Manifests = []
+    if s3.ca_bundle is not None:
+        items = [{"key": s3.ca_bundle.key, "path": CA_BUNDLE_FILE}]
+        volumes.append({"name": "s3-ca", "configMap": {"name": s3.ca_bundle.name, "items": items}})
+        mounts.append({"name": "s3-ca", "mountPath": CA_BUNDLE_DIR, "readOnly": True})
+        env.append({"name": "AWS_CA_BUNDLE", "value": f"{CA_BUNDLE_DIR}/{CA_BUNDLE_FILE}"})
+    creds = s3.credentials
+    if creds is not None:
+        refs = [("AWS_ACCESS_KEY_ID", creds.access_key_id), ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key)]
+        if creds.session_token is not None:
+            refs.append(("AWS_SESSION_TOKEN", creds.session_token))
+        for name, ref in refs:
+            env.append({"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
+    return env, volumes, mounts

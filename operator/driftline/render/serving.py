@@ -15,6 +15,8 @@ from driftline.render.common import (
     child_name,
     common_labels,
     container_security_context,
+    is_object_uri,
+    object_storage,
     owner_reference,
     pod_security_context,
     split_pvc_uri,
@@ -31,6 +33,8 @@ TERMINATION_GRACE_SECONDS = 30
 """The drain plus the in-flight requests the server waits for."""
 REVISION_HISTORY_LIMIT = 3
 DEFAULT_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
+FETCH_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
+"""The fetch streams the artifact to disk in 8 MiB chunks: its memory does not grow with the model."""
 
 
 class Artifact(Protocol):
@@ -73,11 +77,48 @@ def url(isvc: dict[str, Any], spec: InferenceServiceSpec) -> str:
     return f"{base}/v2/models/{spec.model}/infer"
 
 
-def server_args(spec: InferenceServiceSpec, version: Artifact) -> list[str]:
+def model_dir(version: Artifact) -> str:
+    """Where the server finds the artifact: fetched into MODEL_MOUNT (object storage), or on the claim mounted
+    there."""
+    if is_object_uri(version.storage_uri):
+        return MODEL_MOUNT
     _, path = split_pvc_uri(version.storage_uri)
+    return f"{MODEL_MOUNT}/{path}" if path else MODEL_MOUNT
+
+
+def fetch_container(spec: InferenceServiceSpec, version: Artifact, image: str) -> dict[str, Any]:
+    """The init container that copies an s3:// artifact into the pod's own storage and checks its sha256 against the
+    ModelVersion's before the server starts (KServe's storage initializer, with Driftline's runtime)."""
+    env, _, mounts = object_storage(spec.storage)
+    container: dict[str, Any] = {
+        "name": "fetch",
+        "image": image,
+        "args": [
+            "fetch",
+            f"--from={version.storage_uri}",
+            f"--to={MODEL_MOUNT}",
+            f"--expected-sha256={version.sha256}",
+            f"--termination-log={TERMINATION_LOG}",
+        ],
+        "resources": FETCH_RESOURCES,
+        "securityContext": container_security_context(),
+        "terminationMessagePath": TERMINATION_LOG,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [
+            {"name": "models", "mountPath": MODEL_MOUNT},
+            {"name": "tmp", "mountPath": "/tmp"},
+            *mounts,
+        ],
+    }
+    if env:
+        container["env"] = env
+    return container
+
+
+def server_args(spec: InferenceServiceSpec, version: Artifact) -> list[str]:
     args = [
         "serve",
-        f"--model-dir={MODEL_MOUNT}/{path}" if path else f"--model-dir={MODEL_MOUNT}",
+        f"--model-dir={model_dir(version)}",
         f"--model-name={spec.model}",
         f"--model-version={version.version}",
         f"--expected-sha256={version.sha256}",
@@ -114,13 +155,13 @@ def deployment(
     maxUnavailable 0 and maxSurge 1: a new pod must be ready before an old one goes, so a roll forward (or back) never
     drops capacity."""
     meta = isvc["metadata"]
-    claim, _ = split_pvc_uri(version.storage_uri)
+    image = spec.image or runtime_image
     labels = {**_labels(isvc, spec), c.LABEL_TRACK: track}
     pod_labels = {**labels, c.LABEL_VERSION: str(version.version), c.LABEL_APP_VERSION: str(version.version)}
     probe_port = PORT_NAME
     container = {
         "name": "server",
-        "image": spec.image or runtime_image,
+        "image": image,
         "args": server_args(spec, version),
         "ports": [{"name": PORT_NAME, "containerPort": spec.port, "protocol": "TCP"}],
         "resources": spec.resources.model_dump(mode="json", exclude_none=True) if spec.resources else DEFAULT_RESOURCES,
@@ -184,16 +225,27 @@ def deployment(
                     "automountServiceAccountToken": False,  # the server never talks to the API server
                     "enableServiceLinks": False,
                     "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+                    **_model_source(spec, version, image),
                     "containers": [container],
-                    "volumes": [
-                        {"name": "models", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}},
-                        {"name": "tmp", "emptyDir": {}},
-                    ],
                 },
             },
         },
     }
     return stamped(body)
+
+
+def _model_source(spec: InferenceServiceSpec, version: Artifact, image: str) -> dict[str, Any]:
+    """The pod's volumes (and init container) holding the model at MODEL_MOUNT: an emptyDir the fetch fills, for
+    object storage; the claim itself, read-only, for pvc://."""
+    tmp = {"name": "tmp", "emptyDir": {}}
+    if is_object_uri(version.storage_uri):
+        _, volumes, _ = object_storage(spec.storage)
+        return {
+            "initContainers": [fetch_container(spec, version, image)],
+            "volumes": [{"name": "models", "emptyDir": {}}, tmp, *volumes],
+        }
+    claim, _ = split_pvc_uri(version.storage_uri)
+    return {"volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}, tmp]}
 
 
 def service(isvc: dict[str, Any], spec: InferenceServiceSpec) -> dict[str, Any]:

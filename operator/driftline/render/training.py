@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from driftline.api import constants as c
@@ -12,6 +13,8 @@ from driftline.render.common import (
     child_name,
     common_labels,
     container_security_context,
+    is_object_uri,
+    object_storage,
     owner_reference,
     pod_security_context,
     split_pvc_uri,
@@ -29,13 +32,29 @@ def job_name(tj: dict[str, Any]) -> str:
     return child_name(tj["metadata"]["name"], "train", tj["metadata"]["uid"])
 
 
-def output_location(tj: dict[str, Any], spec: TrainingJobSpec) -> tuple[str, str, str]:
-    """(claim, path inside the claim, storage URI) of this run's artifact: one directory per TrainingJob run, so two
-    runs never write over each other and a version's files never change after registration."""
-    claim, prefix = split_pvc_uri(spec.output.storage_uri)
+@dataclass(frozen=True)
+class Output:
+    """Where this run's artifact goes: one location per TrainingJob run (<output>/<model>/<name>-<uid>), so two runs
+    never write over each other and a version's files never change after registration."""
+
+    uri: str
+    """The artifact's storage URI, as the ModelVersion records it."""
+    target: str
+    """What the trainer writes to: a path under OUTPUT_MOUNT (a claim), or the s3:// URI itself."""
+    claim: str | None
+    """The claim mounted at OUTPUT_MOUNT, for pvc:// output."""
+
+
+def output_location(tj: dict[str, Any], spec: TrainingJobSpec) -> Output:
     run = f"{tj['metadata']['name']}-{tj['metadata']['uid'][:8]}"
+    uri = spec.output.storage_uri
+    if is_object_uri(uri):
+        prefix = uri.rstrip("/")
+        location = f"{prefix}/{spec.model}/{run}"
+        return Output(uri=location, target=location, claim=None)
+    claim, prefix = split_pvc_uri(uri)
     rel = "/".join(p for p in (prefix, spec.model, run) if p)
-    return claim, rel, f"pvc://{claim}/{rel}"
+    return Output(uri=f"pvc://{claim}/{rel}", target=f"{OUTPUT_MOUNT}/{rel}", claim=claim)
 
 
 def _dataset(spec: TrainingJobSpec) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
@@ -64,7 +83,7 @@ def dataset_env(spec: TrainingJobSpec) -> list[dict[str, Any]]:
 
 def trainer_args(tj: dict[str, Any], spec: TrainingJobSpec, allowed_prefixes: tuple[str, ...]) -> list[str]:
     dataset_arg, _, _ = _dataset(spec)
-    _, rel, storage_uri = output_location(tj, spec)
+    output = output_location(tj, spec)
     args = [
         "train",
         f"--dataset={dataset_arg}",
@@ -75,8 +94,8 @@ def trainer_args(tj: dict[str, Any], spec: TrainingJobSpec, allowed_prefixes: tu
         f"--estimator={spec.estimator}",
         f"--params={json.dumps(spec.params or {}, sort_keys=True)}",
         f"--allowed-prefixes={','.join(allowed_prefixes)}",
-        f"--output-dir={OUTPUT_MOUNT}/{rel}",
-        f"--artifact-uri={storage_uri}",
+        f"--output-dir={output.target}",
+        f"--artifact-uri={output.uri}",
         f"--termination-log={TERMINATION_LOG}",
         f"--threads={trainer_threads(spec)}",
     ]
@@ -103,11 +122,11 @@ def training_job(
     meta = tj["metadata"]
     name = job_name(tj)
     labels = {**common_labels(spec.model, c.COMPONENT_TRAINER, meta["name"]), c.LABEL_TRAINING_JOB: meta["name"]}
-    claim, rel, storage_uri = output_location(tj, spec)
-    output_volume = {"name": "output", "persistentVolumeClaim": {"claimName": claim}}
-    output_mount = {"name": "output", "mountPath": OUTPUT_MOUNT}
+    output = output_location(tj, spec)
+    output_volumes, output_mounts = _output_volume(output)
+    storage_env, storage_volumes, storage_mounts = object_storage(spec.storage)
     if spec.template is not None:
-        pod = _custom_pod(spec, output_volume, output_mount, rel, storage_uri)
+        pod = _custom_pod(spec, output, [*output_volumes, *storage_volumes], [*output_mounts, *storage_mounts])
     else:
         _, volumes, mounts = _dataset(spec)
         container = {
@@ -120,16 +139,16 @@ def training_job(
             "securityContext": container_security_context(),
             "terminationMessagePath": TERMINATION_LOG,
             "terminationMessagePolicy": "FallbackToLogsOnError",
-            "volumeMounts": [output_mount, *mounts, {"name": "tmp", "mountPath": "/tmp"}],
+            "volumeMounts": [*output_mounts, *mounts, *storage_mounts, {"name": "tmp", "mountPath": "/tmp"}],
         }
-        if env := dataset_env(spec):
+        if env := [*dataset_env(spec), *storage_env]:
             container["env"] = env
         pod = {
             "restartPolicy": "Never",
             "securityContext": pod_security_context(),
             "automountServiceAccountToken": False,  # the trainer never talks to the API server
             "containers": [container],
-            "volumes": [output_volume, *volumes, {"name": "tmp", "emptyDir": {}}],
+            "volumes": [*output_volumes, *volumes, *storage_volumes, {"name": "tmp", "emptyDir": {}}],
         }
     job_spec: dict[str, Any] = {
         "backoffLimit": spec.backoff_limit,
@@ -153,26 +172,39 @@ def training_job(
     }
 
 
+def _output_volume(output: Output) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The claim a pvc:// output is written to, mounted at OUTPUT_MOUNT; nothing for object storage."""
+    if output.claim is None:
+        return [], []
+    return [{"name": "output", "persistentVolumeClaim": {"claimName": output.claim}}], [
+        {"name": "output", "mountPath": OUTPUT_MOUNT}
+    ]
+
+
 def _custom_pod(
-    spec: TrainingJobSpec, output_volume: dict[str, Any], output_mount: dict[str, Any], rel: str, storage_uri: str
+    spec: TrainingJobSpec, output: Output, volumes: list[dict[str, Any]], mounts: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """A bring-your-own trainer: the user's pod, plus the output volume and the contract's environment."""
+    """A bring-your-own trainer: the user's pod, plus the output volume, object storage settings and the contract's
+    environment. With object storage output the trainer uploads itself: DRIFTLINE_ARTIFACT_URI names the prefix and
+    DRIFTLINE_OUTPUT_DIR is absent (docs/training-contract.md)."""
     assert spec.template is not None
     pod: dict[str, Any] = json.loads(json.dumps(spec.template.spec.model_dump(mode="json", exclude_none=True)))
     pod.setdefault("restartPolicy", "Never")
-    pod["volumes"] = [*(pod.get("volumes") or []), output_volume]
+    pod["volumes"] = [*(pod.get("volumes") or []), *volumes]
+    storage_env, _, _ = object_storage(spec.storage)
     contract = [
-        {"name": "DRIFTLINE_OUTPUT_DIR", "value": f"{OUTPUT_MOUNT}/{rel}"},
-        {"name": "DRIFTLINE_ARTIFACT_URI", "value": storage_uri},
+        *([] if output.claim is None else [{"name": "DRIFTLINE_OUTPUT_DIR", "value": output.target}]),
+        {"name": "DRIFTLINE_ARTIFACT_URI", "value": output.uri},
         {"name": "DRIFTLINE_DATASET_URI", "value": spec.dataset.uri},
         {"name": "DRIFTLINE_TARGET", "value": spec.dataset.target},
         {"name": "DRIFTLINE_SEED", "value": str(spec.dataset.seed)},
         {"name": "DRIFTLINE_VALIDATION_SPLIT", "value": str(spec.dataset.validation_split)},
         {"name": "DRIFTLINE_TERMINATION_LOG", "value": TERMINATION_LOG},
         *dataset_env(spec),
+        *storage_env,
     ]
     for container in pod.get("containers") or []:
-        container["volumeMounts"] = [*(container.get("volumeMounts") or []), output_mount]
+        container["volumeMounts"] = [*(container.get("volumeMounts") or []), *mounts]
         container["env"] = [*(container.get("env") or []), *contract]
         container.setdefault("terminationMessagePolicy", "FallbackToLogsOnError")
     return pod

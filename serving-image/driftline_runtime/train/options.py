@@ -7,11 +7,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from driftline_runtime import termination
 from driftline_runtime.datasets import FORMATS
 from driftline_runtime.termination import Failure
 from driftline_runtime.train.threads import cpu_budget
-
-DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 
 
 @dataclass(frozen=True)
@@ -57,20 +56,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--allowed-prefixes", default="sklearn.", help="comma-separated module prefixes (default sklearn.)")
     p.add_argument("--output-dir", required=True, help="artifact directory to create (absent or empty)")
     p.add_argument("--artifact-uri", help="the storage URI of --output-dir, echoed in the summary")
-    p.add_argument("--termination-log", default=DEFAULT_TERMINATION_LOG)
+    p.add_argument("--termination-log", default=termination.DEFAULT_PATH)
     p.add_argument("--profile-bins", type=int, default=10, help="quantile bins per numeric feature (default 10)")
     p.add_argument("--threads", type=int, default=0, help="BLAS/OpenMP threads (default 0: the CPUs the pod may use)")
     return p
-
-
-def termination_log_of(argv: list[str]) -> str:
-    """Where to report even when argv does not parse."""
-    for i, arg in enumerate(argv):
-        if arg == "--termination-log" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--termination-log="):
-            return arg.split("=", 1)[1]
-    return DEFAULT_TERMINATION_LOG
 
 
 def parse(argv: list[str]) -> Options:

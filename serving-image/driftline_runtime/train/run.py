@@ -6,9 +6,11 @@ Whatever happens, the job ends with one JSON document in the termination log and
 
 from __future__ import annotations
 
+import os
 import platform
 import signal
 import sys
+import tempfile
 import time
 import traceback
 import warnings
@@ -19,12 +21,12 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
-from driftline_runtime import artifact, datasets, termination
+from driftline_runtime import artifact, datasets, storage, termination
 from driftline_runtime.profile import build_profile
 from driftline_runtime.termination import Failure
 from driftline_runtime.train import estimator as estimators
 from driftline_runtime.train import metrics, prepare, threads
-from driftline_runtime.train.options import Options, parse, termination_log_of
+from driftline_runtime.train.options import Options, parse
 from driftline_runtime.train.summary import success_summary
 
 STAGES = 6
@@ -59,7 +61,7 @@ class _Progress:
 
 
 def main(argv: list[str]) -> int:
-    log_path = termination_log_of(argv)
+    log_path = termination.path_of(argv)
     previous = _on_sigterm()
     try:
         options = parse(argv)
@@ -100,7 +102,10 @@ def train(options: Options) -> dict[str, Any]:
     cls = estimators.resolve(options.estimator, options.allowed_prefixes)
     model, params = estimators.instantiate(cls, options.estimator, options.params, options.seed)
     task = estimators.task_of(model)
-    artifact.check_output_dir(options.output_dir)
+    if storage.is_object_uri(options.output_dir):
+        artifact.check_output_prefix(storage.parse(options.output_dir))
+    else:
+        artifact.check_output_dir(options.output_dir)
     print(
         f"training {options.estimator} ({task}) on {options.dataset_ref} -> {options.artifact_uri}"
         f" ({options.threads} threads)",
@@ -150,9 +155,19 @@ def _stages(options: Options, cls: type[Any], model: Any, params: dict[str, Any]
     with progress.stage(f"writing artifact {options.output_dir}") as stage:
         metadata = _metadata(options, model, task, target, frame, features, scores, params, data, parts)
         metadata["warnings"] = _warning_texts([*caught, *more])
-        metadata = artifact.write_artifact(options.output_dir, model, metadata, reference)
+        metadata = _write(options.output_dir, model, metadata, reference)
         stage.detail = f"sha256 {metadata['artifact']['sha256'][:12]}"
     return success_summary(metadata, options.artifact_uri)
+
+
+def _write(output: str, model: Any, metadata: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+    """The artifact into a directory, or built in the pod's temporary storage and published to object storage."""
+    if not storage.is_object_uri(output):
+        return artifact.write_artifact(output, model, metadata, reference)
+    with tempfile.TemporaryDirectory(prefix="driftline-artifact-") as staging:
+        written = artifact.write_artifact(os.path.join(staging, "artifact"), model, metadata, reference)
+        artifact.publish(os.path.join(staging, "artifact"), storage.parse(output))
+    return written
 
 
 def _fit(model: Any, path: str, parts: prepare.Split) -> None:

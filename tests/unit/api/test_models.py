@@ -184,15 +184,22 @@ def test_custom_template_keeps_fields_driftline_does_not_check() -> None:
         ("https://example.com/d.csv", True),
         ("pvc://data/sets/d.csv", True),
         ("configmap://my-data/iris.csv", True),
+        ("s3://bucket/d.csv", True),
+        ("s3://my.data-bucket/2026/12/d.parquet", True),
         ("pvc://data", False),
         ("pvc://data/../etc/passwd", False),
         ("http://example.com/d.csv", False),
-        ("s3://bucket/d.csv", False),
+        ("s3://bucket", False),
+        ("s3://bucket/", False),
+        ("s3://ab/d.csv", False),
+        ("s3://bucket/../d.csv", False),
+        ("gs://bucket/d.csv", False),
         ("sklearn://Iris", False),
         ("sklearn://iris\n", False),
     ],
 )
 def test_dataset_uri_schemes(uri: str, ok: bool) -> None:
+    """s3:// needs a bucket S3 accepts (3-63 characters) and an object key; no scheme lets a path climb with '..'."""
     document = {**TRAINING, "dataset": {"uri": uri}}
     if ok:
         TrainingJobSpec.model_validate(document)

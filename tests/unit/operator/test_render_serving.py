@@ -190,3 +190,56 @@ def test_needs_update_on_any_field_the_operator_renders_and_on_nothing_else() ->
     extra_arg = copy.deepcopy(live)
     extra_arg["spec"]["template"]["spec"]["containers"][0]["args"].append("--debug")
     assert needs_update(extra_arg, desired)  # args is one atomic list
+
+
+S3 = {
+    "s3": {
+        "endpoint": "http://seaweedfs.storage:8333",
+        "region": "eu-west-1",
+        "pathStyle": True,
+        "caBundle": {"name": "s3-ca", "key": "ca.pem"},
+        "credentials": {
+            "accessKeyId": {"name": "s3", "key": "id"},
+            "secretAccessKey": {"name": "s3", "key": "secret"},
+        },
+    }
+}
+V4_S3 = Version(4, "Production", SHA, "s3://models/registry/m/lr-0123abcd", "m-v4")
+
+
+def test_an_object_storage_version_is_fetched_into_the_pod_and_checked_before_the_server_starts() -> None:
+    dep = render(isvc(storage=S3), V4_S3)
+    pod = dep["spec"]["template"]["spec"]
+    (fetch,) = pod["initContainers"]
+    assert fetch["image"] == container(dep)["image"] == "driftline/runtime:9"
+    assert fetch["args"] == [
+        "fetch",
+        "--from=s3://models/registry/m/lr-0123abcd",
+        "--to=/mnt/models",
+        f"--expected-sha256={SHA}",
+        "--termination-log=/dev/termination-log",
+    ]
+    assert fetch["securityContext"] == container(dep)["securityContext"]  # restricted, read-only root
+    env = {e["name"]: e for e in fetch["env"]}
+    assert env["AWS_ENDPOINT_URL"]["value"] == "http://seaweedfs.storage:8333"
+    assert env["AWS_REGION"]["value"] == "eu-west-1"
+    assert env["DRIFTLINE_S3_PATH_STYLE"]["value"] == "true"
+    assert env["AWS_CA_BUNDLE"]["value"] == "/etc/driftline/s3-ca/ca.pem"
+    # The keys go by reference: the Deployment carries the Secret's name and key, never a value.
+    assert env["AWS_ACCESS_KEY_ID"] == {
+        "name": "AWS_ACCESS_KEY_ID",
+        "valueFrom": {"secretKeyRef": {"name": "s3", "key": "id"}},
+    }
+    assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"] == {"secretKeyRef": {"name": "s3", "key": "secret"}}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["models"] == {"name": "models", "emptyDir": {}}
+    assert volumes["s3-ca"]["configMap"] == {"name": "s3-ca", "items": [{"key": "ca.pem", "path": "ca.pem"}]}
+    assert "--model-dir=/mnt/models" in container(dep)["args"]
+    assert {"name": "models", "mountPath": "/mnt/models", "readOnly": True} in container(dep)["volumeMounts"]
+    assert "env" not in container(dep)  # the server itself never reaches object storage
+
+
+def test_without_storage_settings_the_fetch_uses_the_default_chain() -> None:
+    fetch = render(isvc(), V4_S3)["spec"]["template"]["spec"]["initContainers"][0]
+    assert "env" not in fetch  # no endpoint, no keys: AWS, with web identity / pod identity / instance profile
+    assert not render(isvc())["spec"]["template"]["spec"].get("initContainers")  # a claim needs no fetch

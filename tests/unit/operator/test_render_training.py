@@ -145,3 +145,50 @@ def test_a_custom_trainer_gets_the_same_secret_reference() -> None:
 
 def test_the_operator_and_the_trainer_agree_on_the_variable() -> None:
     assert AUTHORIZATION_ENV == datasets.AUTHORIZATION_ENV
+
+
+STORAGE = {
+    "s3": {
+        "endpoint": "https://s3.example.com",
+        "credentials": {
+            "accessKeyId": {"name": "s3", "key": "id"},
+            "secretAccessKey": {"name": "s3", "key": "secret"},
+            "sessionToken": {"name": "s3", "key": "token"},
+        },
+    }
+}
+
+
+def test_object_storage_output_is_written_by_the_trainer_not_mounted() -> None:
+    obj = tj(
+        output={"storageUri": "s3://models/registry"}, dataset={"uri": "s3://data/2026/train.parquet"}, storage=STORAGE
+    )
+    pod = render(obj)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert "--output-dir=s3://models/registry/breast-cancer/lr-01234567" in container["args"]
+    assert "--artifact-uri=s3://models/registry/breast-cancer/lr-01234567" in container["args"]
+    assert "--dataset=s3://data/2026/train.parquet" in container["args"]  # read by the trainer, not mounted
+    assert {v["name"] for v in pod["volumes"]} == {"tmp"}
+    env = {e["name"]: e for e in container["env"]}
+    assert env["AWS_ENDPOINT_URL"]["value"] == "https://s3.example.com"
+    assert env["DRIFTLINE_S3_PATH_STYLE"]["value"] == "false"
+    refs = {
+        n: env[n]["valueFrom"]["secretKeyRef"]
+        for n in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+    }
+    assert refs == {
+        "AWS_ACCESS_KEY_ID": {"name": "s3", "key": "id"},
+        "AWS_SECRET_ACCESS_KEY": {"name": "s3", "key": "secret"},
+        "AWS_SESSION_TOKEN": {"name": "s3", "key": "token"},
+    }
+
+
+def test_a_custom_trainer_with_object_storage_output_gets_its_uri_and_settings_not_a_directory() -> None:
+    template = {"spec": {"containers": [{"name": "train", "image": "example/trainer:1"}]}}
+    obj = tj(estimator=None, template=template, output={"storageUri": "s3://models/registry"}, storage=STORAGE)
+    (container,) = render(obj)["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["DRIFTLINE_ARTIFACT_URI"]["value"] == "s3://models/registry/breast-cancer/lr-01234567"
+    assert "DRIFTLINE_OUTPUT_DIR" not in env
+    assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"] == {"secretKeyRef": {"name": "s3", "key": "secret"}}
+    assert "volumeMounts" not in container or not any(m["name"] == "output" for m in container["volumeMounts"])
