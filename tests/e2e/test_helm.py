@@ -190,6 +190,7 @@ UNEXERCISED: dict[Grant, str] = {
     ("driftline.dev", "trainingjobs/finalizers", "update"): "OwnerReferencesPermissionEnforcement: the training Job",
     ("driftline.dev", "inferenceservices/finalizers", "update"): "OwnerReferencesPermissionEnforcement: the serving "
     "Deployments and Service",
+    ("", "events", "list"): "only a serving pod stuck creating has its Events read (decide.pods)",
 }
 
 

@@ -12,7 +12,8 @@ import joblib
 import pytest
 import requests
 
-from driftline.devcluster.s3 import Identity
+from driftline.devcluster import procs
+from driftline.devcluster.s3 import Identity, S3Server
 from driftline_runtime import storage
 from tests.conftest import Cluster, ObjectStore
 from tests.e2e.test_serving import (
@@ -21,6 +22,8 @@ from tests.e2e.test_serving import (
     MODEL,
     PORT,
     ROWS,
+    Client,
+    condition,
     dis,
     events_of,
     inferenceservice,
@@ -28,7 +31,7 @@ from tests.e2e.test_serving import (
     serving_pods,
     v2_body,
 )
-from tests.e2e.test_training import TJ, finished, trainingjob, versions
+from tests.e2e.test_training import MV, TJ, finished, trainingjob, versions
 from tests.operator_proc import OperatorProcess
 
 pytestmark = pytest.mark.e2e
@@ -126,3 +129,127 @@ def test_train_to_object_storage_and_serve_from_it(
     for identity in (s3.admin, s3.reader):
         assert identity.secret_key not in seen and identity.access_key not in seen
     assert "s3-reader" in seen  # the reference is there, naming the Secret
+
+
+def not_ready_because(cluster: Cluster, ns: str, name: str, reason: str, *words: str) -> Any:
+    """A predicate: the service's Ready condition is False for `reason`, with every one of `words` in its message."""
+
+    def check() -> dict[str, Any] | None:
+        ready = condition(dis(cluster, ns, name).get("status") or {}, "Ready")
+        if (
+            ready.get("status") == "False"
+            and ready.get("reason") == reason
+            and all(w in ready["message"] for w in words)
+        ):
+            return ready
+        return None
+
+    return check
+
+
+def test_refused_credentials_and_a_changed_artifact_are_reported_and_never_served(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    s3: ObjectStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    credentials_secret(cluster, namespace, s3.admin)
+    credentials_secret(cluster, namespace, s3.stranger, "s3-unknown")
+    mv = train_to_s3(cluster, namespace, s3)
+    uri = mv["spec"]["artifact"]["storageUri"]
+
+    # Keys the server does not know: the rollout says so, naming the pod, the reason and what to do.
+    cluster.api.create(DIS.format(ns=namespace), inferenceservice("bc", storage=storage_spec(s3, "s3-unknown")))
+    ready = cluster.wait_for(
+        "bc reports the refused fetch",
+        not_ready_because(cluster, namespace, "bc", "ArtifactFetchFailed", "InvalidCredentials", "pod bc-stable-"),
+        timeout=90,
+    )
+    assert "spec.storage.s3.credentials" in ready["message"]
+    warnings = [
+        e for e in events_of(cluster, namespace, "InferenceService", "bc") if e["reason"] == "ArtifactFetchFailed"
+    ]
+    assert warnings and warnings[0]["type"] == "Warning" and "InvalidCredentials" in warnings[0]["message"]
+    assert not any(p["ready"] for p in serving_pods(cluster.api, namespace, "bc"))
+    seen = json.dumps([dis(cluster, namespace, "bc"), events_of(cluster, namespace, "InferenceService", "bc")])
+    assert s3.stranger.secret_key not in seen and s3.stranger.access_key not in seen
+
+    # The person fixes the reference: the kubelet's next try fetches, and the service becomes Ready.
+    patch = {"spec": {"storage": storage_spec(s3)}}
+    cluster.api.patch(f"{DIS.format(ns=namespace)}/bc", patch, "merge")
+    cluster.wait_for("bc Ready on v1", ready_at(cluster, namespace, "bc", 1), timeout=120)
+
+    # Someone replaces the stored model after registration: a new pod refuses it.
+    for k, v in s3.env().items():
+        monkeypatch.setenv(k, v)
+    import obstore
+    from obstore.store import S3Store
+
+    config, client = storage.store_settings(s3.env())
+    obstore.put(
+        S3Store("models", config=config, client_options=client),
+        f"{uri.removeprefix('s3://models/')}/model.joblib",
+        b"tampered",
+    )
+    cluster.api.create(DIS.format(ns=namespace), inferenceservice("bc2", storage=storage_spec(s3)))
+    cluster.wait_for(
+        "bc2 refuses the changed artifact",
+        not_ready_because(cluster, namespace, "bc2", "ArtifactFetchFailed", "ArtifactSha256Mismatch"),
+        timeout=90,
+    )
+    assert not any(p["ready"] for p in serving_pods(cluster.api, namespace, "bc2"))
+
+
+def test_object_storage_down_during_a_training_and_during_a_rollout(
+    cluster: Cluster, namespace: str, operator: OperatorProcess, tmp_path: Path
+) -> None:
+    admin = Identity("admin")
+    server = S3Server(tmp_path / "s3", [admin]).start()
+    try:
+        server.create_bucket("models")
+        store = ObjectStore(server, admin, admin, Identity("stranger"))
+        credentials_secret(cluster, namespace, admin)
+
+        # Down during a training: no version, the reason on the TrainingJob, the Job's retries spent.
+        dead = storage_spec(store)
+        dead["s3"]["endpoint"] = f"http://127.0.0.1:{procs.free_port()}"
+        tj = trainingjob("down", "sklearn.linear_model.LogisticRegression", {"max_iter": 5000})
+        tj["spec"].update(output={"storageUri": "s3://models/registry"}, storage=dead, backoffLimit=1)
+        cluster.api.create(TJ.format(ns=namespace), tj)
+        st = cluster.wait_for("down failed", lambda: finished(cluster, namespace, "down"), timeout=240)
+        assert st["phase"] == "Failed" and "EndpointUnreachable" in json.dumps(st), st
+        job = cluster.api.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/down-train")
+        assert job["status"].get("failed") == 2  # backoffLimit 1: two tries
+        assert not versions(cluster, namespace)
+
+        # Up: v1 trained and served; v2 trained, not promoted yet.
+        train_to_s3(cluster, namespace, store, "lr")
+        cluster.api.create(DIS.format(ns=namespace), inferenceservice("bc", storage=storage_spec(store)))
+        cluster.wait_for("bc Ready on v1", ready_at(cluster, namespace, "bc", 1), timeout=120)
+        v2 = trainingjob("lr2", "sklearn.linear_model.LogisticRegression", {"max_iter": 5000, "C": 0.5})
+        v2["spec"].update(output={"storageUri": f"s3://models/{namespace}"}, storage=storage_spec(store))
+        v2["spec"]["promotion"] = {"auto": False}
+        cluster.api.create(TJ.format(ns=namespace), v2)
+        assert (
+            cluster.wait_for("lr2 done", lambda: finished(cluster, namespace, "lr2"), timeout=240)["phase"]
+            == "Succeeded"
+        )
+
+        # Down while v2 rolls out: v1 keeps serving every request, the service says why v2 waits.
+        with Client(cluster, namespace, "bc") as client:
+            server.stop()
+            annotate = {"metadata": {"annotations": {"driftline.dev/promote": "true"}}}
+            cluster.api.patch(f"{MV.format(ns=namespace)}/{MODEL}-v2", annotate, "merge")
+            cluster.wait_for(
+                "bc reports the unreachable store",
+                not_ready_because(cluster, namespace, "bc", "ArtifactFetchFailed", "EndpointUnreachable"),
+                timeout=120,
+            )
+            assert client.answered(1, ok=True) > 0
+            server.start(same_ports=True)  # back at its address, with its data: the next try fetches v2
+            cluster.wait_for("bc Ready on v2", ready_at(cluster, namespace, "bc", 2), timeout=240)
+        assert client.failures == [], client.failures[:5]
+        assert client.answered(2, ok=True) > 0
+    finally:
+        server.stop()

@@ -140,10 +140,11 @@ into the ClusterRole (cluster-wide mode) or into a Role per watched namespace (n
 - apiGroups: [""]
   resources: ["services"]
   verbs: ["get", "create", "patch"]
-# One Event per decision (kopf posts core/v1 Events).
+# One Event per decision (kopf posts core/v1 Events); a serving pod's Events are listed only while it is stuck
+# creating, to say why on its InferenceService (a volume that will not attach or mount).
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create"]
+  verbs: ["create", "list"]
 {{- end }}
 
 {{/*

@@ -105,7 +105,9 @@ class S3Server:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self, timeout: float = 90) -> S3Server:
+    def start(self, timeout: float = 90, same_ports: bool = False) -> S3Server:
+        """Start it on free ports, or (`same_ports`, after a stop) where it was, as a restarted service comes back at
+        its address, with its data."""
         if self.running():
             return self
         binary = seaweedfs_bin()
@@ -114,7 +116,8 @@ class S3Server:
         deadline = time.monotonic() + timeout
         for _attempt in range(3):  # a chosen free port may be taken before weed binds it
             names = ("master", "volume", "filer", "s3", "master.grpc", "volume.grpc", "filer.grpc", "s3.grpc")
-            self.ports = {name: procs.free_port() for name in names}
+            if not (same_ports and self.ports):
+                self.ports = {name: procs.free_port() for name in names}
             argv = [
                 str(binary),
                 "server",

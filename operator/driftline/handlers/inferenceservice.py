@@ -5,8 +5,9 @@ Level-based and restart-safe: every pass re-reads the InferenceService, the mode
 decide.serving (then decide.canary) says what to do. The same pass runs on every trigger: the InferenceService itself
 (create, update, resume); its Deployments' rollout progress (so status follows a rollout without sleeping); any
 ModelVersion event of the model (a new Production version rolls the service forward, a RolledBack or Rejected one
-moves it off); and, only while a canary's analysis runs, a one-second timer that takes a measurement round whenever
-the analysis interval has passed.
+moves it off); only while a canary's analysis runs, a one-second timer that takes a measurement round whenever the
+analysis interval has passed; and, only while a rollout is under way, a five-second timer that reads why new pods do
+not start (decide.pods), since a pod that cannot start changes nothing the operator watches.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -21,9 +23,9 @@ from pydantic import ValidationError
 
 from driftline import telemetry
 from driftline.api import constants as c
-from driftline.api.inferenceservice import InferenceServiceSpec
+from driftline.api.inferenceservice import InferenceServiceSpec, ServicePhase
 from driftline.config import OperatorConfig
-from driftline.decide import canary, drift, serving
+from driftline.decide import canary, drift, pods, serving
 from driftline.decide import conditions as conds
 from driftline.handlers import canary as canary_handler
 from driftline.handlers import failpoints, hints, registry
@@ -120,6 +122,20 @@ def on_canary_tick(name: str, namespace: str | None, **_: Any) -> None:
         reconcile(namespace, name, measure_now=True)
 
 
+@kopf.timer(
+    c.GROUP,
+    c.VERSION,
+    c.INFERENCE_SERVICE.plural,
+    interval=5.0,
+    when=lambda status, **_: status.get("phase") == "Progressing",
+)
+def on_rollout_tick(name: str, namespace: str | None, **_: Any) -> None:
+    """While a rollout is under way: look again, since nothing the operator watches changes when a new pod cannot
+    start (a fetch refused, an image not pulled, a volume that will not attach)."""
+    if namespace:
+        reconcile(namespace, name)
+
+
 @reconciler("InferenceService")
 def reconcile(namespace: str, name: str, measure_now: bool = False) -> None:
     with lock(("inferenceservice", namespace, name)):
@@ -203,6 +219,10 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
 
     dep_status = (dep or {}).get("status") or {}
     phase, conditions = drift.overlay(plan.phase, plan.conditions, drift.degraded(spec.drift, status.get("drift")))
+    not_starting = _pods_problem(isvc) if phase is ServicePhase.PROGRESSING else None
+    phase, conditions = pods.overlay(phase, conditions, not_starting)
+    if not_starting is not None and _ready_text(status) != not_starting.text():
+        events.warning(isvc, not_starting.reason, not_starting.text())
     _write_status(
         isvc,
         phase,
@@ -220,6 +240,24 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
     )
     if dep is not None:
         _seen_deployments[dep["metadata"]["uid"]] = _facts(dep)
+
+
+def _pods_problem(isvc: dict[str, Any]) -> pods.PodProblem | None:
+    """Why the service's pods do not start, if they do not: read while a rollout is under way, from their statuses
+    and, for a pod stuck creating, its Events."""
+    meta = isvc["metadata"]
+    ns = meta["namespace"]
+    items = objects.list_pods(ns, f"{c.LABEL_INFERENCE_SERVICE}={meta['name']}")
+    now = datetime.now(UTC)
+    stuck = pods.stuck_creating(items, now)[:3]
+    return pods.diagnose(items, now, {name: objects.list_pod_events(ns, name) for name in stuck})
+
+
+def _ready_text(status: Mapping[str, Any]) -> str:
+    ready: Mapping[str, Any] = next(
+        (cond for cond in status.get("conditions") or [] if cond.get("type") == "Ready"), {}
+    )
+    return str(ready.get("message") or "")
 
 
 def _run_canary(

@@ -119,6 +119,18 @@ def list_pods(namespace: str, selector: str) -> list[dict[str, Any]]:
     return list(pods["items"])
 
 
+def list_pod_events(namespace: str, pod: str) -> list[dict[str, Any]]:
+    """The Events about one pod, oldest first (read for a pod stuck creating: why a volume does not attach)."""
+    with _mapped():
+        out = request(
+            "GET",
+            f"/api/v1/namespaces/{namespace}/events",
+            query={"fieldSelector": f"involvedObject.kind=Pod,involvedObject.name={pod}"},
+        )
+    items = list(out.get("items", []))
+    return sorted(items, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+
+
 # -- apps/v1 Deployments and core/v1 Services ------------------------------------------------------------------------
 # Written by server-side apply under the operator's field manager: the rendered manifest is the whole truth of the
 # fields the operator owns, so a field it stops rendering is removed, and fields others own are left alone.

@@ -1,0 +1,173 @@
+"""Why the pods of a rollout do not start: read from their statuses as a kubelet reports them, so an InferenceService
+says what is wrong (and what to do) instead of Progressing until its deadline.
+
+Pure: the pods (and, for a pod stuck creating, its Events) in; the first problem found, with the pod it was seen on,
+out. A pod that is merely starting is no problem until it has been creating for longer than a grace period.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from driftline.api.constants import ConditionType
+from driftline.api.inferenceservice import ServicePhase
+from driftline.decide.conditions import Cond
+
+CREATING_GRACE_SECONDS = 60.0
+"""A pod still ContainerCreating (or initialising without a failure) this long is reported, with its Events."""
+
+FETCH_CONTAINER = "fetch"
+
+# What to do, by the reason the fetch (driftline-runtime fetch) reported.
+_FETCH_REMEDIES = {
+    "AccessDenied": "grant the credentials of spec.storage.s3 read access to the artifact's bucket",
+    "InvalidCredentials": "check the Secret keys spec.storage.s3.credentials names (key id, secret, token)",
+    "NoSuchKey": "the version's artifact is not in the bucket: restore it, or serve another version",
+    "NoSuchBucket": "the version's bucket does not exist at spec.storage.s3.endpoint",
+    "ArtifactIncomplete": "the artifact's upload never finished: serve another version, or retrain",
+    "ArtifactSha256Mismatch": "the artifact changed after registration and is never served: restore the original "
+    "object, or retrain",
+    "EndpointUnreachable": "check spec.storage.s3.endpoint, DNS, and any NetworkPolicy between the pods and it",
+    "TLSError": "trust the endpoint's CA with spec.storage.s3.caBundle",
+}
+# Waiting reasons a kubelet reports that need a person, with what to do.
+_WAITING_REMEDIES = {
+    "CreateContainerConfigError": "create the Secret or ConfigMap the message names, with the key it names",
+    "ImagePullBackOff": "check the image name and tag, and the registry's pull credentials (imagePullSecrets)",
+    "ErrImagePull": "check the image name and tag, and the registry's pull credentials (imagePullSecrets)",
+    "ErrImageNeverPull": "the image is not on the node and may not be pulled",
+    "InvalidImageName": "fix the image reference",
+    "CreateContainerError": "see the message: the container runtime could not create the container",
+    "CrashLoopBackOff": "the container keeps exiting: see its last termination message and logs",
+}
+# Events that explain a pod stuck creating.
+_CREATING_EVENTS = {
+    "FailedAttachVolume": "a ReadWriteOnce claim can be attached to one node at a time: use a ReadWriteMany claim or "
+    "object storage (s3://) when pods run on several nodes",
+    "FailedMount": "the volume cannot be mounted: see the message",
+    "FailedScheduling": "no node fits the pod: see the message",
+}
+
+
+@dataclass(frozen=True)
+class PodProblem:
+    pod: str
+    reason: str
+    """CamelCase, for a condition: the kubelet's or the fetch's own reason."""
+    message: str
+    remedy: str
+
+    def text(self) -> str:
+        return f"pod {self.pod}: {self.message}; {self.remedy}"
+
+
+def _fetch_failure(status: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(reason, message) of a fetch init container that ended in failure, from its termination message."""
+    for cs in status.get("initContainerStatuses") or []:
+        if cs.get("name") != FETCH_CONTAINER:
+            continue
+        for state in (cs.get("state") or {}, cs.get("lastState") or {}):
+            term = state.get("terminated") or {}
+            if term and term.get("exitCode", 0) != 0:
+                try:
+                    doc = json.loads(term.get("message") or "")
+                    return str(doc["reason"]), str(doc["message"])
+                except (ValueError, KeyError, TypeError):
+                    return "FetchFailed", (term.get("message") or term.get("reason") or "the fetch failed").strip()
+    return None
+
+
+def _waiting(status: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """(container, reason, message) of the first container waiting for a reason that needs a person."""
+    for cs in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        reason = waiting.get("reason")
+        if reason in _WAITING_REMEDIES:
+            message = waiting.get("message") or ""
+            if reason == "CrashLoopBackOff":
+                last = ((cs.get("lastState") or {}).get("terminated") or {}).get("message") or ""
+                message = f"{message}; last exit: {last.strip()[:500]}" if last else message
+            return str(cs.get("name")), str(reason), message.strip()
+    return None
+
+
+def _age(pod: Mapping[str, Any], now: datetime) -> float:
+    created = (pod.get("metadata") or {}).get("creationTimestamp")
+    if not created:
+        return 0.0
+    return (now - datetime.fromisoformat(str(created).replace("Z", "+00:00"))).total_seconds()
+
+
+def diagnose(
+    pods: Sequence[Mapping[str, Any]],
+    now: datetime,
+    events: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    grace: float = CREATING_GRACE_SECONDS,
+) -> PodProblem | None:
+    """The first problem among `pods` (by name, so the answer is stable), None when they are starting or fine.
+    `events` holds, by pod name, the Events of pods stuck creating (see stuck_creating)."""
+    for pod in sorted(pods, key=lambda p: str(p["metadata"]["name"])):
+        name = str(pod["metadata"]["name"])
+        if (pod.get("metadata") or {}).get("deletionTimestamp"):
+            continue
+        status = pod.get("status") or {}
+        fetched = _fetch_failure(status)
+        if fetched is not None:
+            reason, message = fetched
+            remedy = _FETCH_REMEDIES.get(reason, "see the message")
+            return PodProblem(name, "ArtifactFetchFailed", f"fetching the model failed: {reason}: {message}", remedy)
+        waiting = _waiting(status)
+        if waiting is not None:
+            container, reason, message = waiting
+            return PodProblem(name, reason, f"container {container}: {reason}: {message}", _WAITING_REMEDIES[reason])
+        scheduled: Mapping[str, Any] = next(
+            (c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), {}
+        )
+        if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable" and _age(pod, now) > grace:
+            message = str(scheduled.get("message") or "")
+            return PodProblem(name, "Unschedulable", message, _CREATING_EVENTS["FailedScheduling"])
+        if name in stuck_creating([pod], now, grace):
+            for event in reversed(list((events or {}).get(name) or [])):
+                if event.get("reason") in _CREATING_EVENTS and event.get("type") == "Warning":
+                    reason = str(event["reason"])
+                    return PodProblem(name, reason, str(event.get("message") or ""), _CREATING_EVENTS[reason])
+            return PodProblem(
+                name,
+                "ContainerCreating",
+                f"still creating after {_age(pod, now):.0f}s",
+                "see the pod's Events (kubectl describe pod)",
+            )
+    return None
+
+
+def stuck_creating(
+    pods: Sequence[Mapping[str, Any]], now: datetime, grace: float = CREATING_GRACE_SECONDS
+) -> list[str]:
+    """Names of the pods scheduled but still creating their containers after `grace` seconds: the ones whose Events
+    are worth reading (a volume that will not attach or mount)."""
+    out = []
+    for pod in pods:
+        status = pod.get("status") or {}
+        if status.get("phase") != "Pending" or not (pod.get("spec") or {}).get("nodeName"):
+            continue
+        if _fetch_failure(status) is None and _waiting(status) is None and _age(pod, now) > grace:
+            out.append(str(pod["metadata"]["name"]))
+    return out
+
+
+def overlay(phase: ServicePhase, conditions: list[Cond], problem: PodProblem | None) -> tuple[ServicePhase, list[Cond]]:
+    """The serving plan's phase and conditions with the pods' say: a rollout whose new pods cannot start reports why
+    on Ready (and Reconciling: the kubelet keeps trying, so it is not Stalled until the progress deadline)."""
+    if problem is None or phase is not ServicePhase.PROGRESSING:
+        return phase, conditions
+    text = problem.text()
+    out = []
+    for cond in conditions:
+        if cond.type in (ConditionType.READY, ConditionType.RECONCILING):
+            cond = Cond(cond.type, cond.status, problem.reason, text)
+        out.append(cond)
+    return phase, out

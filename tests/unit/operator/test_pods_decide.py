@@ -1,0 +1,138 @@
+"""decide.pods: why a rollout's pods do not start, from pod statuses shaped as a kubelet writes them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from driftline.api.inferenceservice import ServicePhase
+from driftline.decide import pods
+from driftline.decide.conditions import Cond
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+
+def pod(name: str = "bc-stable-1", age: float = 5.0, **status: Any) -> dict[str, Any]:
+    created = (NOW - timedelta(seconds=age)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "metadata": {"name": name, "creationTimestamp": created},
+        "spec": {"nodeName": "node-a"},
+        "status": {"phase": "Pending", **status},
+    }
+
+
+def fetch_failed(message: str, *, last: bool = True) -> dict[str, Any]:
+    term = {"terminated": {"exitCode": 1, "reason": "Error", "message": message}}
+    state = {"waiting": {"reason": "CrashLoopBackOff"}}
+    return {"name": "fetch", "state": state, "lastState": term} if last else {"name": "fetch", "state": term}
+
+
+def test_a_refused_fetch_names_the_storage_reason_and_what_to_do() -> None:
+    doc = {"ok": False, "reason": "AccessDenied", "message": "reading s3://models/x/metadata.json: access denied"}
+    problem = pods.diagnose([pod(initContainerStatuses=[fetch_failed(json.dumps(doc))])], NOW)
+    assert problem is not None
+    assert (problem.pod, problem.reason) == ("bc-stable-1", "ArtifactFetchFailed")
+    assert "AccessDenied: reading s3://models/x/metadata.json: access denied" in problem.message
+    assert "read access" in problem.remedy
+    assert problem.text().startswith("pod bc-stable-1: fetching the model failed: AccessDenied")
+
+
+def test_a_fetch_that_failed_without_a_document_still_says_what_it_printed() -> None:
+    problem = pods.diagnose([pod(initContainerStatuses=[fetch_failed("Traceback: boom", last=False)])], NOW)
+    assert problem is not None and problem.reason == "ArtifactFetchFailed" and "Traceback: boom" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("reason", "remedy"),
+    [
+        ("CreateContainerConfigError", "create the Secret"),
+        ("ImagePullBackOff", "image name"),
+        ("ErrImageNeverPull", "may not be pulled"),
+    ],
+)
+def test_a_waiting_reason_that_needs_a_person_is_reported(reason: str, remedy: str) -> None:
+    waiting = {"name": "server", "state": {"waiting": {"reason": reason, "message": 'secret "s3" not found'}}}
+    problem = pods.diagnose([pod(containerStatuses=[waiting])], NOW)
+    assert problem is not None and problem.reason == reason and remedy in problem.remedy
+    assert "container server: " in problem.message
+
+
+def test_a_crash_loop_quotes_the_last_exit() -> None:
+    cs = {
+        "name": "server",
+        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s"}},
+        "lastState": {"terminated": {"exitCode": 1, "message": '{"reason":"ModelLoadError"}'}},
+    }
+    problem = pods.diagnose([pod(containerStatuses=[cs])], NOW)
+    assert problem is not None and "ModelLoadError" in problem.message
+
+
+def test_starting_pods_are_no_problem_until_the_grace_period() -> None:
+    creating = {"name": "server", "state": {"waiting": {"reason": "ContainerCreating"}}}
+    assert pods.diagnose([pod(age=10, containerStatuses=[creating])], NOW) is None
+    assert pods.stuck_creating([pod(age=10)], NOW) == []
+    late = pod(age=pods.CREATING_GRACE_SECONDS + 1, containerStatuses=[creating])
+    assert pods.stuck_creating([late], NOW) == ["bc-stable-1"]
+    problem = pods.diagnose([late], NOW)
+    assert problem is not None and problem.reason == "ContainerCreating"
+
+
+def test_a_pod_stuck_creating_is_explained_by_its_events() -> None:
+    late = pod(age=120)
+    events = {
+        "bc-stable-1": [
+            {"type": "Normal", "reason": "Scheduled", "message": "assigned to node-b"},
+            {
+                "type": "Warning",
+                "reason": "FailedAttachVolume",
+                "message": 'Multi-Attach error for volume "pvc-1" Volume is already used by pod(s) bc-stable-0',
+            },
+        ]
+    }
+    problem = pods.diagnose([late], NOW, events)
+    assert problem is not None and problem.reason == "FailedAttachVolume"
+    assert "Multi-Attach" in problem.message and "ReadWriteMany" in problem.remedy
+
+
+def test_unschedulable_after_the_grace_period() -> None:
+    cond = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/2 nodes are available"}
+    unscheduled = pod(age=120, conditions=[cond])
+    unscheduled["spec"] = {}
+    problem = pods.diagnose([unscheduled], NOW)
+    assert problem is not None and problem.reason == "Unschedulable" and "0/2 nodes" in problem.message
+    unscheduled["metadata"]["creationTimestamp"] = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert pods.diagnose([unscheduled], NOW) is None
+
+
+def test_running_and_terminating_pods_are_no_problem_and_the_first_by_name_is_reported() -> None:
+    running = pod("bc-stable-0")
+    running["status"] = {"phase": "Running", "containerStatuses": [{"name": "server", "state": {"running": {}}}]}
+    leaving = pod("bc-stable-a", initContainerStatuses=[fetch_failed("{}")])
+    leaving["metadata"]["deletionTimestamp"] = "2026-12-04T12:00:00Z"
+    assert pods.diagnose([running, leaving], NOW) is None
+    bad = {"name": "server", "state": {"waiting": {"reason": "ImagePullBackOff"}}}
+    two = [pod("bc-stable-z", containerStatuses=[bad]), pod("bc-stable-b", containerStatuses=[bad])]
+    problem = pods.diagnose(two, NOW)
+    assert problem is not None and problem.pod == "bc-stable-b"
+
+
+def test_overlay_only_while_progressing() -> None:
+    conditions = [
+        Cond("Ready", False, "RollingOut", "rolling out version 2"),
+        Cond("Reconciling", True, "RollingOut", "rolling out version 2"),
+        Cond("Stalled", False, "Reconciled", ""),
+    ]
+    problem = pods.PodProblem("p", "ArtifactFetchFailed", "fetching the model failed: NoSuchKey: x", "restore it")
+    phase, out = pods.overlay(ServicePhase.PROGRESSING, conditions, problem)
+    by_type = {cond.type: cond for cond in out}
+    assert phase is ServicePhase.PROGRESSING
+    assert (by_type["Ready"].status, by_type["Ready"].reason) == (False, "ArtifactFetchFailed")
+    assert by_type["Reconciling"].status is True and by_type["Stalled"].status is False  # the kubelet keeps trying
+    assert by_type["Ready"].message == problem.text()
+    assert pods.overlay(ServicePhase.READY, conditions, problem) == (ServicePhase.READY, conditions)
+    assert pods.overlay(ServicePhase.PROGRESSING, conditions, None) == (ServicePhase.PROGRESSING, conditions)
