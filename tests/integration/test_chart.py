@@ -143,6 +143,7 @@ OBJECTS_NEEDS: dict[str, set[tuple[str, str, str]]] = {
     "create_job": {("batch", "jobs", "create")},
     "patch_job": {("batch", "jobs", "patch")},
     "list_pods": {("", "pods", "list")},
+    "list_pod_events": {("", "events", "list")},
     "get_deployment": {("apps", "deployments", "get")},
     "apply_deployment": {("apps", "deployments", "patch"), ("apps", "deployments", "create")},  # apply may create
     "delete_deployment": {("apps", "deployments", "delete")},

@@ -102,8 +102,10 @@ into the ClusterRole (cluster-wide mode) or into a Role per watched namespace (n
 */}}
 {{- define "driftline.namespacedRules" -}}
 # Driftline's resources: kopf lists and watches them to serve them, and patches them only while a handler retries
-# (its progress, in kopf.driftline.dev/ annotations; the diff base stays in the operator's memory); the handlers read
-# them one by one and by label. ModelVersions are reconciled from watch events alone: kopf never patches them.
+# (its progress, in kopf.driftline.dev/ annotations; the diff base stays in the operator's memory) and, on an
+# InferenceService, while one of its timers or daemons runs (a rollout, a canary, drift: kopf's finalizer, removed
+# when none runs); the handlers read them one by one and by label. ModelVersions are reconciled from watch events
+# alone: kopf never patches them.
 - apiGroups: ["driftline.dev"]
   resources: ["trainingjobs", "inferenceservices"]
   verbs: ["get", "list", "watch", "patch"]

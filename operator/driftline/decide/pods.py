@@ -17,6 +17,9 @@ from driftline.api.constants import ConditionType
 from driftline.api.inferenceservice import ServicePhase
 from driftline.decide.conditions import Cond
 
+STARTING_GRACE_SECONDS = 10.0
+"""A pod is judged only once it has had this long to start: a pod that a revert replaces within a second (a person's
+`kubectl set image` the operator undoes) is no news."""
 CREATING_GRACE_SECONDS = 60.0
 """A pod still ContainerCreating (or initialising without a failure) this long is reported, with its Events."""
 
@@ -112,7 +115,7 @@ def diagnose(
     `events` holds, by pod name, the Events of pods stuck creating (see stuck_creating)."""
     for pod in sorted(pods, key=lambda p: str(p["metadata"]["name"])):
         name = str(pod["metadata"]["name"])
-        if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        if (pod.get("metadata") or {}).get("deletionTimestamp") or _age(pod, now) < STARTING_GRACE_SECONDS:
             continue
         status = pod.get("status") or {}
         fetched = _fetch_failure(status)

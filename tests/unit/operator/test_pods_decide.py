@@ -17,7 +17,7 @@ pytestmark = pytest.mark.unit
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
 
-def pod(name: str = "bc-stable-1", age: float = 5.0, **status: Any) -> dict[str, Any]:
+def pod(name: str = "bc-stable-1", age: float = 15.0, **status: Any) -> dict[str, Any]:
     created = (NOW - timedelta(seconds=age)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "metadata": {"name": name, "creationTimestamp": created},
@@ -72,10 +72,17 @@ def test_a_crash_loop_quotes_the_last_exit() -> None:
     assert problem is not None and "ModelLoadError" in problem.message
 
 
+def test_a_pod_is_judged_only_once_it_has_had_time_to_start() -> None:
+    """A pod replaced within seconds (a revert of a person's edit) is never reported, whatever its state."""
+    bad = {"name": "server", "state": {"waiting": {"reason": "ErrImageNeverPull", "message": "no such image"}}}
+    assert pods.diagnose([pod(age=pods.STARTING_GRACE_SECONDS - 1, containerStatuses=[bad])], NOW) is None
+    assert pods.diagnose([pod(age=pods.STARTING_GRACE_SECONDS + 1, containerStatuses=[bad])], NOW) is not None
+
+
 def test_starting_pods_are_no_problem_until_the_grace_period() -> None:
     creating = {"name": "server", "state": {"waiting": {"reason": "ContainerCreating"}}}
-    assert pods.diagnose([pod(age=10, containerStatuses=[creating])], NOW) is None
-    assert pods.stuck_creating([pod(age=10)], NOW) == []
+    assert pods.diagnose([pod(age=20, containerStatuses=[creating])], NOW) is None
+    assert pods.stuck_creating([pod(age=20)], NOW) == []
     late = pod(age=pods.CREATING_GRACE_SECONDS + 1, containerStatuses=[creating])
     assert pods.stuck_creating([late], NOW) == ["bc-stable-1"]
     problem = pods.diagnose([late], NOW)
