@@ -13,6 +13,7 @@ BENCHMARKS: dict[str, str] = {
     "reaction": "bench.reaction",
     "drift": "bench.drift",
     "serving": "bench.serving",
+    "storage": "bench.storage",
     "reconcile": "bench.reconcile",
     "memory": "bench.memory",
 }
