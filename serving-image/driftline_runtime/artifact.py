@@ -21,7 +21,6 @@ import tempfile
 from typing import Any
 
 from driftline_runtime import storage
-from driftline_runtime.profile import validate_profile
 from driftline_runtime.termination import Failure
 
 FORMAT_VERSION = 1
@@ -156,6 +155,8 @@ def read_artifact(directory: str) -> tuple[dict[str, Any], dict[str, Any]]:
     actual = sha256_file(path)
     if actual != block.get("sha256"):
         raise ArtifactError(f"{name} has sha256 {actual}, metadata says {block.get('sha256')!r}")
+    from driftline_runtime.profile import validate_profile  # pandas: 0.5 s of import the fetch never needs
+
     profile = _read_json(directory, PROFILE_FILE)
     try:
         validate_profile(profile)

@@ -18,6 +18,7 @@ reads the same settings:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -183,7 +184,28 @@ def store_settings(env: Mapping[str, str]) -> tuple[S3Config, ClientConfig]:
     return config, client
 
 
+_SETTINGS_ENV = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    PATH_STYLE_ENV,
+    "AWS_CA_BUNDLE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+)
+
+
 def _store(bucket: str) -> Any:
+    """One store per bucket and settings, so an artifact's three objects share one client and its connections."""
+    return _cached_store(bucket, tuple(os.environ.get(name) for name in _SETTINGS_ENV))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_store(bucket: str, _settings: tuple[str | None, ...]) -> Any:
     from obstore.store import S3Store
 
     config, client = store_settings(os.environ)
