@@ -46,7 +46,7 @@ chart: setup k8s-bin  ## lint the Helm chart (charts/driftline) and check its ge
 	@$(PY) -m driftline.api.crdgen --check
 	@"$$($(PY) -c 'from driftline.devcluster.binaries import bin_dir; print(bin_dir())')/helm" lint --strict charts/driftline
 
-demo: setup k8s-bin  ## the local demo on the embedded control plane
+demo: setup k8s-bin seaweedfs  ## the local demo on the embedded control plane
 	@$(PY) -m driftline.cli demo
 
 bench: setup k8s-bin  ## benchmarks against real peers; tables on stdout, JSON in bench/results/
@@ -60,6 +60,12 @@ kind-up:  ## for users with Docker and kind: a kind cluster, both images built a
 	kind load docker-image --name driftline driftline/operator:$(KIND_TAG) driftline/runtime:$(KIND_TAG)
 	helm install driftline charts/driftline --namespace driftline-system --create-namespace \
 		--set image.tag=$(KIND_TAG) --set image.pullPolicy=Never --set runtimeImage.tag=$(KIND_TAG) --wait
+	kubectl apply -f examples/kind/seaweedfs.yaml
+	kubectl -n seaweedfs rollout status deployment/seaweedfs --timeout=300s
+	kubectl apply -f examples/gitops/models/breast-cancer/namespace.yaml
+	kubectl -n ml create secret generic models-s3 --dry-run=client -o yaml \
+		--from-literal=AWS_ACCESS_KEY_ID=DRIFTLINEKINDEXAMPLE \
+		--from-literal=AWS_SECRET_ACCESS_KEY=driftline-kind-example-secret-key | kubectl apply -f -
 	kubectl apply -k examples/gitops/models/breast-cancer
 	kubectl -n ml apply -f examples/kind/breast-cancer-nodeport.yaml
 	@echo "training, then serving breast-cancer: kubectl -n ml get driftline; then POST to http://localhost:8080/v2/models/breast-cancer/infer"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from driftline.devcluster import procs
+from driftline.devcluster.podrunner import provisioner
 from tests.conftest import Cluster
 from tests.operator_proc import OperatorProcess
 
@@ -39,14 +40,15 @@ def operator(cluster: Cluster, crds: None) -> Iterator[OperatorProcess]:
     proc.stop()
 
 
-def pvc(cluster: Cluster, namespace: str, name: str = "models") -> None:
+def pvc(cluster: Cluster, namespace: str, name: str = "models", access: str = "ReadWriteMany") -> None:
+    """A claim of the pod runner's class. ReadWriteMany by default: pods of one claim land on both nodes."""
     cluster.api.create(
         f"/api/v1/namespaces/{namespace}/persistentvolumeclaims",
         {
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",
             "metadata": {"name": name},
-            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+            "spec": {"accessModes": [access], "resources": {"requests": {"storage": "1Gi"}}},
         },
     )
 
@@ -56,4 +58,4 @@ def host_path_of(cluster: Cluster, namespace: str, storage_uri: str) -> Path:
     claim, _, rel = storage_uri.removeprefix("pvc://").partition("/")
     pvc_obj = cluster.api.get(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{claim}")
     pv = cluster.api.get(f"/api/v1/persistentvolumes/{pvc_obj['spec']['volumeName']}")
-    return Path(pv["spec"]["hostPath"]["path"]) / rel
+    return Path(provisioner.host_path(pv) or "/nonexistent") / rel

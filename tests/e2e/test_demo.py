@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from driftline.devcluster import procs
 from driftline.devcluster.controlplane import LocalCluster
 from driftline.devcluster.kubeapi import KubeApi
+from driftline.devcluster.s3 import S3Server
 
 pytestmark = pytest.mark.e2e
 NS = "driftline-demo"
@@ -50,6 +52,11 @@ def check_the_loop(api: KubeApi) -> None:
         ("RollForward", 2, 3),
         ("Rollback", 3, 2),
     ], steps
+    # Every version stored in the demo's SeaweedFS, and served from there by pods on both nodes.
+    assert all(mv["spec"]["artifact"]["storageUri"].startswith("s3://models/breast-cancer/") for mv in mvs.values())
+    pods = api.get(f"/api/v1/namespaces/{NS}/pods", labelSelector="driftline.dev/inferenceservice=breast-cancer")
+    live = [p for p in pods["items"] if not p["metadata"].get("deletionTimestamp")]
+    assert len(live) == 3 and len({p["spec"]["nodeName"] for p in live}) == 2, [p["spec"]["nodeName"] for p in live]
     # The operator that did all this is the chart's pod, not a process of the demo.
     deployment = api.get("/apis/apps/v1/namespaces/driftline-system/deployments/driftline")
     assert deployment["status"].get("availableReplicas") == 1
@@ -62,6 +69,8 @@ def test_demo_runs_the_whole_loop_through_the_chart_and_again_on_the_same_cluste
         assert '{"predictions": [' in out  # a real prediction, shown
         assert "DriftDetected" in out and "RetrainStarted" in out
         assert f"export KUBECONFIG={directory / 'kubeconfig'}" in out
+        assert re.search(r"\b[1-9]\d* predictions served to the live traffic, 0 failed requests", out), out[-2000:]
+        assert S3Server.running_at(directory / "s3") is not None  # kept with the cluster
         api = KubeApi(directory / "kubeconfig")
         check_the_loop(api)
         report = (directory / "demo-report.html").read_text()

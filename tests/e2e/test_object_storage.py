@@ -253,3 +253,40 @@ def test_object_storage_down_during_a_training_and_during_a_rollout(
         assert client.answered(2, ok=True) > 0
     finally:
         server.stop()
+
+
+def test_a_training_pod_that_cannot_start_says_why_on_its_trainingjob(
+    cluster: Cluster, namespace: str, operator: OperatorProcess, s3: ObjectStore
+) -> None:
+    """The credentials' Secret is not there yet (GitOps applied the TrainingJob first): the pod waits in
+    CreateContainerConfigError, and the TrainingJob says so, naming the pod, the Secret and the remedy, instead of
+    "waiting for the training pod"; once the Secret exists the same Job trains."""
+    tj = trainingjob("lr", "sklearn.linear_model.LogisticRegression", {"max_iter": 5000})
+    tj["spec"]["output"] = {"storageUri": f"s3://models/{namespace}"}
+    tj["spec"]["storage"] = storage_spec(s3)
+    cluster.api.create(TJ.format(ns=namespace), tj)
+
+    def reports_the_missing_secret() -> dict[str, Any] | None:
+        st = cluster.api.get(f"{TJ.format(ns=namespace)}/lr").get("status") or {}
+        ready = condition(st, "Ready")
+        if ready.get("reason") == "CreateContainerConfigError" and SECRET in ready.get("message", ""):
+            return {"status": st, "ready": ready}
+        return None
+
+    seen = cluster.wait_for("lr reports the missing Secret", reports_the_missing_secret, timeout=90)
+    assert seen["status"]["phase"] in ("Pending", "Running")
+    assert seen["ready"]["status"] == "False" and "create the Secret" in seen["ready"]["message"]
+    assert "pod lr-" in seen["ready"]["message"]
+    assert condition(seen["status"], "Stalled").get("status") == "False"  # the kubelet keeps trying
+    warnings = cluster.wait_for(
+        "a Warning Event on lr",
+        lambda: [e for e in events_of(cluster, namespace, "TrainingJob", "lr") if e["type"] == "Warning"],
+    )
+    assert [e["reason"] for e in warnings] == ["CreateContainerConfigError"], warnings
+    assert warnings[0]["message"] == seen["ready"]["message"]
+
+    credentials_secret(cluster, namespace, s3.admin)
+    st = cluster.wait_for("TrainingJob lr finished", lambda: finished(cluster, namespace, "lr"), timeout=240)
+    assert st["phase"] == "Succeeded", st
+    assert condition(st, "Ready")["status"] == "True"
+    assert len(versions(cluster, namespace)) == 1

@@ -223,7 +223,9 @@ def assert_nowhere(cluster: Cluster, namespace: str, operator: OperatorProcess, 
     }
     for what, obj in objects.items():
         assert needle not in json.dumps(obj), f"the secret value is in {what}"
-    logs = [operator.log, cluster.dir / "logs" / "pod-runner.log", *pod_logs(cluster, namespace, pods)]
+    runners = sorted((cluster.dir / "logs").glob("pod-runner-*.log"))
+    assert runners, "the pod runners' logs"
+    logs = [operator.log, *runners, *pod_logs(cluster, namespace, pods)]
     assert any(p.name == "trainer.log" and p.stat().st_size > 0 for p in logs), "the trainer's log is missing"
     assert tj_name in operator.log.read_text(), "the operator's log does not mention the run: a vacuous scan"
     for path in logs:

@@ -49,7 +49,7 @@ def job_condition(cluster: Cluster, ns: str, name: str, ctype: str) -> bool:
 
 def test_kubectl_sees_node_and_pods(cluster: Cluster) -> None:
     out = cluster.kubectl("get", "nodes,pods", "-A", "-o", "wide").stdout
-    assert "driftline-local" in out and "Ready" in out
+    assert "driftline-local-1" in out and "driftline-local-2" in out and "Ready" in out
     version = json.loads(cluster.kubectl("version", "-o", "json").stdout)
     assert version["serverVersion"]["gitVersion"] == binaries_version()
 
@@ -222,7 +222,7 @@ def test_claim_is_shared_and_config_reaches_env_and_files(cluster: Cluster, name
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",
             "metadata": {"name": "data"},
-            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+            "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "1Gi"}}},
         },
     )
     cluster.api.create(

@@ -20,7 +20,7 @@ def test_second_cluster_runs_beside_the_first_and_stops_cleanly(cluster: Cluster
     try:
         assert state.server != cluster.api.server
         nodes = KubeApi(second.kubeconfig).get("/api/v1/nodes")["items"]
-        assert [n["metadata"]["name"] for n in nodes] == ["driftline-local"]
+        assert [n["metadata"]["name"] for n in nodes] == ["driftline-local-1", "driftline-local-2"]
         # Separate etcds: a namespace made in one cluster does not exist in the other.
         KubeApi(second.kubeconfig).create("/api/v1/namespaces", {"metadata": {"name": "only-in-second"}})
         assert cluster.api.get_or_none("/api/v1/namespaces/only-in-second") is None

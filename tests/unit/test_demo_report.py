@@ -57,8 +57,15 @@ def test_an_empty_run_still_renders() -> None:
 
 
 def test_the_demos_manifests_are_valid_specs() -> None:
-    spec = InferenceServiceSpec.model_validate(m.inferenceservice()["spec"])
+    store = m.storage("http://127.0.0.1:8333")
+    spec = InferenceServiceSpec.model_validate(m.inferenceservice(store)["spec"])
     assert spec.drift is not None and spec.drift.action.value == "Retrain"
     assert spec.retrain is not None and spec.retrain.template.dataset.uri.startswith("configmap://")
-    for _, tj, _ in (m.FIRST, m.BAD_RELEASE):
-        TrainingJobSpec.model_validate(tj)
+    assert spec.storage is not None and spec.retrain.template.storage == spec.storage  # a retrain writes there too
+    for name, tj, _ in (m.FIRST, m.BAD_RELEASE):
+        parsed = TrainingJobSpec.model_validate(m.trainingjob(name, tj, store)["spec"])
+        assert parsed.output.storage_uri.startswith("s3://") and parsed.storage == spec.storage
+    (ref,) = {
+        r.name for r in (spec.storage.s3.credentials.access_key_id, spec.storage.s3.credentials.secret_access_key)
+    }
+    assert ref == m.s3_secret({})["metadata"]["name"]

@@ -38,7 +38,7 @@ def test_kind_config_publishes_the_quick_start_node_port() -> None:
 def test_make_kind_up_uses_files_and_values_that_exist() -> None:
     recipe = kind_up()
     for path in re.findall(r"(?:-f|-k|--config) ([\w./-]+)", recipe):
-        assert (REPO / path).exists(), path
+        assert path == "-" or (REPO / path).exists(), path  # "-": the manifest piped in
     schema = json.loads((REPO / "charts/driftline/values.schema.json").read_text())
     for key in re.findall(r"--set ([\w.]+)=", recipe):
         node = schema
@@ -50,3 +50,32 @@ def test_make_kind_up_uses_files_and_values_that_exist() -> None:
     ):
         assert f"docker build -f {dockerfile} -t {image}:" in recipe
         assert f"{image}:$(KIND_TAG)" in recipe.split("kind load", 1)[1]
+
+
+def test_the_quick_start_stores_models_in_the_kind_clusters_seaweedfs_with_the_keys_kind_up_creates() -> None:
+    """The quick start's objects name an endpoint the kind SeaweedFS Service answers on, a bucket it makes, and a
+    Secret whose keys `make kind-up` creates and the server knows, with rights on that bucket."""
+    docs = list(yaml.safe_load_all((REPO / "examples/kind/seaweedfs.yaml").read_text()))
+    service = next(d for d in docs if d["kind"] == "Service")
+    (port,) = service["spec"]["ports"]
+    endpoint = f"http://{service['metadata']['name']}.{service['metadata']['namespace']}.svc:{port['port']}"
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    script = deployment["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    identities = json.loads(next(d for d in docs if d["kind"] == "Secret")["stringData"]["s3.json"])["identities"]
+    recipe = kind_up()
+    created = dict(re.findall(r"--from-literal=(AWS_\w+)=(\S+)", recipe))
+    user = next(i for i in identities if i["credentials"][0]["accessKey"] == created["AWS_ACCESS_KEY_ID"])
+    assert user["credentials"][0]["secretKey"] == created["AWS_SECRET_ACCESS_KEY"]
+    secret = re.search(r"-n ml create secret generic ([\w-]+)", recipe)
+    assert secret is not None
+    model = REPO / "examples/gitops/models/breast-cancer"
+    for name in ("trainingjob.yaml", "inferenceservice.yaml"):
+        spec = yaml.safe_load((model / name).read_text())["spec"]
+        s3 = spec["storage"]["s3"]
+        assert s3["endpoint"] == endpoint and s3["pathStyle"] is True, name
+        refs = s3["credentials"].values()
+        assert {r["name"] for r in refs} == {secret.group(1)} and {r["key"] for r in refs} <= set(created), name
+    bucket = yaml.safe_load((model / "trainingjob.yaml").read_text())["spec"]["output"]["storageUri"].split("/")[2]
+    assert f"s3.bucket.create -name {bucket}" in script
+    assert {f"{a}:{bucket}" for a in ("Read", "Write", "List")} <= set(user["actions"])
+    assert recipe.index("seaweedfs.yaml") < recipe.index("apply -k examples/gitops/models/breast-cancer")

@@ -129,7 +129,8 @@ into the ClusterRole (cluster-wide mode) or into a Role per watched namespace (n
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["get", "list", "watch", "create", "patch"]
-# Pods are only listed: the trainer's termination message, the serving pods' IPs for canary and drift measurements.
+# Pods are only listed: the trainer's termination message, the serving pods' IPs for canary and drift measurements,
+# why pods do not start (with the pods sharing a claim, whose Events may say why).
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list"]

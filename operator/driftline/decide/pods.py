@@ -112,7 +112,9 @@ def diagnose(
     grace: float = CREATING_GRACE_SECONDS,
 ) -> PodProblem | None:
     """The first problem among `pods` (by name, so the answer is stable), None when they are starting or fine.
-    `events` holds, by pod name, the Events of pods stuck creating (see stuck_creating)."""
+    `events` holds, by pod name, the Events of pods stuck creating (see stuck_creating), newest last, with those of the
+    pods sharing a claim with it (see sharing_a_claim): the attach/detach controller reports a Multi-Attach once per
+    volume and node, on the pods waiting then, so a pod that comes later waits for the same reason with no Event."""
     for pod in sorted(pods, key=lambda p: str(p["metadata"]["name"])):
         name = str(pod["metadata"]["name"])
         if (pod.get("metadata") or {}).get("deletionTimestamp") or _age(pod, now) < STARTING_GRACE_SECONDS:
@@ -134,17 +136,38 @@ def diagnose(
             message = str(scheduled.get("message") or "")
             return PodProblem(name, "Unschedulable", message, _CREATING_EVENTS["FailedScheduling"])
         if name in stuck_creating([pod], now, grace):
-            for event in reversed(list((events or {}).get(name) or [])):
+            seen = list(reversed(list((events or {}).get(name) or [])))
+            own = [e for e in seen if (e.get("involvedObject") or {}).get("name") == name]
+            for event in own + [e for e in seen if e.get("reason") == "FailedAttachVolume" and e not in own]:
                 if event.get("reason") in _CREATING_EVENTS and event.get("type") == "Warning":
                     reason = str(event["reason"])
-                    return PodProblem(name, reason, str(event.get("message") or ""), _CREATING_EVENTS[reason])
+                    message = str(event.get("message") or "")
+                    if claims := _claims(pod):  # the Event names the PersistentVolume; a person knows the claim
+                        message += f" (claim {', '.join(claims)})"
+                    return PodProblem(name, reason, message, _CREATING_EVENTS[reason])
             return PodProblem(
                 name,
                 "ContainerCreating",
-                f"still creating after {_age(pod, now):.0f}s",
+                f"still creating after more than {grace:.0f}s",  # not its age: a message that ticks is a write
                 "see the pod's Events (kubectl describe pod)",
             )
     return None
+
+
+def sharing_a_claim(pod: Mapping[str, Any], others: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Names of the other pods on `pod`'s node that mount one of its claims: whose Events may say why it waits."""
+    claims, node = set(_claims(pod)), (pod.get("spec") or {}).get("nodeName")
+    name = pod["metadata"]["name"]
+    return sorted(
+        str(o["metadata"]["name"])
+        for o in others
+        if o["metadata"]["name"] != name and (o.get("spec") or {}).get("nodeName") == node and claims & set(_claims(o))
+    )
+
+
+def _claims(pod: Mapping[str, Any]) -> list[str]:
+    volumes = (pod.get("spec") or {}).get("volumes") or []
+    return [str(v["persistentVolumeClaim"]["claimName"]) for v in volumes if "persistentVolumeClaim" in v]
 
 
 def stuck_creating(

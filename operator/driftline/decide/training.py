@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from driftline.api.constants import Reason
 from driftline.decide.conditions import Cond, lifecycle
+from driftline.decide.pods import STARTING_GRACE_SECONDS, PodProblem
+
+RECHECK_SECONDS = 10.0
+"""How often a training whose pod has not started is looked at again: nothing the operator watches changes while a
+pod waits for a Secret, an image or a volume."""
 
 
 class Step(StrEnum):
@@ -120,6 +126,46 @@ def observe(
         "Pending",
         Step.WAIT,
         lifecycle(False, Reason.JOB_PENDING, "waiting for the training pod", reconciling=True, stalled=False),
+    )
+
+
+def _waiting_pod(job: dict[str, Any] | None) -> bool:
+    """The Job runs, unsuspended, unfinished, and no pod of it is ready (a training pod has no readiness probe: a
+    ready pod is a started trainer)."""
+    if job is None or (job.get("spec") or {}).get("suspend"):
+        return False
+    if _job_condition(job, "Complete") or _job_condition(job, "Failed"):
+        return False
+    return not (job.get("status") or {}).get("ready")
+
+
+def recheck_after(job: dict[str, Any] | None) -> float | None:
+    """Seconds until the training should be looked at again, or None when a watch event will say what changes."""
+    return RECHECK_SECONDS if _waiting_pod(job) else None
+
+
+def needs_pods(job: dict[str, Any] | None, now: datetime) -> bool:
+    """Whether to read the Job's pods for why they do not start: only for a Job past its grace with no pod ready, so
+    a training that starts at once costs no extra request."""
+    if not _waiting_pod(job):
+        return False
+    assert job is not None
+    created = (job.get("metadata") or {}).get("creationTimestamp")
+    if not created:
+        return False
+    age = (now - datetime.fromisoformat(str(created).replace("Z", "+00:00"))).total_seconds()
+    return age >= STARTING_GRACE_SECONDS
+
+
+def with_pod_problem(obs: Observation, problem: PodProblem | None) -> Observation:
+    """A waiting training whose pod cannot start says why (and what to do) on Ready and Reconciling, instead of
+    "waiting for the training pod" until someone looks at the pod. Not Stalled: the kubelet keeps trying, and the
+    Job's own deadline (activeDeadlineSeconds) ends it."""
+    if problem is None or obs.step is not Step.WAIT or obs.phase not in ("Pending", "Running"):
+        return obs
+    text = problem.text()
+    return replace(
+        obs, conditions=lifecycle(False, problem.reason, text, reconciling=True, stalled=False), message=text
     )
 
 

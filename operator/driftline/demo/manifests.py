@@ -1,5 +1,5 @@
-"""What the demo applies, as plain manifests: a namespace, a claim for artifacts, this month's data, the TrainingJobs
-of one model and the InferenceService that serves it, watches its drift and retrains on it."""
+"""What the demo applies, as plain manifests: a namespace, the object store's credentials, this month's data, the
+TrainingJobs of one model and the InferenceService that serves it, watches its drift and retrains on it."""
 
 from __future__ import annotations
 
@@ -14,7 +14,12 @@ LIVE_DATA = "live-data"
 """The ConfigMap holding what the traffic looks like after the shift: the data a retrain learns from."""
 SHIFT = 1.5
 """Every feature of the live traffic is scaled by this once the world changes."""
-STORAGE = "pvc://models/registry"
+BUCKET = "models"
+STORAGE = f"s3://{BUCKET}/{MODEL}"
+"""Every version's artifact goes to the local SeaweedFS, as it would to S3 on a real cluster."""
+S3_SECRET = "models-s3"
+REPLICAS = 3
+"""Spread over the local cluster's two nodes: no pod reads another's files, each fetches the model itself."""
 GATES: dict[str, Any] = {
     "auto": True,
     "gates": [{"metric": "accuracy", "op": ">=", "value": 0.9}],
@@ -33,12 +38,26 @@ DRIFT: dict[str, Any] = {
 }
 
 
-def models_claim() -> dict[str, Any]:
+def s3_secret(data: dict[str, str]) -> dict[str, Any]:
+    """The object store's keys, which the operator never reads: pods get them as secretKeyRef env."""
     return {
         "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": "models", "namespace": NAMESPACE},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        "kind": "Secret",
+        "metadata": {"name": S3_SECRET, "namespace": NAMESPACE},
+        "stringData": data,
+    }
+
+
+def storage(endpoint: str) -> dict[str, Any]:
+    return {
+        "s3": {
+            "endpoint": endpoint,
+            "pathStyle": True,
+            "credentials": {
+                "accessKeyId": {"name": S3_SECRET, "key": "AWS_ACCESS_KEY_ID"},
+                "secretAccessKey": {"name": S3_SECRET, "key": "AWS_SECRET_ACCESS_KEY"},
+            },
+        }
     }
 
 
@@ -67,12 +86,12 @@ def trainingjob_spec(
     }
 
 
-def trainingjob(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+def trainingjob(name: str, spec: dict[str, Any], store: dict[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": "driftline.dev/v1alpha1",
         "kind": "TrainingJob",
         "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": spec,
+        "spec": {**spec, "storage": store},
     }
 
 
@@ -87,11 +106,17 @@ BAD_RELEASE = (
 )
 
 
-def inferenceservice() -> dict[str, Any]:
+def inferenceservice(store: dict[str, Any]) -> dict[str, Any]:
     retrain = trainingjob_spec(*LOGREG, dataset=f"configmap://{LIVE_DATA}/data.csv", promotion=GATES_ONLY)
     return {
         "apiVersion": "driftline.dev/v1alpha1",
         "kind": "InferenceService",
         "metadata": {"name": SERVICE, "namespace": NAMESPACE},
-        "spec": {"model": MODEL, "drift": DRIFT, "retrain": {"template": retrain, "cooldown": "1h"}},
+        "spec": {
+            "model": MODEL,
+            "replicas": REPLICAS,
+            "storage": store,
+            "drift": DRIFT,
+            "retrain": {"template": {**retrain, "storage": store}, "cooldown": "1h"},
+        },
     }

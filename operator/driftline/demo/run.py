@@ -27,6 +27,7 @@ from driftline.demo.traffic import PORT, Traffic, frame, ready_pods, rows
 from driftline.devcluster import binaries
 from driftline.devcluster.controlplane import LocalCluster
 from driftline.devcluster.kubeapi import KubeApi, restricted_namespace, wait_for
+from driftline.devcluster.s3 import Identity, S3Server
 
 REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "driftline"
@@ -53,9 +54,23 @@ def _status(objs: Objects, kind: str, name: str) -> dict[str, Any]:
     return dict(_named(objs, kind, name).get("status") or {})
 
 
+def object_store(cluster: LocalCluster) -> tuple[S3Server, Identity]:
+    """SeaweedFS beside the cluster, with bucket `models` and keys that may only use it; kept running with the
+    cluster (a later demo reuses it, `cluster down` stops it)."""
+    directory = cluster.dir / "s3"
+    server = S3Server.running_at(directory)
+    if server is None:
+        user = Identity("driftline-demo", actions=tuple(f"{a}:{m.BUCKET}" for a in ("Read", "Write", "List")))
+        server = S3Server(directory, [Identity("admin"), user], owner=cluster.dir).start()
+        server.create_bucket(m.BUCKET)
+    return server, server.identities[1]
+
+
 class Demo:
-    def __init__(self, cluster: LocalCluster) -> None:
+    def __init__(self, cluster: LocalCluster, store: tuple[S3Server, Identity]) -> None:
         self.cluster = cluster
+        self.s3, self.s3_user = store
+        self.storage = m.storage(self.s3.endpoint)
         self.api = KubeApi(cluster.kubeconfig, user_agent="driftline-demo")
         self.t0 = time.monotonic()
         self.started = dt.datetime.now(dt.UTC)
@@ -125,6 +140,13 @@ class Demo:
 
         return check
 
+    def rolled_forward_to(self, version: int) -> Callable[[Objects], Any]:
+        def check(objs: Objects) -> Any:
+            history = _status(objs, "InferenceService", m.SERVICE).get("history") or []
+            return any(h["action"] == "RollForward" and h["toVersion"] == version for h in history)
+
+        return check
+
     def drift_is(self, assessment: str, version: int) -> Callable[[Objects], Any]:
         def check(objs: Objects) -> Any:
             st = _status(objs, "InferenceService", m.SERVICE)
@@ -170,9 +192,11 @@ class Demo:
 
     def run(self) -> None:
         self.install()
-        self.show.step("namespace driftline-demo", "restricted Pod Security, a claim for artifacts, the live data")
+        self.show.step(
+            "namespace driftline-demo", f"restricted Pod Security, keys to the bucket at {self.s3.endpoint}, live data"
+        )
         self.namespace(m.NAMESPACE, fresh=True)
-        self.api.create(f"/api/v1/namespaces/{m.NAMESPACE}/persistentvolumeclaims", m.models_claim())
+        self.api.create(f"/api/v1/namespaces/{m.NAMESPACE}/secrets", m.s3_secret(self.s3_user.secret_data()))
         shifted = frame()
         features = [c for c in shifted.columns if c != "target"]
         shifted[features] = shifted[features] * m.SHIFT
@@ -181,14 +205,16 @@ class Demo:
         with self.show:
             name, spec, expect = m.FIRST
             self.show.step(f"train {name}", expect)
-            self.api.create(TJ, m.trainingjob(name, spec))
+            self.api.create(TJ, m.trainingjob(name, spec, self.storage))
             self.trained(name)
             self.stage(1, "Production")
 
             self.show.step(
-                f"serve {m.SERVICE}", "the Production version, drift watched every 2s, retrain on the live data"
+                f"serve {m.SERVICE}",
+                f"the Production version on {m.REPLICAS} pods over both nodes, drift watched every 2s, retrain on the"
+                " live data",
             )
-            self.api.create(DIS, m.inferenceservice())
+            self.api.create(DIS, m.inferenceservice(self.storage))
             self.until(f"{m.SERVICE} Ready on v1", self.ready_on(1), timeout=180)
             self.predictions()
 
@@ -206,9 +232,10 @@ class Demo:
 
                 name, spec, expect = m.BAD_RELEASE
                 self.show.step(f"a bad release: {name}", expect)
-                self.api.create(TJ, m.trainingjob(name, spec))
+                self.api.create(TJ, m.trainingjob(name, spec, self.storage))
                 self.trained(name)
-                self.until(f"{m.SERVICE} Ready on v3", self.ready_on(3), timeout=180)
+                # Not "Ready on v3": its drift may roll it back before every replica is ready.
+                self.until(f"{m.SERVICE} rolling forward to v3", self.rolled_forward_to(3), timeout=180)
                 self.show.step("v3 drifts right after its roll forward", "caused by v3: rolled back to v2")
                 self.until("the Rollback action", self.last_action("Rollback"), timeout=120)
                 self.stage(3, "RolledBack")
@@ -270,7 +297,7 @@ def main(cluster_dir: Path) -> int:
     else:
         cluster.stop()
         cluster.start()
-    demo = Demo(cluster)
+    demo = Demo(cluster, object_store(cluster))
     try:
         demo.run()
     except DemoError as e:

@@ -22,7 +22,11 @@ from driftline.devcluster.pki import Pki, create_pki
 
 SERVICE_CIDR = "10.96.0.0/16"  # allocation only: nothing routes there on this machine, nothing is sent there
 KUBERNETES_SERVICE_IP = "10.96.0.1"
-NODE_NAME = "driftline-local"
+NODE_NAMES = tuple(f"driftline-local-{i}" for i in range(1, 9))
+"""The pod runners' nodes, in order; a cluster has the first `nodes` of them."""
+DEFAULT_NODES = 2
+"""Two nodes: enough that a pod is placed away from another, a ReadWriteOnce claim cannot follow it, and nothing
+passes only because every pod shares one machine's view."""
 
 _AUDIT_POLICY = """\
 apiVersion: audit.k8s.io/v1
@@ -56,9 +60,12 @@ class ClusterState:
 
 
 class LocalCluster:
-    def __init__(self, directory: Path | str, *, pod_runner: bool = True) -> None:
+    def __init__(self, directory: Path | str, *, pod_runner: bool = True, nodes: int = DEFAULT_NODES) -> None:
+        if not 1 <= nodes <= len(NODE_NAMES):
+            raise ValueError(f"a local cluster has 1 to {len(NODE_NAMES)} nodes, not {nodes}")
         self.dir = Path(directory).resolve()
         self.pod_runner = pod_runner
+        self.nodes = NODE_NAMES[:nodes]
         self.state: ClusterState | None = None
         self._pki: Pki | None = None
         self._urllib3_quiet()
@@ -120,9 +127,11 @@ class LocalCluster:
             self._wait_http(f"https://127.0.0.1:{ports['scheduler']}/healthz", None, timeout, "kube-scheduler")
             say("kube-controller-manager and kube-scheduler healthy")
             if self.pod_runner:
-                self._start_pod_runner(logs)
-                self._wait_node_ready(pki, timeout)
-                say(f"pod runner: node {NODE_NAME} Ready, pod IPs {prefix}.x.y")
+                for index, node in enumerate(self.nodes):
+                    self._start_pod_runner(logs, node, index)
+                for node in self.nodes:
+                    self._wait_node_ready(pki, timeout, node)
+                say(f"pod runners: nodes {', '.join(self.nodes)} Ready, pod IPs {prefix}.x.y")
         except BaseException:
             self.stop()
             raise
@@ -135,11 +144,13 @@ class LocalCluster:
         """Stop everything this cluster started, pods first, leaving no process behind."""
         state = self.state or self._load()
         if state:
-            order = ["pod-runner", "scheduler", "controller-manager", "apiserver", "etcd"]
-            for name in order:
+            runners = [pid for name, pid in state.pids.items() if name.startswith("pod-runner") and pid]
+            if runners:  # all at once: each stops its pods within their grace
+                procs.terminate(runners, grace=15.0)
+            for name in ["scheduler", "controller-manager", "apiserver", "etcd"]:
                 pid = state.pids.get(name)
                 if pid:
-                    procs.terminate([pid], grace=15.0 if name == "pod-runner" else 5.0)
+                    procs.terminate([pid], grace=5.0)
         leftovers = procs.marked_pids(self.dir)
         if leftovers:
             procs.terminate(leftovers, grace=3.0)
@@ -275,7 +286,9 @@ class LocalCluster:
         p = procs.spawn(argv, cluster_dir=self.dir, log=logs / "kube-scheduler.log")
         self._record("scheduler", p.pid)
 
-    def _start_pod_runner(self, logs: Path) -> None:
+    def _start_pod_runner(self, logs: Path, node: str, index: int) -> None:
+        """One node's runner. Pod directories (and their emptyDirs) are per pod under one root; claims' directories
+        are shared by every node, as network storage is, and provisioned by the first runner only."""
         assert self.state is not None
         argv = [
             sys.executable,
@@ -286,12 +299,17 @@ class LocalCluster:
             "--root",
             str(self.dir / "runner"),
             "--node-name",
-            NODE_NAME,
+            node,
+            "--node-index",
+            str(index),
+            "--volumes-root",
+            str(self.dir / "runner" / "volumes"),
             "--pod-ip-prefix",
             self.state.pod_ip_prefix,
+            *([] if index == 0 else ["--no-provision"]),
         ]
-        p = procs.spawn(argv, cluster_dir=self.dir, log=logs / "pod-runner.log")
-        self._record("pod-runner", p.pid)
+        p = procs.spawn(argv, cluster_dir=self.dir, log=logs / f"pod-runner-{node}.log")
+        self._record(f"pod-runner-{node}", p.pid)
 
     # -- waiting ---------------------------------------------------------------------------------------------------
 
@@ -315,12 +333,12 @@ class LocalCluster:
             time.sleep(0.3)
         raise ClusterError(f"{what} not healthy after {timeout:.0f}s ({last}); see {self.dir / 'logs'}")
 
-    def _wait_node_ready(self, pki: Pki, timeout: float) -> None:
+    def _wait_node_ready(self, pki: Pki, timeout: float, node: str) -> None:
         assert self.state is not None
-        url = f"{self.state.server}/api/v1/nodes/{NODE_NAME}"
+        url = f"{self.state.server}/api/v1/nodes/{node}"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._check_alive("pod-runner")
+            self._check_alive(f"pod-runner-{node}")
             r = requests.get(url, cert=(str(pki.admin.cert), str(pki.admin.key)), verify=str(pki.ca_cert), timeout=5)
             if r.status_code == 200:
                 conds = r.json().get("status", {}).get("conditions", [])
@@ -328,7 +346,7 @@ class LocalCluster:
                     return
             time.sleep(0.3)
         raise ClusterError(
-            f"node {NODE_NAME} not Ready after {timeout:.0f}s; see {self.dir / 'logs' / 'pod-runner.log'}"
+            f"node {node} not Ready after {timeout:.0f}s; see {self.dir / 'logs' / f'pod-runner-{node}.log'}"
         )
 
     def _check_alive(self, what: str) -> None:

@@ -29,6 +29,7 @@ from driftline.devcluster.prometheus import cache_root
 BUILD_SCRIPT = binaries.REPO_ROOT / "hack" / "build-seaweedfs.sh"
 REGION = "us-east-1"
 ADMIN = ("Admin", "Read", "Write", "List", "Tagging")
+_STATE = "state.json"
 
 
 def seaweedfs_bin() -> Path:
@@ -73,11 +74,33 @@ class Identity:
 class S3Server:
     """One SeaweedFS process with its data, config and log under `directory`."""
 
-    def __init__(self, directory: Path, identities: Sequence[Identity] = ()) -> None:
+    def __init__(self, directory: Path, identities: Sequence[Identity] = (), owner: Path | None = None) -> None:
+        """`owner`: a local cluster's directory; the server's process then carries that cluster's mark, so stopping
+        the cluster stops it too."""
         self.dir = Path(directory).resolve()
         self.identities = list(identities) or [Identity("admin")]
+        self.owner = owner
         self.ports: dict[str, int] = {}
         self._proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def running_at(cls, directory: Path) -> S3Server | None:
+        """The server a previous process started under `directory` and left running (the demo's, kept with its
+        cluster), with its ports and identities; None when it is not running. Stopped with its cluster."""
+        try:
+            state = json.loads((Path(directory) / _STATE).read_text())
+            document = json.loads((Path(directory) / "identities.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if not procs.alive(int(state["pid"])):
+            return None
+        identities = [
+            Identity(i["name"], i["credentials"][0]["accessKey"], i["credentials"][0]["secretKey"], tuple(i["actions"]))
+            for i in document["identities"]
+        ]
+        server = cls(directory, identities)
+        server.ports = {k: int(v) for k, v in state["ports"].items()}
+        return server
 
     @property
     def admin(self) -> Identity:
@@ -138,9 +161,10 @@ class S3Server:
                 f"-s3.port.grpc={self.ports['s3.grpc']}",
                 f"-s3.config={self.dir / 'identities.json'}",
             ]
-            self._proc = procs.spawn(argv, cluster_dir=self.dir, log=self.log, cwd=self.dir)
+            self._proc = procs.spawn(argv, cluster_dir=self.owner or self.dir, log=self.log, cwd=self.dir)
             try:
                 if self._wait_ready(deadline):
+                    (self.dir / _STATE).write_text(json.dumps({"pid": self._proc.pid, "ports": self.ports}) + "\n")
                     return self
             except BaseException:
                 self.stop()

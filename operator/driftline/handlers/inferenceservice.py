@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -28,7 +27,7 @@ from driftline.config import OperatorConfig
 from driftline.decide import canary, drift, pods, serving
 from driftline.decide import conditions as conds
 from driftline.handlers import canary as canary_handler
-from driftline.handlers import failpoints, hints, registry
+from driftline.handlers import failpoints, hints, podstart, registry
 from driftline.handlers import status as status_writer
 from driftline.handlers.locks import lock
 from driftline.k8s import events, objects
@@ -243,14 +242,9 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
 
 
 def _pods_problem(isvc: dict[str, Any]) -> pods.PodProblem | None:
-    """Why the service's pods do not start, if they do not: read while a rollout is under way, from their statuses
-    and, for a pod stuck creating, its Events."""
+    """Why the service's pods do not start, if they do not: read while a rollout is under way."""
     meta = isvc["metadata"]
-    ns = meta["namespace"]
-    items = objects.list_pods(ns, f"{c.LABEL_INFERENCE_SERVICE}={meta['name']}")
-    now = datetime.now(UTC)
-    stuck = pods.stuck_creating(items, now)[:3]
-    return pods.diagnose(items, now, {name: objects.list_pod_events(ns, name) for name in stuck})
+    return podstart.problem(meta["namespace"], f"{c.LABEL_INFERENCE_SERVICE}={meta['name']}")
 
 
 def _ready_text(status: Mapping[str, Any]) -> str:

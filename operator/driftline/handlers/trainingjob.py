@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -16,7 +17,7 @@ from driftline.api.trainingjob import TrainingJobSpec
 from driftline.config import OperatorConfig
 from driftline.decide import conditions as conds
 from driftline.decide import promotion, training
-from driftline.handlers import failpoints, hints, registry
+from driftline.handlers import failpoints, hints, podstart, recheck, registry
 from driftline.handlers import status as status_writer
 from driftline.handlers.locks import lock
 from driftline.k8s import events, objects
@@ -136,13 +137,21 @@ def _reconcile(tj: dict[str, Any], cfg: OperatorConfig, known_job: dict[str, Any
         obs = training.observe(job, None, mv["metadata"]["name"])
     if mv is not None and obs.step is training.Step.DONE:
         _apply_policy(tj, spec, mv)
+    not_starting = podstart.problem(ns, f"job-name={job_name}") if training.needs_pods(job, datetime.now(UTC)) else None
+    obs = training.with_pod_problem(obs, not_starting)
+    if (wait := training.recheck_after(job)) is not None:
+        recheck.after(("trainingjob", ns, meta["name"]), wait, functools.partial(reconcile, ns, meta["name"]))
+    if not_starting is not None:
+        warn: tuple[str, str] | None = (not_starting.reason, not_starting.text())
+    else:
+        warn = (c.Reason.JOB_FAILED, obs.message) if obs.phase == "Failed" else None
     version = int(mv["spec"]["version"]) if mv else None
     _write_status(
         tj,
         obs.phase,
         obs.conditions,
         message=obs.message or None,
-        warn=(c.Reason.JOB_FAILED, obs.message) if obs.phase == "Failed" else None,
+        warn=warn,
         jobName=job_name,
         startTime=obs.start_time,
         completionTime=obs.completion_time,

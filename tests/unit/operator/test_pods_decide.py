@@ -87,23 +87,57 @@ def test_starting_pods_are_no_problem_until_the_grace_period() -> None:
     assert pods.stuck_creating([late], NOW) == ["bc-stable-1"]
     problem = pods.diagnose([late], NOW)
     assert problem is not None and problem.reason == "ContainerCreating"
+    # The same text a minute later: a message that ticks with the pod's age would be a status write and an Event
+    # every time the service is looked at.
+    older = pods.diagnose([pod(age=pods.CREATING_GRACE_SECONDS + 61, containerStatuses=[creating])], NOW)
+    assert older is not None and older.text() == problem.text()
 
 
 def test_a_pod_stuck_creating_is_explained_by_its_events() -> None:
     late = pod(age=120)
-    events = {
-        "bc-stable-1": [
-            {"type": "Normal", "reason": "Scheduled", "message": "assigned to node-b"},
-            {
-                "type": "Warning",
-                "reason": "FailedAttachVolume",
-                "message": 'Multi-Attach error for volume "pvc-1" Volume is already used by pod(s) bc-stable-0',
-            },
-        ]
-    }
+    late["spec"]["volumes"] = [{"name": "models", "persistentVolumeClaim": {"claimName": "models", "readOnly": True}}]
+    events = {"bc-stable-1": [event("bc-stable-1", "Normal", "Scheduled", "assigned to node-b"), MULTI_ATTACH]}
     problem = pods.diagnose([late], NOW, events)
     assert problem is not None and problem.reason == "FailedAttachVolume"
     assert "Multi-Attach" in problem.message and "ReadWriteMany" in problem.remedy
+    assert problem.message.endswith("(claim models)")
+
+
+def event(pod: str, type_: str, reason: str, message: str) -> dict[str, Any]:
+    return {"involvedObject": {"kind": "Pod", "name": pod}, "type": type_, "reason": reason, "message": message}
+
+
+MULTI_ATTACH = event(
+    "bc-stable-1",
+    "Warning",
+    "FailedAttachVolume",
+    'Multi-Attach error for volume "pvc-1" Volume is already used by pod(s) bc-stable-0',
+)
+
+
+def claiming(name: str, claim: str, node: str = "node-a") -> dict[str, Any]:
+    p = pod(name, age=120)
+    p["spec"] = {"nodeName": node, "volumes": [{"name": "m", "persistentVolumeClaim": {"claimName": claim}}]}
+    return p
+
+
+def test_a_pod_waiting_on_a_volume_whose_multi_attach_was_reported_on_another_pod_gets_the_same_reason() -> None:
+    # The attach/detach controller reports a Multi-Attach once per volume and node: a pod that comes later has no
+    # Event of its own. Its neighbours on the node that share the claim tell why; one on another node does not.
+    late, first = claiming("train-x", "once"), claiming("bc-stable-1", "once")
+    others = [first, claiming("elsewhere", "once", node="node-b"), claiming("other-claim", "many")]
+    assert pods.sharing_a_claim(late, [late, *others]) == ["bc-stable-1"]
+    problem = pods.diagnose([late], NOW, {"train-x": [MULTI_ATTACH]})
+    assert problem is not None and (problem.pod, problem.reason) == ("train-x", "FailedAttachVolume")
+    assert problem.message.endswith("(claim once)")
+    # A neighbour's other troubles (its own Secret missing, say) are not this pod's.
+    mount = event("bc-stable-1", "Warning", "FailedMount", 'secret "x" not found')
+    problem = pods.diagnose([late], NOW, {"train-x": [mount]})
+    assert problem is not None and problem.reason == "ContainerCreating"
+    # Its own Event comes first.
+    own = event("train-x", "Warning", "FailedMount", "timed out waiting for the condition")
+    problem = pods.diagnose([late], NOW, {"train-x": [own, MULTI_ATTACH]})
+    assert problem is not None and problem.reason == "FailedMount"
 
 
 def test_unschedulable_after_the_grace_period() -> None:

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from driftline.decide.pods import PodProblem
 from driftline.decide.training import (
+    RECHECK_SECONDS,
     Step,
     failure_text,
     job_facts,
     needs_failure_message,
+    needs_pods,
     needs_versions,
     observe,
     parse_summary,
+    recheck_after,
     ttl_patch,
+    with_pod_problem,
 )
 
 pytestmark = pytest.mark.unit
@@ -163,3 +169,41 @@ def test_job_facts_change_with_what_the_training_reads_and_only_with_that() -> N
         {"status": {"conditions": [cond("Failed", message="OOMKilled")]}},
     ):
         assert job_facts({**base, **change}) != facts, change
+
+
+NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+
+def started(age: float, **status: Any) -> dict[str, Any]:
+    created = (NOW - timedelta(seconds=age)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"metadata": {"creationTimestamp": created}, "spec": {}, "status": status}
+
+
+def test_a_training_pod_is_read_only_while_the_job_waits_for_it_past_the_grace() -> None:
+    """A training that starts at once costs no request for its pods; one whose pod waits is read, and looked at
+    again, until a pod is ready or the Job ends."""
+    assert not needs_pods(started(2, active=1, ready=0), NOW)  # just created: no news yet
+    assert needs_pods(started(15, active=1, ready=0), NOW)
+    assert not needs_pods(started(15, active=1, ready=1), NOW)  # the trainer runs
+    assert not needs_pods(started(15, conditions=[cond("Complete")]), NOW)
+    assert not needs_pods({**started(15, active=1), "spec": {"suspend": True}}, NOW)
+    assert not needs_pods(None, NOW)
+    assert recheck_after(started(2, active=1)) == RECHECK_SECONDS
+    assert recheck_after(started(15, active=1, ready=1)) is None
+    assert recheck_after(started(15, conditions=[cond("Failed")])) is None
+
+
+def test_a_pod_that_cannot_start_is_the_trainingjobs_reason_not_just_waiting() -> None:
+    waiting = observe(started(30, active=1, ready=0), None, None)
+    problem = PodProblem("lr-train-abc", "CreateContainerConfigError", 'secret "s3" not found', "create the Secret")
+    obs = with_pod_problem(waiting, problem)
+    assert obs.phase == waiting.phase and obs.step is Step.WAIT
+    r = ready(obs.conditions)
+    assert (r.status, r.reason) == (False, "CreateContainerConfigError")
+    assert r.message == 'pod lr-train-abc: secret "s3" not found; create the Secret' == obs.message
+    reconciling = next(c for c in obs.conditions if c.type == "Reconciling")
+    stalled = next(c for c in obs.conditions if c.type == "Stalled")
+    assert reconciling.status is True and stalled.status is False  # the kubelet keeps trying
+    assert with_pod_problem(waiting, None) == waiting
+    done = observe(started(30, conditions=[cond("Complete")]), None, "bc-v1")
+    assert with_pod_problem(done, problem) == done  # a finished training is not reopened by a stale pod

@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", required=True, type=Path)
     p.add_argument("--node-name", required=True)
     p.add_argument("--pod-ip-prefix", required=True)
+    p.add_argument("--node-index", type=int, default=0, help="which of the cluster's nodes: its range of pod IPs")
+    p.add_argument("--volumes-root", type=Path, help="where claims' directories live, shared by every node")
+    p.add_argument("--no-provision", action="store_true", help="another runner of the cluster provisions claims")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runner = Runner(
@@ -27,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         args.node_name,
         args.pod_ip_prefix,
         binaries.versions().get("KUBERNETES_VERSION", "v0.0.0"),
+        node_index=args.node_index,
+        volumes_root=args.volumes_root.resolve() if args.volumes_root else None,
+        provision=not args.no_provision,
     )
 
     def stop(_sig: int, _frame: FrameType | None) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from driftline.devcluster.kubeapi import ApiError, KubeApi
 
 LEASE_SECONDS = 40
+CONTROLLER_ATTACH = "volumes.kubernetes.io/controller-managed-attach-detach"
 
 
 def now_rfc3339() -> str:
@@ -47,6 +48,9 @@ def node_manifest(name: str, kube_version: str) -> dict[str, Any]:
         "kind": "Node",
         "metadata": {
             "name": name,
+            # As a kubelet with --enable-controller-attach-detach (the default): the attach/detach controller attaches
+            # volumes to this node and reports them in status.volumesAttached.
+            "annotations": {CONTROLLER_ATTACH: "true"},
             "labels": {
                 "kubernetes.io/hostname": name,
                 "kubernetes.io/os": "linux",
@@ -83,6 +87,7 @@ def register(api: KubeApi, name: str, kube_version: str) -> None:
     except ApiError as e:
         if e.status != 409:
             raise
+    api.patch(f"/api/v1/nodes/{name}", {"metadata": {"annotations": {CONTROLLER_ATTACH: "true"}}}, kind="merge")
     # Status on create may be reset by the API server; set it explicitly, as a restarting kubelet would.
     api.patch(f"/api/v1/nodes/{name}/status", {"status": body["status"]}, kind="merge")
 

@@ -16,24 +16,30 @@ from driftline.devcluster.kubeapi import ApiError, KubeApi
 from driftline.devcluster.podrunner import images, node, provisioner
 from driftline.devcluster.podrunner.node import now_micro
 from driftline.devcluster.podrunner.sandbox import PodSandbox
-from driftline.devcluster.podrunner.volumes import VolumeNotReady
+from driftline.devcluster.podrunner.volumes import VolumeNotAttached, VolumeNotReady
 
 log = logging.getLogger("driftline.podrunner")
 _TERMINAL = ("Succeeded", "Failed")
 
 
-class IpPool:
-    """Pod IPs 127.<prefix>.c.d: the whole 127/8 range routes to loopback on Linux, so each pod owns an address."""
+IPS_PER_NODE = 16000
 
-    def __init__(self, prefix: str) -> None:
+
+class IpPool:
+    """Pod IPs 127.<prefix>.c.d: the whole 127/8 range routes to loopback on Linux, so each pod owns an address. Each
+    node takes its own range of the cluster's prefix (IPS_PER_NODE addresses), as a node's pod CIDR."""
+
+    def __init__(self, prefix: str, node_index: int = 0) -> None:
         self.prefix = prefix
         self.used: set[str] = set()
-        self.next = 2
+        self.first = max(2, node_index * IPS_PER_NODE)
+        self.last = (node_index + 1) * IPS_PER_NODE - 1
+        self.next = self.first
 
     def take(self) -> str:
         while True:
             n = self.next
-            self.next = 2 if self.next >= 65000 else self.next + 1
+            self.next = self.first if self.next >= self.last else self.next + 1
             ip = f"{self.prefix}.{n // 256}.{n % 256}"
             if n % 256 not in (0, 255) and ip not in self.used:
                 self.used.add(ip)
@@ -44,7 +50,18 @@ class IpPool:
 
 
 class Runner:
-    def __init__(self, kubeconfig: Path, root: Path, node_name: str, ip_prefix: str, kube_version: str) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        root: Path,
+        node_name: str,
+        ip_prefix: str,
+        kube_version: str,
+        *,
+        node_index: int = 0,
+        volumes_root: Path | None = None,
+        provision: bool = True,
+    ) -> None:
         self.api = KubeApi(kubeconfig, user_agent="driftline-pod-runner")
         doc = yaml.safe_load(kubeconfig.read_text())
         self.ca_cert = doc["clusters"][0]["cluster"]["certificate-authority"]
@@ -52,7 +69,10 @@ class Runner:
         self.cluster_dir = root.parent
         self.node_name = node_name
         self.kube_version = kube_version
-        self.ips = IpPool(ip_prefix)
+        self.ips = IpPool(ip_prefix, node_index)
+        self.volumes_root = volumes_root or root / "volumes"
+        self.provision = provision  # one runner of a cluster provisions; every runner attaches for its node
+        self.in_use: tuple[str, ...] | None = None
         self.pods: dict[str, dict[str, Any]] = {}  # uid -> latest object seen
         self.sandboxes: dict[str, PodSandbox] = {}
         self.last_status: dict[str, dict[str, Any]] = {}
@@ -70,6 +90,7 @@ class Runner:
     def run(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         provisioner.ensure_storage_class(self.api)
+        provisioner.ensure_csi_driver(self.api)
         node.register(self.api, self.node_name, self.kube_version)
         node.heartbeat(self.api, self.node_name)
         for target in (self._heartbeat_loop, self._watch_loop, self._provision_loop):
@@ -107,10 +128,12 @@ class Runner:
     def _provision_loop(self) -> None:
         while not self.stopping.is_set():
             try:
-                provisioner.sync(self.api, self.root / "volumes")
+                if self.provision:
+                    provisioner.sync(self.api, self.volumes_root)
+                provisioner.attach(self.api, self.node_name)
             except Exception:
                 log.exception("provisioner sync failed")
-            self.stopping.wait(1.0)
+            self.stopping.wait(0.5)
 
     def _watch_loop(self) -> None:
         path = "/api/v1/pods"
@@ -158,6 +181,23 @@ class Runner:
             sandbox = self.sandboxes.pop(uid)
             threading.Thread(target=self._stop_sandbox, args=(sandbox, 0.0), daemon=True).start()
             self.last_status.pop(uid, None)
+        self._report_volumes_in_use()
+
+    def _report_volumes_in_use(self) -> None:
+        """node.status.volumesInUse, as a kubelet reports it: the attached volumes its live pods have mounted. The
+        attach/detach controller detaches a volume only once no node reports it in use (else it waits 6 minutes)."""
+        names = sorted(
+            {
+                name
+                for uid, sandbox in self.sandboxes.items()
+                if sandbox.prepared is not None and (self.last_status.get(uid) or {}).get("phase") not in _TERMINAL
+                for name in sandbox.prepared.attached
+            }
+        )
+        if tuple(names) == self.in_use:
+            return
+        self.api.patch(f"/api/v1/nodes/{self.node_name}/status", {"status": {"volumesInUse": names}}, kind="merge")
+        self.in_use = tuple(names)
 
     def _stop_sandbox(self, sandbox: PodSandbox, grace: float | None) -> None:
         sandbox.stop(grace)
@@ -193,6 +233,11 @@ class Runner:
             )
             try:
                 sandbox.setup()
+            except VolumeNotAttached:
+                # Waiting for the attach/detach controller (its FailedAttachVolume Event says why, when it refuses).
+                self.ips.release(sandbox.ip)
+                self.retry_at[uid] = time.monotonic() + 0.5
+                return
             except VolumeNotReady as e:
                 self.ips.release(sandbox.ip)
                 self.retry_at[uid] = time.monotonic() + 2.0

@@ -71,6 +71,8 @@ class ContainerRun:
         # Only the container's own values name container paths; the runner's (PATH, HOME, PYTHONPATH) are host
         # paths already, and may lie under a mountPath such as /tmp when the project itself lives there.
         env.update({k: paths.translate(v) for k, v in self.pod.resolve_env(self.spec, env).items()})
+        if self.pod.prepared and (read_only := self.pod.prepared.read_only_for(self.spec)):
+            env["DRIFTLINE_READONLY_PATHS"] = os.pathsep.join(read_only)
         self.env = env
         if self.spec.get("command"):
             argv = expand_all(list(self.spec["command"]) + list(self.spec.get("args") or []), env)

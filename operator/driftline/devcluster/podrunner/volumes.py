@@ -9,19 +9,38 @@ from pathlib import Path
 from typing import Any
 
 from driftline.devcluster.kubeapi import ApiError, KubeApi
+from driftline.devcluster.podrunner import provisioner
 from driftline.devcluster.podrunner.downward import field_value
 
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+# A kubelet mounts these read-only whatever the volumeMount says (since Kubernetes 1.9.6).
+_ALWAYS_READ_ONLY = ("configMap", "secret", "projected", "downwardAPI")
 
 
 class VolumeNotReady(RuntimeError):
     """The pod cannot start yet (a missing ConfigMap, an unbound claim); the reason goes into an Event."""
 
 
+class VolumeNotAttached(VolumeNotReady):
+    """A claim's volume is not attached to the pod's node (yet, or refused: the attach/detach controller's
+    FailedAttachVolume Event says which). A kubelet waits silently, and so does the runner: the pod stays
+    ContainerCreating."""
+
+
 @dataclass
 class PreparedVolumes:
     host_dirs: dict[str, Path]  # volume name -> host directory
     token_dir: Path | None  # the service-account token volume, when one is mounted
+    attached: tuple[str, ...] = ()  # the pod's attached volumes, as node.status.volumesInUse names them
+    read_only: frozenset[str] = frozenset()  # volumes every mount of which is read-only
+
+    def read_only_for(self, container: dict[str, Any]) -> list[str]:
+        """The host directories this container may only read: a kubelet mounts them `ro`."""
+        return [
+            str(self.host_dirs[m["name"]] / m["subPath"] if m.get("subPath") else self.host_dirs[m["name"]])
+            for m in container.get("volumeMounts") or []
+            if m["name"] in self.host_dirs and (m.get("readOnly") or m["name"] in self.read_only)
+        ]
 
     def mounts_for(self, container: dict[str, Any]) -> dict[str, str]:
         mapping: dict[str, str] = {}
@@ -89,9 +108,13 @@ def prepare(api: KubeApi, pod: dict[str, Any], pod_dir: Path, pod_ip: str) -> Pr
     ns = pod["metadata"]["namespace"]
     host_dirs: dict[str, Path] = {}
     token_dir: Path | None = None
+    attached: list[str] = []
+    read_only: set[str] = set()
     for vol in pod["spec"].get("volumes") or []:
         name = vol["name"]
         target = pod_dir / "volumes" / name
+        if any(kind in vol for kind in _ALWAYS_READ_ONLY):
+            read_only.add(name)
         if "emptyDir" in vol:
             target.mkdir(parents=True, exist_ok=True)
         elif "persistentVolumeClaim" in vol:
@@ -103,10 +126,22 @@ def prepare(api: KubeApi, pod: dict[str, Any], pod_dir: Path, pod_ip: str) -> Pr
             pv = api.get_or_none(f"/api/v1/persistentvolumes/{pv_name}") if pv_name else None
             if pv is None or pvc.get("status", {}).get("phase") != "Bound":
                 raise VolumeNotReady(f'persistentvolumeclaim "{claim}" is not bound')
-            host_path = (pv["spec"].get("hostPath") or {}).get("path")
-            if not host_path:
+            directory = provisioner.host_path(pv)
+            if not directory:
                 raise VolumeNotReady(f'persistentvolume "{pv_name}" is not a local-runner volume')
-            target = Path(host_path)
+            unique = provisioner.unique_volume_name(pv)
+            if unique is not None:
+                node_name = pod["spec"].get("nodeName") or ""
+                node = api.get_or_none(f"/api/v1/nodes/{node_name}") or {}
+                if unique not in {v.get("name") for v in node.get("status", {}).get("volumesAttached") or []}:
+                    raise VolumeNotAttached(f'volume "{pv_name}" is not attached to node {node_name}')
+                attached.append(unique)
+            if vol["persistentVolumeClaim"].get("readOnly") or set(pv["spec"].get("accessModes") or []) == {
+                "ReadOnlyMany"
+            }:
+                # A ReadOnlyMany volume is published to a node as MULTI_NODE_READER_ONLY: the driver mounts it ro.
+                read_only.add(name)
+            target = Path(directory)
             target.mkdir(parents=True, exist_ok=True)
         elif "configMap" in vol:
             src = vol["configMap"]
@@ -147,4 +182,4 @@ def prepare(api: KubeApi, pod: dict[str, Any], pod_dir: Path, pod_ip: str) -> Pr
             kind = next((k for k in vol if k != "name"), "unknown")
             raise VolumeNotReady(f"volume {name!r}: {kind} volumes are not supported by the local pod runner")
         host_dirs[name] = target
-    return PreparedVolumes(host_dirs, token_dir)
+    return PreparedVolumes(host_dirs, token_dir, tuple(attached), frozenset(read_only))
