@@ -76,6 +76,16 @@ def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [d for d in docs if d["kind"] == kind]
 
 
+AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
+
+
+def operator_cluster_roles(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The operator's own ClusterRoles: not the users' roles aggregated into view, edit and admin."""
+    return [
+        d for d in by_kind(docs, "ClusterRole") if not any(k.startswith(AGGREGATE) for k in d["metadata"]["labels"])
+    ]
+
+
 def container(docs: list[dict[str, Any]]) -> dict[str, Any]:
     (dep,) = by_kind(docs, "Deployment")
     (c,) = dep["spec"]["template"]["spec"]["containers"]
@@ -189,13 +199,13 @@ def needed_in_a_namespace() -> set[tuple[str, str, str]]:
 
 def test_rbac_is_exactly_what_the_code_calls(helm: Helm) -> None:
     needs = needed_in_a_namespace()
-    (cluster_role,) = by_kind(documents(helm.template()), "ClusterRole")
+    (cluster_role,) = operator_cluster_roles(documents(helm.template()))
     assert rules_of(cluster_role) == needs | OWNER_FINALIZERS | DISCOVERY
 
     docs = documents(helm.template("watchNamespaces={team-a}"))
     (role,) = by_kind(docs, "Role")
     assert rules_of(role) == needs | OWNER_FINALIZERS
-    (discovery,) = by_kind(docs, "ClusterRole")
+    (discovery,) = operator_cluster_roles(docs)
     assert rules_of(discovery) == DISCOVERY | {("", "namespaces", "list"), ("", "namespaces", "watch")}
 
 
@@ -205,6 +215,9 @@ def test_rbac_is_exactly_what_the_code_calls(helm: Helm) -> None:
 def test_defaults_run_cluster_wide_restricted_with_probes_and_resources(helm: Helm) -> None:
     docs = documents(helm.template())
     assert sorted(d["kind"] for d in docs) == [
+        "ClusterRole",
+        "ClusterRole",
+        "ClusterRole",
         "ClusterRole",
         "ClusterRoleBinding",
         "Deployment",
@@ -238,7 +251,7 @@ def test_defaults_run_cluster_wide_restricted_with_probes_and_resources(helm: He
     assert svc["spec"]["ports"] == [{"name": "metrics", "port": 8081, "targetPort": "metrics", "protocol": "TCP"}]
     assert svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
 
-    (role,) = by_kind(docs, "ClusterRole")
+    (role,) = operator_cluster_roles(docs)
     rules = rules_of(role)
     assert ("apiextensions.k8s.io", "customresourcedefinitions", "watch") in rules
     assert ("apps", "deployments", "create") in rules and ("", "events", "create") in rules
@@ -260,7 +273,7 @@ def test_namespaced_mode_has_a_role_per_namespace_and_only_discovery_cluster_wid
     for b in bindings:
         assert b["subjects"] == [{"kind": "ServiceAccount", "name": "driftline", "namespace": "driftline-system"}]
         assert b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "driftline"}
-    (cluster_role,) = by_kind(docs, "ClusterRole")
+    (cluster_role,) = operator_cluster_roles(docs)
     assert rules_of(cluster_role) == {
         ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
         ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
@@ -271,8 +284,24 @@ def test_namespaced_mode_has_a_role_per_namespace_and_only_discovery_cluster_wid
     assert ("batch", "jobs", "create") in rules_of(roles[0])
 
     without = documents(helm.template("watchNamespaces={team-a}", "rbac.discovery=false"))
-    assert not by_kind(without, "ClusterRole") and not by_kind(without, "ClusterRoleBinding")
+    assert not operator_cluster_roles(without) and not by_kind(without, "ClusterRoleBinding")
     assert len(by_kind(without, "Role")) == 1
+
+
+def test_users_roles_aggregate_into_view_edit_and_admin_and_only_admin_writes_modelversions(helm: Helm) -> None:
+    docs = documents(helm.template())
+    users = {d["metadata"]["name"]: d for d in by_kind(docs, "ClusterRole") if d not in operator_cluster_roles(docs)}
+    assert sorted(users) == ["driftline-admin", "driftline-edit", "driftline-view"]
+    for name, role in users.items():
+        assert role["metadata"]["labels"][AGGREGATE + name.rsplit("-", 1)[1]] == "true"
+    writes = {"create", "update", "patch", "delete", "deletecollection"}
+    granted = {name: rules_of(role) for name, role in users.items()}
+    assert {r for g, r, v in granted["driftline-view"] if v in writes} == set()
+    assert {r for g, r, v in granted["driftline-edit"]} == {"trainingjobs", "inferenceservices"}
+    assert {r for g, r, v in granted["driftline-admin"]} == {"modelversions", "modelversions/status"}
+    for values in (("rbac.aggregateToDefaultRoles=false",), ("rbac.create=false",)):
+        docs = documents(helm.template(*values))
+        assert len(by_kind(docs, "ClusterRole")) == len(operator_cluster_roles(docs)), values
 
 
 def test_no_rbac_and_an_existing_service_account(helm: Helm) -> None:
@@ -297,7 +326,7 @@ def test_peering_cluster_wide(helm: Helm) -> None:
     (dep,) = by_kind(docs, "Deployment")
     assert dep["spec"]["replicas"] == 2
     assert dep["spec"]["strategy"]["type"] == "RollingUpdate"
-    (role,) = by_kind(docs, "ClusterRole")
+    (role,) = operator_cluster_roles(docs)
     assert {("kopf.dev", "clusterkopfpeerings", v) for v in ("list", "watch", "patch")} <= rules_of(role)
 
 

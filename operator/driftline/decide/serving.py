@@ -119,7 +119,7 @@ def deployment_facts(dep: Mapping[str, Any], version_label: str, previous_annota
     """All a reconcile reads of a Deployment: its rollout (any change to its spec bumps its generation), its labels,
     annotations and owners. Two Deployments with the same facts are the same to their InferenceService, so a watch
     event that leaves them alone (the one for the operator's own apply, the controller's timestamps) is no news. Keep
-    in step with observe_deployment, render.needs_update and render.controlled_by."""
+    in step with observe_deployment, render.needs_update and render.common.controlled_by."""
     meta = dep.get("metadata") or {}
     rollout = observe_deployment(dep, version_label, previous_annotation)
     read = [

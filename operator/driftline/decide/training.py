@@ -16,6 +16,9 @@ RECHECK_SECONDS = 10.0
 """How often a training whose pod has not started is looked at again: nothing the operator watches changes while a
 pod waits for a Secret, an image or a volume."""
 
+CONFLICT_RECHECK_SECONDS = 30.0
+"""How often a training whose Job name is taken by someone else's Job looks again whether it is gone."""
+
 
 class Step(StrEnum):
     CREATE_JOB = "CreateJob"

@@ -32,6 +32,7 @@ from driftline.handlers import status as status_writer
 from driftline.handlers.locks import lock
 from driftline.k8s import events, objects
 from driftline.render import serving as render
+from driftline.render.common import controlled_by
 from driftline.telemetry import reconciler
 
 _write_status = functools.partial(status_writer.write, c.INFERENCE_SERVICE)
@@ -178,7 +179,7 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
     canary_dep = objects.get_deployment(ns, render.deployment_name(isvc, c.TRACK_CANARY))
     svc = objects.get_service(ns, render.service_name(isvc))
     for kind, child in (("Deployment", dep), ("Deployment", canary_dep), ("Service", svc)):
-        if child is not None and not render.controlled_by(child, uid):
+        if child is not None and not controlled_by(child, uid):
             msg = f"a {kind} named {child['metadata']['name']} exists and is not this InferenceService's; delete or "
             msg += "rename it"
             _write_status(isvc, "Failed", _failed(c.Reason.CHILD_CONFLICT, msg), warn=(c.Reason.CHILD_CONFLICT, msg))

@@ -22,6 +22,7 @@ from driftline.handlers import status as status_writer
 from driftline.handlers.locks import lock
 from driftline.k8s import events, objects
 from driftline.render import training as render
+from driftline.render.common import controlled_by
 from driftline.telemetry import reconciler
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,9 @@ def _reconcile(tj: dict[str, Any], cfg: OperatorConfig, known_job: dict[str, Any
         job = objects.get_job(ns, job_name)
     elif job is None:  # no Job recorded yet: create it, finding out on a conflict whether one exists already
         job = _create_job(tj, spec, cfg, job_name)
+    if job is not None and not controlled_by(job, meta["uid"]):
+        _report_foreign_job(tj, job_name)
+        return
     mv = _find_version(ns, meta["uid"]) if training.needs_versions(job) else None
     failure = _pod_message(ns, job_name, failed=True) if training.needs_failure_message(job) else None
     mv_name = mv["metadata"]["name"] if mv else None
@@ -113,6 +117,9 @@ def _reconcile(tj: dict[str, Any], cfg: OperatorConfig, known_job: dict[str, Any
 
     if obs.step is training.Step.CREATE_JOB:  # the recorded Job is gone before it finished: run it again
         job = _create_job(tj, spec, cfg, job_name)
+        if not controlled_by(job, meta["uid"]):
+            _report_foreign_job(tj, job_name)
+            return
         obs = training.observe(job, None, mv_name, recorded)
     elif (
         obs.step is training.Step.WAIT
@@ -180,6 +187,25 @@ def _create_job(tj: dict[str, Any], spec: TrainingJobSpec, cfg: OperatorConfig, 
     failpoints.hit("trainingjob.job-created")
     events.normal(tj, c.Reason.JOB_CREATED, f"created Job {job_name}")
     return job
+
+
+def _report_foreign_job(tj: dict[str, Any], job_name: str) -> None:
+    """A Job with this run's name that is someone else's is never adopted, suspended, patched or deleted. Nothing
+    the operator watches says when it goes, so look again now and then."""
+    meta = tj["metadata"]
+    msg = f"a Job named {job_name} exists and is not this TrainingJob's; delete or rename it"
+    _write_status(
+        tj,
+        "Failed",
+        conds.lifecycle(False, c.Reason.CHILD_CONFLICT, msg, reconciling=False, stalled=True),
+        message=msg,
+        warn=(c.Reason.CHILD_CONFLICT, msg),
+    )
+    key, again = (
+        ("trainingjob", meta["namespace"], meta["name"]),
+        functools.partial(reconcile, meta["namespace"], meta["name"]),
+    )
+    recheck.after(key, training.CONFLICT_RECHECK_SECONDS, again)
 
 
 def _find_version(namespace: str, uid: str) -> dict[str, Any] | None:

@@ -8,29 +8,27 @@ from typing import Any
 import requests
 
 from driftline.decide.measure import Counters, parse
+from driftline.metrics import bounded
 
 TIMEOUT_SECONDS = 2.0
+MAX_BYTES = 8 * 1024 * 1024
+"""A serving pod's page is tens of KiB (drift windows of 20 features included); a pod answering more is refused."""
 
 
 class ScrapeError(RuntimeError):
     pass
 
 
-def _session() -> requests.Session:
-    s = requests.Session()
-    s.trust_env = False  # a pod IP is never reached through a proxy
-    return s
-
-
 def fetch(ip: str, port: int, timeout: float = TIMEOUT_SECONDS) -> str:
-    """The text of a pod's /metrics page."""
+    """The text of a pod's /metrics page, whole within `timeout`."""
     try:
-        with _session() as s:
-            r = s.get(f"http://{ip}:{port}/metrics", timeout=timeout)
-        r.raise_for_status()
-        return r.text
+        # trust_env off: a pod IP is never reached through a proxy
+        r = bounded.get(f"http://{ip}:{port}/metrics", deadline=timeout, max_bytes=MAX_BYTES, trust_env=False)
     except requests.RequestException as e:
         raise ScrapeError(f"{ip}:{port}/metrics: {e}") from e
+    if r.status != 200:
+        raise ScrapeError(f"{ip}:{port}/metrics: HTTP {r.status}")
+    return r.text
 
 
 def scrape(ip: str, port: int, timeout: float = TIMEOUT_SECONDS) -> Counters:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import requests
 
+from driftline.metrics import bounded
+
 TIMEOUT_SECONDS = 5.0
+"""The whole query, answer included: a tenant's slow Prometheus holds a reading no longer than this."""
+MAX_BYTES = 1024 * 1024
+"""An answer that must hold one number; a larger one is refused unread."""
 
 
 class QueryError(RuntimeError):
@@ -24,13 +30,16 @@ def render_query(query: str, values: Mapping[str, str]) -> str:
 def query(url: str, promql: str, timeout: float = TIMEOUT_SECONDS) -> float:
     """The single value of an instant query; NaN stays NaN (the analysis judges it an Error, never a success)."""
     try:
-        with requests.Session() as s:
-            r = s.get(f"{url.rstrip('/')}/api/v1/query", params={"query": promql}, timeout=timeout)
-        body = r.json()
+        r = bounded.get(
+            f"{url.rstrip('/')}/api/v1/query", params={"query": promql}, deadline=timeout, max_bytes=MAX_BYTES
+        )
+        body = json.loads(r.text)
     except (requests.RequestException, ValueError) as e:
         raise QueryError(f"{url}: {e}") from e
-    if r.status_code != 200 or body.get("status") != "success":
-        raise QueryError(f"{url}: HTTP {r.status_code}: {body.get('error') or body.get('status')}")
+    if not isinstance(body, dict):
+        raise QueryError(f"{url}: HTTP {r.status}: the answer is not a Prometheus API object")
+    if r.status != 200 or body.get("status") != "success":
+        raise QueryError(f"{url}: HTTP {r.status}: {body.get('error') or body.get('status')}")
     data = body.get("data") or {}
     result = data.get("result")
     sample: Any = None

@@ -23,6 +23,13 @@ def owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def controlled_by(obj: dict[str, Any], owner_uid: str) -> bool:
+    """Whether `obj` is a child of the object with `owner_uid` (its controller ownerReference): a child with
+    the expected name that is not is never adopted, patched or deleted."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(r.get("uid") == owner_uid and r.get("controller") for r in refs)
+
+
 def child_name(parent: str, suffix: str, uid: str, limit: int = 63) -> str:
     """A deterministic DNS-label name: `<parent>-<suffix>`, shortened with a hash of the parent's uid if too long.
 

@@ -337,9 +337,3 @@ def _quantity(value: Any) -> Decimal | None:
         return None
     number, suffix, exponent = match.groups()
     return Decimal(number) * (_SUFFIX[suffix] if suffix else Decimal(10) ** int(exponent or 0))
-
-
-def controlled_by(obj: dict[str, Any], owner_uid: str) -> bool:
-    """Whether `obj` is a child of the object with `owner_uid` (its controller ownerReference)."""
-    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
-    return any(r.get("uid") == owner_uid and r.get("controller") for r in refs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -124,3 +125,74 @@ def test_prometheus_query_errors_are_named(server: tuple[str, int, Canned], code
 def test_prometheus_unreachable_is_a_query_error() -> None:
     with pytest.raises(prometheus.QueryError):
         prometheus.query("http://127.0.0.1:9", "up", timeout=0.5)
+
+
+class Hostile:
+    """How the hostile server answers next: "trickle", "endless" or "declared"."""
+
+    mode = "trickle"
+
+
+@pytest.fixture
+def hostile() -> Iterator[tuple[str, int, Hostile]]:
+    """A server that answers as a tenant's might: a byte at a time, without end, or declaring 100 MiB."""
+    how = Hostile()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"  # a body without Content-Length ends when the connection does
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            if how.mode == "declared":
+                self.send_header("Content-Length", str(100 * 1024 * 1024))
+            elif how.mode == "trickle":
+                self.send_header("Content-Length", "10000")
+            self.end_headers()
+            try:
+                if how.mode == "trickle":
+                    for _ in range(300):  # 30 s, far past any deadline
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                        time.sleep(0.1)
+                elif how.mode == "endless":
+                    for _ in range(100):  # 100 MiB
+                        self.wfile.write(b"y" * 1024 * 1024)
+            except OSError:  # the client hung up: what the test wants
+                return
+
+        def log_message(self, *_: Any) -> None:
+            return
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield "127.0.0.1", httpd.server_address[1], how
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_trickling_answer_is_abandoned_at_the_deadline_not_per_read(hostile: tuple[str, int, Hostile]) -> None:
+    # Each byte arrives well within any per-read timeout: requests alone read this for 30 s.
+    host, port, how = hostile
+    how.mode = "trickle"
+    for read in (
+        lambda: pods.fetch(host, port, timeout=1.0),
+        lambda: prometheus.query(f"http://{host}:{port}", "up", timeout=1.0),
+    ):
+        started = time.monotonic()
+        with pytest.raises((pods.ScrapeError, prometheus.QueryError), match="no whole answer within 1s"):
+            read()
+        assert time.monotonic() - started < 3.0
+
+
+@pytest.mark.parametrize("mode", ["endless", "declared"])
+def test_an_answer_larger_than_the_cap_is_refused_without_holding_it(
+    hostile: tuple[str, int, Hostile], mode: str
+) -> None:
+    host, port, how = hostile
+    how.mode = mode
+    with pytest.raises(pods.ScrapeError, match=f"more than the {pods.MAX_BYTES} bytes allowed"):
+        pods.fetch(host, port, timeout=10.0)
+    with pytest.raises(prometheus.QueryError, match=f"{prometheus.MAX_BYTES} bytes allowed"):
+        prometheus.query(f"http://{host}:{port}", "up", timeout=10.0)

@@ -9,8 +9,8 @@ import pytest
 
 from driftline.api.inferenceservice import InferenceServiceSpec
 from driftline.decide.serving import Version
+from driftline.render.common import controlled_by
 from driftline.render.serving import (
-    controlled_by,
     deployment,
     deployment_name,
     needs_update,

@@ -1,0 +1,178 @@
+"""Tenancy and trust: through Driftline a user gets nothing they could not do themselves. Each attack is a test that
+a user would run: it succeeded once, and now fails with a refusal that says why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from driftline.devcluster import binaries
+from driftline.render.serving import deployment_name
+from tests.conftest import Cluster
+from tests.e2e.test_serving import DIS, dis, events_of
+from tests.e2e.test_training import TJ, tj_status
+from tests.integration.test_chart import CHART, Helm
+from tests.operator_proc import OperatorProcess
+from tests.pods import python_container
+
+pytestmark = pytest.mark.e2e
+
+JOBS = "/apis/batch/v1/namespaces/{ns}/jobs"
+DEPLOYMENTS = "/apis/apps/v1/namespaces/{ns}/deployments"
+SLEEPER = "import time; time.sleep(600)"
+
+
+def ready_reason(status: dict[str, Any], reason: str) -> dict[str, Any] | None:
+    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), {})
+    return ready if ready.get("reason") == reason and ready.get("status") == "False" else None
+
+
+def someone_elses_job(ns: str, name: str) -> dict[str, Any]:
+    """bob's own Job: running, not suspended, no TTL."""
+    pod = {"restartPolicy": "Never", "containers": [python_container("work", SLEEPER)]}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"backoffLimit": 0, "template": {"spec": pod}},
+    }
+
+
+def test_a_trainingjob_never_adopts_suspends_or_deletes_someone_elses_job_with_its_name(
+    cluster: Cluster, namespace: str, operator: OperatorProcess
+) -> None:
+    # Once: a TrainingJob named to collide (`<name>-train`) took the Job over, `suspend: true` suspended bob's run and
+    # `ttlSecondsAfterFinished: 0` deleted it.
+    cluster.api.create(JOBS.format(ns=namespace), someone_elses_job(namespace, "victim-train"))
+    tj = {
+        "apiVersion": "driftline.dev/v1alpha1",
+        "kind": "TrainingJob",
+        "metadata": {"name": "victim"},
+        "spec": {
+            "model": "collide",
+            "dataset": {"uri": "sklearn://breast_cancer"},
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            "output": {"storageUri": "pvc://models/registry"},
+            "suspend": True,
+            "ttlSecondsAfterFinished": 0,
+        },
+    }
+    created = cluster.api.create(TJ.format(ns=namespace), tj)
+    ready = cluster.wait_for(
+        "victim reports the conflict",
+        lambda: ready_reason(tj_status(cluster, namespace, "victim"), "ChildConflict"),
+        timeout=60,
+    )
+    assert "Job named victim-train" in ready["message"] and "not this TrainingJob's" in ready["message"]
+    warnings = [e for e in events_of(cluster, namespace, "TrainingJob", "victim") if e["type"] == "Warning"]
+    assert [e["reason"] for e in warnings] == ["ChildConflict"]
+    job = cluster.api.get(f"{JOBS.format(ns=namespace)}/victim-train")
+    assert not job["spec"].get("suspend") and job["spec"].get("ttlSecondsAfterFinished") is None
+    assert not job["metadata"].get("ownerReferences")
+    assert tj_status(cluster, namespace, "victim").get("phase") == "Failed"
+    # bob's Job gone, the TrainingJob makes its own, with nothing else changed (it looks again by itself).
+    cluster.api.delete(f"{JOBS.format(ns=namespace)}/victim-train", {"propagationPolicy": "Background"})
+
+    def own_job() -> dict[str, Any] | None:
+        found = cluster.api.get(JOBS.format(ns=namespace))["items"]
+        mine = [j for j in found if j["metadata"]["name"] == "victim-train" and j["metadata"].get("ownerReferences")]
+        return mine[0] if mine else None
+
+    job = cluster.wait_for("victim's own Job", own_job, timeout=90)
+    assert job["metadata"]["ownerReferences"][0]["uid"] == created["metadata"]["uid"]
+    assert job["spec"]["suspend"] is True
+    assert cluster.wait_for(
+        "victim no longer in conflict",
+        lambda: (st := tj_status(cluster, namespace, "victim")).get("phase") not in (None, "Failed") and st,
+        timeout=30,
+    )
+
+
+def test_an_inferenceservice_never_takes_over_someone_elses_deployment_with_its_name(
+    cluster: Cluster, namespace: str, operator: OperatorProcess
+) -> None:
+    name = "shop"
+    taken = deployment_name({"metadata": {"name": name, "uid": "-"}})  # short names carry no uid
+    labels = {"app": "bobs-shop"}
+    pod = {"metadata": {"labels": labels}, "spec": {"containers": [python_container("web", SLEEPER)]}}
+    theirs = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": taken},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": pod},
+    }
+    before = cluster.api.create(DEPLOYMENTS.format(ns=namespace), theirs)
+    isvc = {"apiVersion": "driftline.dev/v1alpha1", "kind": "InferenceService", "metadata": {"name": name}}
+    cluster.api.create(DIS.format(ns=namespace), {**isvc, "spec": {"model": "breast-cancer"}})
+    ready = cluster.wait_for(
+        "shop reports the conflict",
+        lambda: ready_reason(dis(cluster, namespace, name).get("status") or {}, "ChildConflict"),
+        timeout=60,
+    )
+    assert f"Deployment named {taken}" in ready["message"]
+    after = cluster.api.get(f"{DEPLOYMENTS.format(ns=namespace)}/{taken}")
+    assert after["spec"]["template"] == before["spec"]["template"] and not after["metadata"].get("ownerReferences")
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+
+
+ROLE_CHECKS = [
+    # (user, bound to, verb, resource, allowed)
+    ("vera", "view", "list", "inferenceservices", True),
+    ("vera", "view", "get", "modelversions", True),
+    ("vera", "view", "create", "trainingjobs", False),
+    ("alice", "edit", "create", "trainingjobs", True),
+    ("alice", "edit", "delete", "inferenceservices", True),
+    ("alice", "edit", "create", "modelversions", False),  # registering a version by hand
+    ("alice", "edit", "patch", "modelversions", False),  # the promote annotation
+    ("alice", "edit", "patch", "modelversions/status", False),  # promoting by status
+    ("ada", "admin", "create", "modelversions", True),
+    ("ada", "admin", "patch", "modelversions/status", True),
+]
+
+
+def can_i(cluster: Cluster, user: str, verb: str, resource: str, ns: str) -> bool:
+    """`kubectl auth can-i`, as the cluster's admin impersonating `user`."""
+    kind, _, sub = resource.partition("/")
+    args = ["auth", "can-i", verb, f"{kind}.driftline.dev", "-n", ns, "--as", user]
+    out = cluster.kubectl(*args, *(["--subresource", sub] if sub else []), check=False)
+    return out.stdout.strip() == "yes"
+
+
+def test_the_default_view_edit_and_admin_roles_grant_driftline_and_only_admin_decides_what_is_served(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    helm = Helm(binaries.bin_dir(), tmp_path)
+    # A name of its own: the chart installed by test_helm.py may share this cluster.
+    roles = helm.run(
+        "template", "roles", str(CHART), "--show-only", "templates/user-roles.yaml", "--set", "fullnameOverride=tenancy"
+    ).stdout
+    cluster.kubectl("apply", "-f", "-", input=roles)
+    try:
+        for user, role in {(u, r) for u, r, *_ in ROLE_CHECKS}:
+            binding = {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": f"{user}-{role}"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+            }
+            cluster.api.create(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings", binding)
+
+        wrong: list[tuple[str, str, str, str, bool]] = []
+
+        def answers() -> bool:
+            got = [(u, r, v, res, can_i(cluster, u, v, res, namespace)) for u, r, v, res, _ in ROLE_CHECKS]
+            wrong[:] = [g for g in got if g not in ROLE_CHECKS]
+            return not wrong
+
+        # Kubernetes' aggregation controller folds the chart's roles into view, edit and admin a moment later.
+        try:
+            cluster.wait_for("the roles aggregated", answers, timeout=30, interval=1.0)
+        except AssertionError:
+            raise AssertionError(f"kubectl auth can-i answered otherwise: {wrong}") from None
+        # And nowhere else: a namespace where alice is bound to nothing.
+        assert not can_i(cluster, "alice", "create", "trainingjobs", "default")
+    finally:
+        cluster.kubectl("delete", "-f", "-", "--ignore-not-found", input=roles)
