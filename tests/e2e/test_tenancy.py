@@ -11,8 +11,9 @@ import pytest
 from driftline.devcluster import binaries
 from driftline.render.serving import deployment_name
 from tests.conftest import Cluster
+from tests.e2e.conftest import pvc
 from tests.e2e.test_serving import DIS, dis, events_of
-from tests.e2e.test_training import TJ, tj_status
+from tests.e2e.test_training import MV, TJ, finished, tj_status
 from tests.integration.test_chart import CHART, Helm
 from tests.operator_proc import OperatorProcess
 from tests.pods import python_container
@@ -176,3 +177,41 @@ def test_the_default_view_edit_and_admin_roles_grant_driftline_and_only_admin_de
         assert not can_i(cluster, "alice", "create", "trainingjobs", "default")
     finally:
         cluster.kubectl("delete", "-f", "-", "--ignore-not-found", input=roles)
+
+
+CLAIMS_ANOTHER_ARTIFACT = """
+import json, os
+summary = {"ok": True, "metrics": {"accuracy": 0.999},
+           "artifact": {"storageUri": "pvc://models/registry/credit/good-run-1a2b3c4d", "sha256": "0" * 64}}
+open(os.environ["DRIFTLINE_TERMINATION_LOG"], "w").write(json.dumps(summary))
+"""
+
+
+def test_a_trainer_cannot_register_an_artifact_its_run_did_not_write(
+    cluster: Cluster, namespace: str, operator: OperatorProcess
+) -> None:
+    # Once: a custom trainer reported another model's artifact (or one it planted elsewhere) with accuracy 0.999, and
+    # the operator registered it as is. A version's artifact is where the operator told its run to write.
+    pvc(cluster, namespace)
+    tj = {
+        "apiVersion": "driftline.dev/v1alpha1",
+        "kind": "TrainingJob",
+        "metadata": {"name": "liar"},
+        "spec": {
+            "model": "iris",
+            "dataset": {"uri": "sklearn://iris"},
+            "output": {"storageUri": "pvc://models/registry"},
+            "promotion": {"auto": True},
+            "template": {"spec": {"containers": [python_container("trainer", CLAIMS_ANOTHER_ARTIFACT)]}},
+        },
+    }
+    created = cluster.api.create(TJ.format(ns=namespace), tj)
+    st = cluster.wait_for("liar finished", lambda: finished(cluster, namespace, "liar"), timeout=180)
+    assert st["phase"] == "Failed", st
+    ready = ready_reason(st, "ArtifactOutsideRun")
+    assert ready is not None, st
+    run = f"pvc://models/registry/iris/liar-{created['metadata']['uid'][:8]}"
+    assert "good-run-1a2b3c4d" in ready["message"] and f"this run's artifact is {run}" in ready["message"]
+    assert cluster.api.get(MV.format(ns=namespace))["items"] == []
+    warnings = [e["reason"] for e in events_of(cluster, namespace, "TrainingJob", "liar") if e["type"] == "Warning"]
+    assert warnings == ["ArtifactOutsideRun"]

@@ -166,6 +166,7 @@ class Reason(StrEnum):
     JOB_FAILED = "JobFailed"
     ESTIMATOR_NOT_ALLOWED = "EstimatorNotAllowed"
     SUMMARY_UNREADABLE = "SummaryUnreadable"
+    ARTIFACT_OUTSIDE_RUN = "ArtifactOutsideRun"
     MODEL_VERSION_CREATED = "ModelVersionCreated"
     # ModelVersion
     REGISTERED = "Registered"

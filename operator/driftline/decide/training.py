@@ -215,8 +215,11 @@ class Summary:
     message: str = ""
 
 
-def parse_summary(message: str | None) -> Summary:
-    """A termination message is untrusted text: anything that is not the contract's JSON becomes a clear failure."""
+def parse_summary(message: str | None, artifact_uri: str | None = None) -> Summary:
+    """A termination message is untrusted text: anything that is not the contract's JSON becomes a clear failure.
+    With `artifact_uri` (where this run was told to write), an artifact reported anywhere else is refused: a version's
+    artifact is the one its own run wrote, as the operator decided, not as the trainer claims (another model's
+    artifact, or one a person could swap, would otherwise be registered and served)."""
     if not message:
         return Summary(False, {}, "SummaryUnreadable", "the training pod left no termination message")
     try:
@@ -232,6 +235,12 @@ def parse_summary(message: str | None) -> Summary:
     artifact = doc.get("artifact")
     if not isinstance(artifact, dict) or not artifact.get("sha256") or not artifact.get("storageUri"):
         return Summary(False, doc, "SummaryUnreadable", "the termination summary lacks artifact.storageUri/sha256")
+    reported = str(artifact["storageUri"])
+    if artifact_uri is not None and reported.rstrip("/") != artifact_uri.rstrip("/"):
+        message = f"the trainer reported its artifact at {reported[:512]}, but this run's artifact is {artifact_uri}"
+        return Summary(
+            False, doc, Reason.ARTIFACT_OUTSIDE_RUN, message + " (DRIFTLINE_ARTIFACT_URI); nothing is registered"
+        )
     metrics = doc.get("metrics") or {}
     if not isinstance(metrics, dict) or not all(isinstance(v, int | float) for v in metrics.values()):
         return Summary(False, doc, "SummaryUnreadable", "the termination summary's metrics are not numbers")

@@ -129,15 +129,18 @@ def _reconcile(tj: dict[str, Any], cfg: OperatorConfig, known_job: dict[str, Any
         objects.patch_job(ns, job_name, {"spec": {"suspend": spec.suspend}})
     elif obs.step is training.Step.REGISTER:
         failpoints.hit("trainingjob.job-finished")
-        summary = training.parse_summary(_pod_message(ns, job_name, failed=False))
+        expected = render.output_location(tj, spec).uri
+        summary = training.parse_summary(_pod_message(ns, job_name, failed=False), expected)
         if not summary.ok:
             msg = f"{summary.reason}: {summary.message}"
+            outside = summary.reason == c.Reason.ARTIFACT_OUTSIDE_RUN
+            reason = c.Reason.ARTIFACT_OUTSIDE_RUN if outside else c.Reason.SUMMARY_UNREADABLE
             _write_status(
                 tj,
                 "Failed",
-                conds.lifecycle(False, c.Reason.SUMMARY_UNREADABLE, msg, reconciling=False, stalled=True),
+                conds.lifecycle(False, reason, msg, reconciling=False, stalled=True),
                 message=msg,
-                warn=(c.Reason.SUMMARY_UNREADABLE, msg),
+                warn=(reason, msg),
             )
             return
         mv = _register(tj, spec, summary.raw, cfg)

@@ -17,6 +17,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from numpy.typing import NDArray
 
 from driftline_runtime.drift import DriftMonitor
+from driftline_runtime.server import guard
 from driftline_runtime.server.errors import ApiError, describe
 from driftline_runtime.server.inputs import Batch
 from driftline_runtime.server.metrics import CONTENT_TYPE, ServerMetrics
@@ -35,6 +36,10 @@ class ServerState:
     metrics: ServerMetrics
     max_body_bytes: int
     ready: bool = True
+    body_seconds: float = 30.0
+    """A request's body must arrive within this, once its head has (a half-sent body is not waited for)."""
+    limits: guard.Limits | None = None
+    """The connection guard's, when the server runs behind it (main.serve)."""
 
 
 STATE = web.AppKey("driftline", ServerState)
@@ -90,7 +95,7 @@ def check_model(state: ServerState, name: str, version: str | None = None) -> No
         raise ApiError(404, f"model '{name}' has no version '{version}'; this server serves version '{model.version}'")
 
 
-async def read_json(request: web.Request, limit: int) -> dict[str, Any]:
+async def read_json(request: web.Request, limit: int, seconds: float = 30.0) -> dict[str, Any]:
     if "Inference-Header-Content-Length" in request.headers:
         raise ApiError(415, "the binary tensor extension is not supported: send the tensors as JSON")
     content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -100,7 +105,10 @@ async def read_json(request: web.Request, limit: int) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, too_large)
     try:
-        body = await request.read()
+        async with asyncio.timeout(seconds):
+            body = await request.read()
+    except TimeoutError:
+        raise ApiError(408, f"the request body did not arrive within {seconds:g}s") from None
     except web.HTTPRequestEntityTooLarge:
         raise ApiError(413, too_large) from None
     except RequestPayloadError as e:  # e.g. a Content-Encoding the body does not match
@@ -170,7 +178,8 @@ async def metrics_handler(request: web.Request) -> web.Response:
 def create_app(state: ServerState) -> web.Application:
     from driftline_runtime.server import v1, v2
 
-    app = web.Application(client_max_size=state.max_body_bytes, middlewares=[render_errors])
+    middlewares = [guard.middleware(state.limits)] if state.limits else []
+    app = web.Application(client_max_size=state.max_body_bytes, middlewares=[*middlewares, render_errors])
     app[STATE] = state
     app.router.add_get("/metrics", metrics_handler)
     v1.add_routes(app.router)

@@ -12,6 +12,7 @@ from aiohttp import web
 from prometheus_client import disable_created_metrics
 
 from driftline_runtime.drift import CountWindow, DriftMonitor, TimeWindow, Window
+from driftline_runtime.server import guard
 from driftline_runtime.server.app import ServerState, create_app
 from driftline_runtime.server.metrics import ServerMetrics
 from driftline_runtime.server.model import ModelLoadError, ServedModel, load_model
@@ -36,11 +37,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--no-drift", dest="drift", action="store_false", help="serve without drift monitoring (no drift metrics)"
     )
     p.add_argument("--drain-seconds", type=float, default=0, help="keep serving, unready, this long after SIGTERM")
+    p.add_argument("--head-timeout", type=float, default=10, help="seconds for a request's status line and headers")
+    p.add_argument("--body-timeout", type=float, default=30, help="seconds for a request's body, once its head came")
+    p.add_argument("--idle-timeout", type=float, default=75, help="seconds a keep-alive connection may stay idle")
+    p.add_argument("--max-connections", type=int, default=1024, help="past this, a new connection gets a 503")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = p.parse_args(argv)
-    for name in ("max_body_bytes", "drift_window_size", "port"):
+    for name in ("max_body_bytes", "drift_window_size", "port", "max_connections"):
         if getattr(args, name) < (0 if name == "port" else 1):
             p.error(f"--{name.replace('_', '-')} is out of range")
+    if min(args.head_timeout, args.body_timeout, args.idle_timeout) <= 0:
+        p.error("--head-timeout, --body-timeout and --idle-timeout must be positive")
     if args.drift_min_samples < 0 or args.drift_window_seconds < 0 or args.drain_seconds < 0:
         p.error("--drift-min-samples, --drift-window-seconds and --drain-seconds must not be negative")
     return args
@@ -64,19 +71,29 @@ def build_state(model: ServedModel, args: argparse.Namespace) -> ServerState:
         window = CountWindow(args.drift_window_size, len(model.reference.columns), total)
     monitor = DriftMonitor(model.reference, window, args.drift_min_samples) if args.drift else None
     metrics = ServerMetrics(model.name, model.version, model.sha256, model.framework_version, monitor)
-    return ServerState(model=model, monitor=monitor, metrics=metrics, max_body_bytes=args.max_body_bytes)
+    return ServerState(
+        model=model,
+        monitor=monitor,
+        metrics=metrics,
+        max_body_bytes=args.max_body_bytes,
+        body_seconds=args.body_timeout,
+        limits=guard.Limits(args.head_timeout, args.max_connections),
+    )
 
 
-async def serve(state: ServerState, host: str, port: int, drain_seconds: float) -> int:
-    runner = web.AppRunner(create_app(state), access_log=None, shutdown_timeout=30.0)
+async def serve(state: ServerState, host: str, port: int, drain_seconds: float, idle_seconds: float = 75) -> int:
+    runner = web.AppRunner(create_app(state), access_log=None, shutdown_timeout=30.0, keepalive_timeout=idle_seconds)
     await runner.setup()
+    loop = asyncio.get_running_loop()
+    assert runner.server is not None and state.limits is not None
     try:
-        await web.TCPSite(runner, host, port).start()
+        # Not web.TCPSite: each connection's protocol is wrapped by the guard (server/guard.py).
+        listener = await loop.create_server(state.limits.factory(runner.server), host, port, reuse_address=True)
     except OSError as e:
         await runner.cleanup()
         raise ModelLoadError(f"cannot listen on {host}:{port}: {e}") from e
-    for address in runner.addresses:
-        log.info("listening on http://%s:%s", *address[:2])
+    for sock in listener.sockets:
+        log.info("listening on http://%s:%s", *sock.getsockname()[:2])
     log.info("serving model %s version %s (sha256 %s)", state.model.name, state.model.version, state.model.sha256)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -88,6 +105,7 @@ async def serve(state: ServerState, host: str, port: int, drain_seconds: float) 
     log.info("shutting down: readiness is false, draining %.1fs, then finishing in-flight requests", drain_seconds)
     if drain_seconds:
         await asyncio.sleep(drain_seconds)
+    listener.close()
     await runner.cleanup()
     log.info("stopped")
     return 0
@@ -100,7 +118,7 @@ def main(argv: list[str]) -> int:
         model = load_model(args.model_dir, args.model_name, args.model_version, args.expected_sha256)
         state = build_state(model, args)
         disable_created_metrics()  # type: ignore[no-untyped-call]  # one series per counter is enough; this process owns its registry
-        return asyncio.run(serve(state, args.host, args.port, args.drain_seconds))
+        return asyncio.run(serve(state, args.host, args.port, args.drain_seconds, args.idle_timeout))
     except ModelLoadError as e:
         log.error("refusing to start: %s", e)
         write_termination_log(args.termination_log, f"driftline-runtime serve: {e}")

@@ -35,7 +35,7 @@ async def _predict(request: web.Request, state: ServerState, method: str) -> web
     check_model(state, request.match_info["name"])
     if method == "predict_proba":
         require_proba(state.model)
-    body = await read_json(request, state.max_body_bytes)
+    body = await read_json(request, state.max_body_bytes, state.body_seconds)
     batch = decode_v1(body, state.model)
     output = await predict(state.model, batch, method)
     record(state, batch, output if method == "predict" else labels_from_proba(state.model, output))

@@ -86,7 +86,7 @@ async def model_metadata(request: web.Request) -> web.Response:
 
 async def _infer(request: web.Request, state: ServerState) -> web.Response:
     check_model(state, request.match_info["name"], request.match_info.get("version"))
-    body = await read_json(request, state.max_body_bytes)
+    body = await read_json(request, state.max_body_bytes, state.body_seconds)
     request_id = body.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise ApiError(400, '"id" must be a string')

@@ -128,6 +128,26 @@ def test_parse_summary_never_trusts_the_message(message: str | None, ok: bool, r
 
 
 @pytest.mark.parametrize(
+    ("reported", "ok"),
+    [
+        ("s3://models/iris/run-1234abcd", True),
+        ("s3://models/iris/run-1234abcd/", True),  # the same prefix
+        ("s3://models/credit/good-run-99999999", False),  # another model's artifact
+        ("s3://models/iris/run-1234abcd/../other", False),
+        ("s3://models/iris", False),  # a parent of this run's
+        ("pvc://models/iris/run-1234abcd", False),
+    ],
+)
+def test_a_version_is_registered_only_from_its_own_runs_artifact(reported: str, ok: bool) -> None:
+    message = json.dumps({"ok": True, "artifact": {"storageUri": reported, "sha256": "ab"}, "metrics": {"a": 0.99}})
+    s = parse_summary(message, "s3://models/iris/run-1234abcd")
+    assert s.ok is ok
+    if not ok:
+        assert s.reason == "ArtifactOutsideRun"
+        assert reported in s.message and "this run's artifact is s3://models/iris/run-1234abcd" in s.message
+
+
+@pytest.mark.parametrize(
     ("the_job", "step", "ttl", "patch"),
     [
         (job(conditions=[cond("Complete")]), Step.REGISTER, 0, None),  # the summary is not read yet
