@@ -12,6 +12,8 @@ from driftline.api import constants as c
 class OperatorConfig:
     runtime_image: str
     allowed_estimator_prefixes: tuple[str, ...]
+    allowed_prometheus_urls: tuple[str, ...] | None = None
+    """The Prometheus servers tenants may name (decide.outbound); None, when unset, allows any (the chart sets it)."""
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -21,4 +23,9 @@ class OperatorConfig:
         return cls(
             runtime_image=os.environ.get("DRIFTLINE_RUNTIME_IMAGE", c.DEFAULT_RUNTIME_IMAGE),
             allowed_estimator_prefixes=tuple(p.strip() for p in prefixes.split(",") if p.strip()),
+            allowed_prometheus_urls=_list(os.environ.get("DRIFTLINE_ALLOWED_PROMETHEUS_URLS")),
         )
+
+
+def _list(value: str | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())

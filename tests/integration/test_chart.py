@@ -237,6 +237,7 @@ def test_defaults_run_cluster_wide_restricted_with_probes_and_resources(helm: He
     env = env_of(c)
     assert env["DRIFTLINE_RUNTIME_IMAGE"] == "driftline/runtime:0.1.0"
     assert env["DRIFTLINE_ALLOWED_ESTIMATOR_PREFIXES"] == "sklearn."
+    assert env["DRIFTLINE_ALLOWED_PROMETHEUS_URLS"] == "http://prometheus-operated.monitoring.svc:9090"
     assert c["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
 
     (dep,) = by_kind(docs, "Deployment")
@@ -448,6 +449,7 @@ def test_every_value_is_commented_and_in_the_operations_doc() -> None:
         (["watchNamespaces={Team_A}"], "/watchNamespaces/0"),
         (["metrics.port=0"], "/metrics/port"),
         (["image.digest=latest"], "/image/digest"),
+        (["allowedPrometheusUrls={prometheus:9090}"], "/allowedPrometheusUrls/0"),  # no scheme
         (["image.pullPolicy=Sometimes"], "/image/pullPolicy"),
         (["resources.requests.cpu=lots"], "/resources/requests/cpu"),
         (["metrics.serviceMonitor.interval=often"], "/metrics/serviceMonitor/interval"),

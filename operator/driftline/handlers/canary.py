@@ -18,6 +18,7 @@ from driftline.api import constants as c
 from driftline.api.fields import parse_duration
 from driftline.api.inferenceservice import InferenceServiceSpec
 from driftline.api.rollout import AnalysisMetric
+from driftline.config import OperatorConfig
 from driftline.decide import canary, measure
 from driftline.decide.analysis import Reading
 from driftline.decide.serving import Rollout, Version
@@ -114,7 +115,8 @@ def _prometheus(
 
     def ask(v: int) -> float:
         values = {"namespace": namespace, "name": name, "model": model, "version": str(v)}
-        return prometheus.query(str(source.url), prometheus.render_query(source.query, values))
+        promql = prometheus.render_query(source.query, values)
+        return prometheus.query(str(source.url), promql, allowed=OperatorConfig.from_env().allowed_prometheus_urls)
 
     try:
         value = ask(version)

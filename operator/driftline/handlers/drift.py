@@ -24,6 +24,7 @@ from driftline.api import constants as c
 from driftline.api.drift import DriftAction, DriftSpec
 from driftline.api.fields import parse_duration
 from driftline.api.inferenceservice import InferenceServiceSpec
+from driftline.config import OperatorConfig
 from driftline.decide import conditions as conds
 from driftline.decide import drift, drift_metrics
 from driftline.decide.serving import RollBack
@@ -156,7 +157,12 @@ def _read(isvc: dict[str, Any], spec: InferenceServiceSpec, settings: DriftSpec,
     if source is not None:
         values = {"namespace": ns, "name": name, "model": spec.model, "version": str(active)}
         try:
-            return drift.Reading(score=prometheus.query(str(source.url), prometheus.render_query(source.query, values)))
+            promql = prometheus.render_query(source.query, values)
+            return drift.Reading(
+                score=prometheus.query(
+                    str(source.url), promql, allowed=OperatorConfig.from_env().allowed_prometheus_urls
+                )
+            )
         except prometheus.QueryError as e:
             return drift.Reading(error=str(e))
     selector = f"{c.LABEL_INFERENCE_SERVICE}={name},{c.LABEL_TRACK}={c.TRACK_STABLE},{c.LABEL_VERSION}={active}"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import requests
 
+from driftline.decide import outbound
 from driftline.metrics import bounded
 
 TIMEOUT_SECONDS = 5.0
@@ -27,8 +28,11 @@ def render_query(query: str, values: Mapping[str, str]) -> str:
     return query
 
 
-def query(url: str, promql: str, timeout: float = TIMEOUT_SECONDS) -> float:
-    """The single value of an instant query; NaN stays NaN (the analysis judges it an Error, never a success)."""
+def query(url: str, promql: str, timeout: float = TIMEOUT_SECONDS, allowed: Sequence[str] | None = None) -> float:
+    """The single value of an instant query; NaN stays NaN (the analysis judges it an Error, never a success). A URL
+    off the `allowed` list (decide.outbound) is refused before any connection."""
+    if (refused := outbound.refusal(url, allowed)) is not None:
+        raise QueryError(refused)
     try:
         r = bounded.get(
             f"{url.rstrip('/')}/api/v1/query", params={"query": promql}, deadline=timeout, max_bytes=MAX_BYTES

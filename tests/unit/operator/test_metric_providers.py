@@ -196,3 +196,14 @@ def test_an_answer_larger_than_the_cap_is_refused_without_holding_it(
         pods.fetch(host, port, timeout=10.0)
     with pytest.raises(prometheus.QueryError, match=f"{prometheus.MAX_BYTES} bytes allowed"):
         prometheus.query(f"http://{host}:{port}", "up", timeout=10.0)
+
+
+def test_a_prometheus_off_the_allow_list_is_refused_before_any_connection(server: tuple[str, int, Canned]) -> None:
+    host, port, canned = server
+    canned.answers["/api/v1/query"] = (200, json.dumps({"status": "success", "data": {"resultType": "scalar"}}))
+    with pytest.raises(prometheus.QueryError, match="not on the operator's list"):
+        prometheus.query(f"http://{host}:{port}", "up", allowed=["http://prometheus-operated.monitoring.svc:9090"])
+    assert canned.queries == []
+    with pytest.raises(prometheus.QueryError, match="returned"):  # listed: asked (and its answer judged)
+        prometheus.query(f"http://{host}:{port}", "up", allowed=[f"http://{host}:{port}"])
+    assert canned.queries == ["up"]
