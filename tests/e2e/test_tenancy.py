@@ -3,6 +3,7 @@ a user would run: it succeeded once, and now fails with a refusal that says why.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +216,103 @@ def test_a_trainer_cannot_register_an_artifact_its_run_did_not_write(
     assert cluster.api.get(MV.format(ns=namespace))["items"] == []
     warnings = [e["reason"] for e in events_of(cluster, namespace, "TrainingJob", "liar") if e["type"] == "Warning"]
     assert warnings == ["ArtifactOutsideRun"]
+
+
+def author_role(namespace: str) -> dict[str, Any]:
+    """May create Driftline's training and serving objects, and nothing else: no pods, no Secrets."""
+    rule = {"apiGroups": ["driftline.dev"], "resources": ["trainingjobs", "inferenceservices"], "verbs": ["create"]}
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "driftline-author", "namespace": namespace},
+        "rules": [rule],
+    }
+
+
+def binding(user: str, kind: str, role: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": f"{user}-{role}"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+    }
+
+
+def training(**spec: Any) -> dict[str, Any]:
+    base = {
+        "model": "iris",
+        "dataset": {"uri": "sklearn://iris"},
+        "estimator": "sklearn.linear_model.LogisticRegression",
+        "output": {"storageUri": "s3://models/registry"},
+    }
+    if "template" in spec:  # a custom pod, not the built-in trainer
+        del base["estimator"]
+    return {
+        "apiVersion": "driftline.dev/v1alpha1",
+        "kind": "TrainingJob",
+        "metadata": {"name": "t"},
+        "spec": base | spec,
+    }
+
+
+CUSTOM_POD = {"spec": {"containers": [{"name": "trainer", "image": "registry.example/anything:1"}]}}
+S3_KEYS = {"s3": {"credentials": {k: {"name": "prod-keys", "key": k} for k in ("accessKeyId", "secretAccessKey")}}}
+
+
+def submit(cluster: Cluster, ns: str, obj: dict[str, Any], user: str) -> str:
+    """`kubectl create --dry-run=server` as `user`: admission runs, nothing is stored. "" when admitted."""
+    args = ("create", "--dry-run=server", "-n", ns, "--as", user, "-f", "-")
+    out = cluster.kubectl(*args, input=json.dumps(obj), check=False)
+    return "" if out.returncode == 0 else out.stderr
+
+
+def test_a_driftline_object_makes_the_operator_do_only_what_its_author_may_do(
+    cluster: Cluster, crds: None, namespace: str, tmp_path: Path
+) -> None:
+    # Once: a user allowed only to create Driftline objects ran any image through spec.template or spec.image, and
+    # had the pods read any Secret of the namespace through a dataset or S3 credentials reference.
+    helm = Helm(binaries.bin_dir(), tmp_path)
+    system = "driftline-system"
+    policy = helm.run(
+        "template", "adm", str(CHART), "-n", system, "--show-only", "templates/admission-policy.yaml",
+        "--set", "fullnameOverride=tenancy-adm",
+    ).stdout  # fmt: skip
+    cluster.kubectl("apply", "-f", "-", input=policy)
+    rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}"
+    cluster.api.create(f"{rbac}/roles", author_role(namespace))
+    cluster.api.create(f"{rbac}/rolebindings", binding("mallory", "Role", "driftline-author"))
+    cluster.api.create(f"{rbac}/rolebindings", binding("alice", "ClusterRole", "edit"))  # may create pods, read Secrets
+    cluster.api.create(f"{rbac}/rolebindings", binding("alice", "Role", "driftline-author"))
+    operator_sa = f"system:serviceaccount:{system}:tenancy-adm"
+    cluster.api.create(f"{rbac}/rolebindings", {**binding("op", "Role", "driftline-author"), "subjects": [
+        {"kind": "ServiceAccount", "name": "tenancy-adm", "namespace": system}]})  # fmt: skip
+    try:
+        # The policy is in force once the API server has loaded it.
+        refused = cluster.wait_for(
+            "the policy in force", lambda: submit(cluster, namespace, training(template=CUSTOM_POD), "mallory")
+        )
+        assert "spec.template or spec.image" in refused and "mallory may not create pods in namespace" in refused
+        said = submit(cluster, namespace, training(image="registry.example/anything:1"), "mallory")
+        assert "mallory may not create pods" in said
+        said = submit(cluster, namespace, training(storage=S3_KEYS), "mallory")
+        assert "spec.storage.s3.credentials: mallory may not get Secret prod-keys in namespace" in said
+        auth = {"uri": "https://data.example/d.csv", "authorization": {"secretKeyRef": {"name": "tok", "key": "a"}}}
+        said = submit(cluster, namespace, training(dataset=auth), "mallory")
+        assert "spec.dataset.authorization: mallory may not get Secret tok" in said
+        isvc = {"apiVersion": "driftline.dev/v1alpha1", "kind": "InferenceService", "metadata": {"name": "s"}}
+        retrain = {"retrain": {"template": training(template=CUSTOM_POD)["spec"]}}
+        said = submit(cluster, namespace, {**isvc, "spec": {"model": "iris", **retrain}}, "mallory")
+        assert "spec.retrain.template.template" in said and "mallory may not create pods" in said
+        said = submit(cluster, namespace, {**isvc, "spec": {"model": "iris", "image": "evil/server:1"}}, "mallory")
+        assert "mallory may not create pods" in said
+        # What mallory may do directly stays open to her; alice, who may create pods and read Secrets, may do it all.
+        assert submit(cluster, namespace, training(), "mallory") == ""
+        assert submit(cluster, namespace, {**isvc, "spec": {"model": "iris"}}, "mallory") == ""
+        for spec in ({"template": CUSTOM_POD}, {"storage": S3_KEYS}, {"dataset": auth}):
+            assert submit(cluster, namespace, training(**spec), "alice") == "", spec
+        assert submit(cluster, namespace, {**isvc, "spec": {"model": "iris", **retrain}}, "alice") == ""
+        # The operator creates the retrain TrainingJobs its authors were checked for.
+        assert submit(cluster, namespace, training(template=CUSTOM_POD), operator_sa) == ""
+    finally:
+        cluster.kubectl("delete", "-f", "-", "--ignore-not-found", input=policy)
