@@ -276,7 +276,7 @@ def test_a_driftline_object_makes_the_operator_do_only_what_its_author_may_do(
     system = "driftline-system"
     policy = helm.run(
         "template", "adm", str(CHART), "-n", system, "--show-only", "templates/admission-policy.yaml",
-        "--set", "fullnameOverride=tenancy-adm",
+        "--set", "fullnameOverride=tenancy-adm", "--set", "admission.allowedImagePrefixes={registry.example/}",
     ).stdout  # fmt: skip
     cluster.kubectl("apply", "-f", "-", input=policy)
     rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}"
@@ -304,7 +304,9 @@ def test_a_driftline_object_makes_the_operator_do_only_what_its_author_may_do(
         retrain = {"retrain": {"template": training(template=CUSTOM_POD)["spec"]}}
         said = submit(cluster, namespace, {**isvc, "spec": {"model": "iris", **retrain}}, "mallory")
         assert "spec.retrain.template.template" in said and "mallory may not create pods" in said
-        said = submit(cluster, namespace, {**isvc, "spec": {"model": "iris", "image": "evil/server:1"}}, "mallory")
+        said = submit(
+            cluster, namespace, {**isvc, "spec": {"model": "iris", "image": "registry.example/srv:1"}}, "mallory"
+        )
         assert "mallory may not create pods" in said
         # What mallory may do directly stays open to her; alice, who may create pods and read Secrets, may do it all.
         assert submit(cluster, namespace, training(), "mallory") == ""
@@ -312,6 +314,13 @@ def test_a_driftline_object_makes_the_operator_do_only_what_its_author_may_do(
         for spec in ({"template": CUSTOM_POD}, {"storage": S3_KEYS}, {"dataset": auth}):
             assert submit(cluster, namespace, training(**spec), "alice") == "", spec
         assert submit(cluster, namespace, {**isvc, "spec": {"model": "iris", **retrain}}, "alice") == ""
+        # Images from registries the cluster does not allow are refused to everyone.
+        elsewhere = {"spec": {"containers": [{"name": "trainer", "image": "evil.example/miner:1"}]}}
+        said = submit(cluster, namespace, training(template=elsewhere), "alice")
+        assert "image evil.example/miner:1 is not under a registry prefix the cluster allows (registry.example/" in said
+        evil_retrain = {"retrain": {"template": training(image="evil.example/trainer:1")["spec"]}}
+        said = submit(cluster, namespace, {**isvc, "spec": {"model": "iris", **evil_retrain}}, "alice")
+        assert "image evil.example/trainer:1 is not under" in said
         # The operator creates the retrain TrainingJobs its authors were checked for.
         assert submit(cluster, namespace, training(template=CUSTOM_POD), operator_sa) == ""
     finally:
