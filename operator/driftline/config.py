@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from driftline.api import constants as c
+from driftline.decide import podsafety
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,8 @@ class OperatorConfig:
     allowed_estimator_prefixes: tuple[str, ...]
     allowed_prometheus_urls: tuple[str, ...] | None = None
     """The Prometheus servers tenants may name (decide.outbound); None, when unset, allows any (the chart sets it)."""
+    custom_pods: podsafety.Allowances = field(default_factory=podsafety.Allowances)
+    """What custom pod templates may ask of the node (decide.podsafety); unset allows none of it."""
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -24,6 +27,9 @@ class OperatorConfig:
             runtime_image=os.environ.get("DRIFTLINE_RUNTIME_IMAGE", c.DEFAULT_RUNTIME_IMAGE),
             allowed_estimator_prefixes=tuple(p.strip() for p in prefixes.split(",") if p.strip()),
             allowed_prometheus_urls=_list(os.environ.get("DRIFTLINE_ALLOWED_PROMETHEUS_URLS")),
+            custom_pods=podsafety.parse(
+                os.environ.get("DRIFTLINE_CUSTOM_POD_ALLOW"), os.environ.get("DRIFTLINE_CUSTOM_POD_CAPABILITIES")
+            ),
         )
 
 

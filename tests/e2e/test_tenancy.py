@@ -218,6 +218,36 @@ def test_a_trainer_cannot_register_an_artifact_its_run_did_not_write(
     assert warnings == ["ArtifactOutsideRun"]
 
 
+def test_the_operator_refuses_a_pod_that_reaches_the_node_even_without_the_admission_policy(
+    cluster: Cluster, namespace: str, operator: OperatorProcess
+) -> None:
+    # Once: in a namespace without Pod Security enforcement, a TrainingJob's template got a pod with hostPID and a
+    # hostPath of /. The admission policy refuses it at apply time; where it is not installed (as here), the operator
+    # refuses it before it creates the Job, and the TrainingJob says which fields and which Helm value.
+    pod = {
+        "hostPID": True,
+        "containers": [python_container("trainer", SLEEPER)],
+        "volumes": [{"name": "root", "hostPath": {"path": "/"}}],
+    }
+    tj = training(template={"spec": pod})
+    cluster.api.create(TJ.format(ns=namespace), tj)
+    st = cluster.wait_for("refused", lambda: finished(cluster, namespace, "t"), timeout=60)
+    ready = ready_reason(st, "PodNotAllowed")
+    assert st["phase"] == "Failed" and ready is not None, st
+    assert ready["message"] == (
+        "spec.template.spec.hostPID: host namespaces are not allowed (Helm value customPods.allowHostNamespaces); "
+        "spec.template.spec.volumes[0].hostPath: hostPath volumes are not allowed (Helm value customPods.allowHostPath)"
+    )
+    assert cluster.api.get(JOBS.format(ns=namespace))["items"] == []
+    warnings = [e["reason"] for e in events_of(cluster, namespace, "TrainingJob", "t") if e["type"] == "Warning"]
+    assert warnings == ["PodNotAllowed"]
+    # Fixed, the same TrainingJob runs; its pod gets no API token it did not ask for.
+    fixed = {"hostPID": None, "volumes": None}  # a merge patch: null removes
+    cluster.api.patch(f"{TJ.format(ns=namespace)}/t", {"spec": {"template": {"spec": fixed}}}, "merge")
+    job = cluster.wait_for("the Job", lambda: cluster.api.get_or_none(f"{JOBS.format(ns=namespace)}/t-train"))
+    assert job["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+
+
 def author_role(namespace: str) -> dict[str, Any]:
     """May create Driftline's training and serving objects, and nothing else: no pods, no Secrets."""
     rule = {"apiGroups": ["driftline.dev"], "resources": ["trainingjobs", "inferenceservices"], "verbs": ["create"]}
@@ -258,6 +288,28 @@ def training(**spec: Any) -> dict[str, Any]:
 
 CUSTOM_POD = {"spec": {"containers": [{"name": "trainer", "image": "registry.example/anything:1"}]}}
 S3_KEYS = {"s3": {"credentials": {k: {"name": "prod-keys", "key": k} for k in ("accessKeyId", "secretAccessKey")}}}
+
+
+def _container(**security: Any) -> dict[str, Any]:
+    return {"name": "trainer", "image": "registry.example/anything:1", "securityContext": security}
+
+
+NODE_ACCESS: list[tuple[str, dict[str, Any], str]] = [
+    ("hostNetwork", {"hostNetwork": True, "containers": [_container()]}, ".hostNetwork, hostPID, hostIPC"),
+    ("hostPID", {"hostPID": True, "containers": [_container()]}, ".hostNetwork, hostPID, hostIPC"),
+    (
+        "hostPath",
+        {"containers": [_container()], "volumes": [{"name": "root", "hostPath": {"path": "/"}}]},
+        ".volumes: hostPath",
+    ),
+    ("privileged", {"containers": [_container(privileged=True)]}, ": privileged containers"),
+    (
+        "capabilities",
+        {"containers": [_container()], "initContainers": [_container(capabilities={"add": ["SYS_ADMIN"]})]},
+        ": added capabilities",
+    ),
+]
+"""What a template could ask of the node: (what, pod spec, what the refusal says after spec.template.spec)."""
 
 
 def submit(cluster: Cluster, ns: str, obj: dict[str, Any], user: str) -> str:
@@ -321,6 +373,13 @@ def test_a_driftline_object_makes_the_operator_do_only_what_its_author_may_do(
         evil_retrain = {"retrain": {"template": training(image="evil.example/trainer:1")["spec"]}}
         said = submit(cluster, namespace, {**isvc, "spec": {"model": "iris", **evil_retrain}}, "alice")
         assert "image evil.example/trainer:1 is not under" in said
+        # What a custom pod asks of the node is refused to everyone, alice included, unless the chart allows it.
+        for field, pod, said_part in NODE_ACCESS:
+            said = submit(cluster, namespace, training(template={"spec": pod}), "alice")
+            assert f"spec.template.spec{said_part}" in said and "not allowed (Helm value customPods." in said, field
+        said = submit(cluster, namespace, {**isvc, "spec": {"model": "iris", "retrain": {"template": training(
+            template={"spec": NODE_ACCESS[0][1]})["spec"]}}}, "alice")  # fmt: skip
+        assert "spec.retrain.template.template.spec.hostNetwork, hostPID, hostIPC: host namespaces" in said
         # The operator creates the retrain TrainingJobs its authors were checked for.
         assert submit(cluster, namespace, training(template=CUSTOM_POD), operator_sa) == ""
     finally:

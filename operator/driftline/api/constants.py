@@ -165,6 +165,7 @@ class Reason(StrEnum):
     JOB_SUCCEEDED = "JobSucceeded"
     JOB_FAILED = "JobFailed"
     ESTIMATOR_NOT_ALLOWED = "EstimatorNotAllowed"
+    POD_NOT_ALLOWED = "PodNotAllowed"
     SUMMARY_UNREADABLE = "SummaryUnreadable"
     ARTIFACT_OUTSIDE_RUN = "ArtifactOutsideRun"
     MODEL_VERSION_CREATED = "ModelVersionCreated"

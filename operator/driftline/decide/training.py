@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from driftline.api.constants import Reason
+from driftline.api.trainingjob import TrainingJobSpec
+from driftline.decide import podsafety
 from driftline.decide.conditions import Cond, lifecycle
 from driftline.decide.pods import STARTING_GRACE_SECONDS, PodProblem
 
@@ -18,6 +21,26 @@ pod waits for a Secret, an image or a volume."""
 
 CONFLICT_RECHECK_SECONDS = 30.0
 """How often a training whose Job name is taken by someone else's Job looks again whether it is gone."""
+
+
+def refusal(
+    spec: TrainingJobSpec,
+    raw: Mapping[str, Any],
+    allowed_estimators: tuple[str, ...],
+    custom_pods: podsafety.Allowances,
+) -> tuple[str, str] | None:
+    """What the schema cannot judge, as (reason, message): the operator's estimator allow-list (the trainer enforces
+    it again) and what a custom template asks of the node (the admission policy refuses it first, where installed)."""
+    if spec.estimator and not spec.estimator.startswith(allowed_estimators):
+        allowed = ", ".join(allowed_estimators)
+        message = f"estimator {spec.estimator} is outside the allowed module prefixes ({allowed})"
+        return Reason.ESTIMATOR_NOT_ALLOWED, message
+    template = raw.get("template")
+    pod = template.get("spec") if isinstance(template, Mapping) else None
+    found = podsafety.refusals(pod, custom_pods, "spec.template.spec") if isinstance(pod, Mapping) else []
+    if found:
+        return Reason.POD_NOT_ALLOWED, "; ".join(found)
+    return None
 
 
 class Step(StrEnum):

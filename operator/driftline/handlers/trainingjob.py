@@ -59,14 +59,6 @@ _seen_jobs: dict[str, str] = {}
 """Job uid -> training.job_facts of the Job the last reconcile of its TrainingJob acted on (handlers.hints)."""
 
 
-def invalid_reason(spec: TrainingJobSpec, cfg: OperatorConfig) -> str | None:
-    """What the schema cannot judge: the operator's estimator allow-list (the trainer enforces it again)."""
-    if spec.estimator and not spec.estimator.startswith(cfg.allowed_estimator_prefixes):
-        allowed = ", ".join(cfg.allowed_estimator_prefixes)
-        return f"estimator {spec.estimator} is outside the allowed module prefixes ({allowed})"
-    return None
-
-
 @reconciler("TrainingJob")
 def reconcile(namespace: str, name: str, job: dict[str, Any] | None = None, tj: dict[str, Any] | None = None) -> None:
     """`job`: the TrainingJob's Job as a watch event just delivered it, if that is what triggered this; `tj`: the
@@ -85,17 +77,18 @@ def _reconcile(tj: dict[str, Any], cfg: OperatorConfig, known_job: dict[str, Any
     ns = meta["namespace"]
     try:
         spec = TrainingJobSpec.model_validate(tj["spec"])
-        problem = invalid_reason(spec, cfg)
+        refused = training.refusal(spec, tj["spec"], cfg.allowed_estimator_prefixes, cfg.custom_pods)
     except ValidationError as e:
-        spec, problem = None, "; ".join(f"spec.{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
-    if problem is not None or spec is None:
-        reason = c.Reason.ESTIMATOR_NOT_ALLOWED if spec is not None else c.Reason.INVALID_SPEC
+        problem = "; ".join(f"spec.{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        spec, refused = None, (c.Reason.INVALID_SPEC, problem)
+    if refused is not None or spec is None:
+        reason, problem = refused or (c.Reason.INVALID_SPEC, "")
         _write_status(
             tj,
             "Failed",
-            conds.lifecycle(False, reason, problem or "", reconciling=False, stalled=True),
+            conds.lifecycle(False, reason, problem, reconciling=False, stalled=True),
             message=problem,
-            warn=(reason, problem or ""),
+            warn=(reason, problem),
         )
         return  # no exception: a hopeless spec is not retried; fixing it triggers on.update
 

@@ -190,6 +190,8 @@ def _custom_pod(
     assert spec.template is not None
     pod: dict[str, Any] = json.loads(json.dumps(spec.template.spec.model_dump(mode="json", exclude_none=True)))
     pod.setdefault("restartPolicy", "Never")
+    # A pod that needs the API server says so: the namespace's default ServiceAccount token is not handed out unasked.
+    pod.setdefault("automountServiceAccountToken", False)
     pod["volumes"] = [*(pod.get("volumes") or []), *volumes]
     storage_env, _, _ = object_storage(spec.storage)
     contract = [
