@@ -4,6 +4,7 @@ a user would run: it succeeded once, and now fails with a refusal that says why.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,11 @@ ROLE_CHECKS = [
     ("alice", "edit", "patch", "modelversions/status", False),  # promoting by status
     ("ada", "admin", "create", "modelversions", True),
     ("ada", "admin", "patch", "modelversions/status", True),
+    # Driftline's own verbs, checked by the admission policies: what is served is an admin's to decide.
+    ("alice", "edit", "promote", "modelversions", False),
+    ("alice", "edit", "register", "modelversions", False),
+    ("ada", "admin", "promote", "modelversions", True),
+    ("ada", "admin", "register", "modelversions", True),
 ]
 
 
@@ -153,14 +159,8 @@ def test_the_default_view_edit_and_admin_roles_grant_driftline_and_only_admin_de
     cluster.kubectl("apply", "-f", "-", input=roles)
     try:
         for user, role in {(u, r) for u, r, *_ in ROLE_CHECKS}:
-            binding = {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "RoleBinding",
-                "metadata": {"name": f"{user}-{role}"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
-            }
-            cluster.api.create(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings", binding)
+            rolebindings = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings"
+            cluster.api.create(rolebindings, binding(user, "ClusterRole", role))
 
         wrong: list[tuple[str, str, str, str, bool]] = []
 
@@ -319,68 +319,159 @@ def submit(cluster: Cluster, ns: str, obj: dict[str, Any], user: str) -> str:
     return "" if out.returncode == 0 else out.stderr
 
 
-def test_a_driftline_object_makes_the_operator_do_only_what_its_author_may_do(
-    cluster: Cluster, crds: None, namespace: str, tmp_path: Path
-) -> None:
-    # Once: a user allowed only to create Driftline objects ran any image through spec.template or spec.image, and
-    # had the pods read any Secret of the namespace through a dataset or S3 credentials reference.
+SYSTEM = "driftline-system"
+OPERATOR_SA = f"system:serviceaccount:{SYSTEM}:tenancy-adm"
+
+
+@pytest.fixture
+def policies(cluster: Cluster, crds: None, tmp_path: Path) -> Iterator[None]:
+    """The chart's admission policies, as `helm install` would create them (the operator itself is not needed)."""
     helm = Helm(binaries.bin_dir(), tmp_path)
-    system = "driftline-system"
     policy = helm.run(
-        "template", "adm", str(CHART), "-n", system, "--show-only", "templates/admission-policy.yaml",
+        "template", "adm", str(CHART), "-n", SYSTEM, "--show-only", "templates/admission-policy.yaml",
+        "--show-only", "templates/admission-verbs.yaml",
         "--set", "fullnameOverride=tenancy-adm", "--set", "admission.allowedImagePrefixes={registry.example/}",
     ).stdout  # fmt: skip
     cluster.kubectl("apply", "-f", "-", input=policy)
+    try:
+        yield
+    finally:
+        cluster.kubectl("delete", "-f", "-", "--ignore-not-found", input=policy)
+
+
+def test_a_driftline_object_makes_the_operator_do_only_what_its_author_may_do(
+    cluster: Cluster, policies: None, namespace: str
+) -> None:
+    # Once: a user allowed only to create Driftline objects ran any image through spec.template or spec.image, and
+    # had the pods read any Secret of the namespace through a dataset or S3 credentials reference.
     rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}"
     cluster.api.create(f"{rbac}/roles", author_role(namespace))
     cluster.api.create(f"{rbac}/rolebindings", binding("mallory", "Role", "driftline-author"))
     cluster.api.create(f"{rbac}/rolebindings", binding("alice", "ClusterRole", "edit"))  # may create pods, read Secrets
     cluster.api.create(f"{rbac}/rolebindings", binding("alice", "Role", "driftline-author"))
-    operator_sa = f"system:serviceaccount:{system}:tenancy-adm"
     cluster.api.create(f"{rbac}/rolebindings", {**binding("op", "Role", "driftline-author"), "subjects": [
-        {"kind": "ServiceAccount", "name": "tenancy-adm", "namespace": system}]})  # fmt: skip
-    try:
-        # The policy is in force once the API server has loaded it.
-        refused = cluster.wait_for(
-            "the policy in force", lambda: submit(cluster, namespace, training(template=CUSTOM_POD), "mallory")
-        )
-        assert "spec.template or spec.image" in refused and "mallory may not create pods in namespace" in refused
-        said = submit(cluster, namespace, training(image="registry.example/anything:1"), "mallory")
-        assert "mallory may not create pods" in said
-        said = submit(cluster, namespace, training(storage=S3_KEYS), "mallory")
-        assert "spec.storage.s3.credentials: mallory may not get Secret prod-keys in namespace" in said
-        auth = {"uri": "https://data.example/d.csv", "authorization": {"secretKeyRef": {"name": "tok", "key": "a"}}}
-        said = submit(cluster, namespace, training(dataset=auth), "mallory")
-        assert "spec.dataset.authorization: mallory may not get Secret tok" in said
-        isvc = {"apiVersion": "driftline.dev/v1alpha1", "kind": "InferenceService", "metadata": {"name": "s"}}
-        retrain = {"retrain": {"template": training(template=CUSTOM_POD)["spec"]}}
-        said = submit(cluster, namespace, {**isvc, "spec": {"model": "iris", **retrain}}, "mallory")
-        assert "spec.retrain.template.template" in said and "mallory may not create pods" in said
-        said = submit(
-            cluster, namespace, {**isvc, "spec": {"model": "iris", "image": "registry.example/srv:1"}}, "mallory"
-        )
-        assert "mallory may not create pods" in said
-        # What mallory may do directly stays open to her; alice, who may create pods and read Secrets, may do it all.
-        assert submit(cluster, namespace, training(), "mallory") == ""
-        assert submit(cluster, namespace, {**isvc, "spec": {"model": "iris"}}, "mallory") == ""
-        for spec in ({"template": CUSTOM_POD}, {"storage": S3_KEYS}, {"dataset": auth}):
-            assert submit(cluster, namespace, training(**spec), "alice") == "", spec
-        assert submit(cluster, namespace, {**isvc, "spec": {"model": "iris", **retrain}}, "alice") == ""
-        # Images from registries the cluster does not allow are refused to everyone.
-        elsewhere = {"spec": {"containers": [{"name": "trainer", "image": "evil.example/miner:1"}]}}
-        said = submit(cluster, namespace, training(template=elsewhere), "alice")
-        assert "image evil.example/miner:1 is not under a registry prefix the cluster allows (registry.example/" in said
-        evil_retrain = {"retrain": {"template": training(image="evil.example/trainer:1")["spec"]}}
-        said = submit(cluster, namespace, {**isvc, "spec": {"model": "iris", **evil_retrain}}, "alice")
-        assert "image evil.example/trainer:1 is not under" in said
-        # What a custom pod asks of the node is refused to everyone, alice included, unless the chart allows it.
-        for field, pod, said_part in NODE_ACCESS:
-            said = submit(cluster, namespace, training(template={"spec": pod}), "alice")
-            assert f"spec.template.spec{said_part}" in said and "not allowed (Helm value customPods." in said, field
-        said = submit(cluster, namespace, {**isvc, "spec": {"model": "iris", "retrain": {"template": training(
-            template={"spec": NODE_ACCESS[0][1]})["spec"]}}}, "alice")  # fmt: skip
-        assert "spec.retrain.template.template.spec.hostNetwork, hostPID, hostIPC: host namespaces" in said
-        # The operator creates the retrain TrainingJobs its authors were checked for.
-        assert submit(cluster, namespace, training(template=CUSTOM_POD), operator_sa) == ""
-    finally:
-        cluster.kubectl("delete", "-f", "-", "--ignore-not-found", input=policy)
+        {"kind": "ServiceAccount", "name": "tenancy-adm", "namespace": SYSTEM}]})  # fmt: skip
+    # The policy is in force once the API server has loaded it.
+    refused = cluster.wait_for(
+        "the policy in force", lambda: submit(cluster, namespace, training(template=CUSTOM_POD), "mallory")
+    )
+    assert "spec.template or spec.image" in refused and "mallory may not create pods in namespace" in refused
+    said = submit(cluster, namespace, training(image="registry.example/anything:1"), "mallory")
+    assert "mallory may not create pods" in said
+    said = submit(cluster, namespace, training(storage=S3_KEYS), "mallory")
+    assert "spec.storage.s3.credentials: mallory may not get Secret prod-keys in namespace" in said
+    auth = {"uri": "https://data.example/d.csv", "authorization": {"secretKeyRef": {"name": "tok", "key": "a"}}}
+    said = submit(cluster, namespace, training(dataset=auth), "mallory")
+    assert "spec.dataset.authorization: mallory may not get Secret tok" in said
+    isvc = {"apiVersion": "driftline.dev/v1alpha1", "kind": "InferenceService", "metadata": {"name": "s"}}
+    retrain = {"retrain": {"template": training(template=CUSTOM_POD)["spec"]}}
+    said = submit(cluster, namespace, {**isvc, "spec": {"model": "iris", **retrain}}, "mallory")
+    assert "spec.retrain.template.template" in said and "mallory may not create pods" in said
+    said = submit(cluster, namespace, {**isvc, "spec": {"model": "iris", "image": "registry.example/srv:1"}}, "mallory")
+    assert "mallory may not create pods" in said
+    # What mallory may do directly stays open to her; alice, who may create pods and read Secrets, may do it all.
+    assert submit(cluster, namespace, training(), "mallory") == ""
+    assert submit(cluster, namespace, {**isvc, "spec": {"model": "iris"}}, "mallory") == ""
+    for spec in ({"template": CUSTOM_POD}, {"storage": S3_KEYS}, {"dataset": auth}):
+        assert submit(cluster, namespace, training(**spec), "alice") == "", spec
+    assert submit(cluster, namespace, {**isvc, "spec": {"model": "iris", **retrain}}, "alice") == ""
+    # Images from registries the cluster does not allow are refused to everyone.
+    elsewhere = {"spec": {"containers": [{"name": "trainer", "image": "evil.example/miner:1"}]}}
+    said = submit(cluster, namespace, training(template=elsewhere), "alice")
+    assert "image evil.example/miner:1 is not under a registry prefix the cluster allows (registry.example/" in said
+    evil_retrain = {"retrain": {"template": training(image="evil.example/trainer:1")["spec"]}}
+    said = submit(cluster, namespace, {**isvc, "spec": {"model": "iris", **evil_retrain}}, "alice")
+    assert "image evil.example/trainer:1 is not under" in said
+    # What a custom pod asks of the node is refused to everyone, alice included, unless the chart allows it.
+    for field, pod, said_part in NODE_ACCESS:
+        said = submit(cluster, namespace, training(template={"spec": pod}), "alice")
+        assert f"spec.template.spec{said_part}" in said and "not allowed (Helm value customPods." in said, field
+    said = submit(cluster, namespace, {**isvc, "spec": {"model": "iris", "retrain": {"template": training(
+        template={"spec": NODE_ACCESS[0][1]})["spec"]}}}, "alice")  # fmt: skip
+    assert "spec.retrain.template.template.spec.hostNetwork, hostPID, hostIPC: host namespaces" in said
+    # The operator creates the retrain TrainingJobs its authors were checked for.
+    assert submit(cluster, namespace, training(template=CUSTOM_POD), OPERATOR_SA) == ""
+
+
+def as_user(cluster: Cluster, ns: str, user: str, *args: str) -> str:
+    """A kubectl write as `user`, dry run on the server (admission runs, nothing is stored). "" when admitted."""
+    out = cluster.kubectl(*args, "--dry-run=server", "-n", ns, "--as", user, check=False)
+    return "" if out.returncode == 0 else out.stderr
+
+
+def hand_registered(version: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "driftline.dev/v1alpha1",
+        "kind": "ModelVersion",
+        "metadata": {"name": f"fraud-v{version}"},
+        "spec": {
+            "model": "fraud",
+            "version": version,
+            "artifact": {"storageUri": "s3://models/fraud/v1", "format": "joblib", "sha256": "9" * 64},
+        },
+    }
+
+
+def test_only_who_may_promote_decides_what_is_served(cluster: Cluster, policies: None, namespace: str) -> None:
+    # Once: with ModelVersion rights alone, a hand-registered version reusing another's artifact and the promote
+    # annotation became Production, and a custom trainer's promotion.auto promoted what it reported. Registering,
+    # promoting, rejecting and rolling back now need Driftline's own verbs, register and promote, that admin has.
+    rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}"
+    verbs = ["get", "list", "watch", "create", "update", "patch", "delete"]  # "*" would grant Driftline's verbs too
+    writer = {"apiGroups": ["driftline.dev"], "resources": ["modelversions", "modelversions/status"], "verbs": verbs}
+    deciders = {**writer, "resources": ["modelversions"], "verbs": ["register", "promote"]}
+    serving = {**writer, "resources": ["trainingjobs", "inferenceservices"]}
+    for name, rules in {"mv-writer": [writer, serving], "mv-decider": [writer, serving, deciders]}.items():
+        role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": name}}
+        cluster.api.create(f"{rbac}/roles", {**role, "rules": rules})
+    for user, kind, role in [
+        ("bob", "Role", "mv-writer"),  # every verb Kubernetes knows on ModelVersions, none of Driftline's
+        ("alice", "ClusterRole", "edit"),
+        ("ada", "ClusterRole", "edit"),
+        ("ada", "Role", "mv-decider"),
+    ]:
+        cluster.api.create(f"{rbac}/rolebindings", binding(user, kind, role))
+    cluster.api.create(f"{rbac}/rolebindings", binding("alice", "Role", "mv-writer"))
+    operator = {"kind": "ServiceAccount", "name": "tenancy-adm", "namespace": SYSTEM}
+    cluster.api.create(f"{rbac}/rolebindings", {**binding("op", "Role", "mv-writer"), "subjects": [operator]})
+    cluster.api.create(MV.format(ns=namespace), hand_registered(1))  # as the cluster's admin
+    isvc = {"apiVersion": "driftline.dev/v1alpha1", "kind": "InferenceService", "metadata": {"name": "s"}}
+    cluster.api.create(DIS.format(ns=namespace), {**isvc, "spec": {"model": "fraud"}})
+
+    create = ("create", "-f", "-")
+    refused = cluster.wait_for(
+        "the policy in force",
+        lambda: cluster.kubectl(
+            *create, "--dry-run=server", "-n", namespace, "--as", "bob", input=json.dumps(hand_registered(2)),
+            check=False,
+        ).stderr,
+    )  # fmt: skip
+    assert "by hand decides what may be served; bob may not register modelversions" in refused
+    annotate = ("annotate", "modelversion", "fraud-v1")
+    for ask in ("driftline.dev/promote=true", "driftline.dev/reject=bad-data"):
+        said = as_user(cluster, namespace, "bob", *annotate, ask)
+        assert f"metadata.annotations[{ask.split('=')[0]}]: promoting, rejecting or rolling back" in said, ask
+        assert "bob may not promote modelversions in" in said and "(the verb promote on modelversions." in said
+        assert as_user(cluster, namespace, "ada", *annotate, ask) == ""
+    stage = ("patch", "modelversion", "fraud-v1", "--subresource=status", "--type=merge", "-p")
+    said = as_user(cluster, namespace, "bob", *stage, '{"status": {"stage": "Production"}}')
+    assert "status: a ModelVersion's stage decides what is served; bob may not promote modelversions" in said
+    assert as_user(cluster, namespace, "ada", *stage, '{"status": {"stage": "Production"}}') == ""
+    # Other annotations and labels stay bob's to write.
+    assert as_user(cluster, namespace, "bob", *annotate, "team=risk") == ""
+    # Rolling a service back marks its version RolledBack for every service following the model.
+    rollback = ("annotate", "inferenceservice", "s", "driftline.dev/rollback=now")
+    assert "alice may not promote modelversions" in as_user(cluster, namespace, "alice", *rollback)
+    assert as_user(cluster, namespace, "ada", *rollback) == ""
+    assert as_user(cluster, namespace, "alice", "label", "inferenceservice", "s", "tier=gold") == ""
+    # A custom trainer reports its own metrics: promotion.auto with a template is promoting.
+    auto = training(template=CUSTOM_POD, promotion={"auto": True})
+    said = submit(cluster, namespace, auto, "alice")
+    assert "spec.promotion.auto: a custom trainer reports its own metrics" in said and "alice may not promote" in said
+    assert submit(cluster, namespace, auto, "ada") == ""
+    assert submit(cluster, namespace, training(promotion={"auto": True}), "alice") == ""  # the built-in trainer
+    said = submit(cluster, namespace, {**isvc, "metadata": {"name": "r"}, "spec": {"model": "iris", "retrain": {
+        "template": auto["spec"]}}}, "alice")  # fmt: skip
+    assert "spec.retrain.template.promotion.auto: a custom trainer" in said
+    # The operator carries out what these checks let through.
+    assert as_user(cluster, namespace, OPERATOR_SA, *stage, '{"status": {"stage": "Production"}}') == ""

@@ -223,10 +223,8 @@ def test_defaults_run_cluster_wide_restricted_with_probes_and_resources(helm: He
         "Deployment",
         "Service",
         "ServiceAccount",
-        "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding",
-        "ValidatingAdmissionPolicyBinding",
+        *["ValidatingAdmissionPolicy"] * 4,  # trainingjobs, inferenceservices, and who decides what is served
+        *["ValidatingAdmissionPolicyBinding"] * 4,
     ]
     c = container(docs)
     assert c["image"] == "driftline/operator:0.1.0"
