@@ -10,8 +10,11 @@ from pathlib import Path
 
 
 class OperatorProcess:
-    def __init__(self, kubeconfig: str, log: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, kubeconfig: str, log: Path, *args: str, env: dict[str, str] | None = None, namespace: str | None = None
+    ) -> None:
         self.kubeconfig, self.log, self.args, self.extra_env = kubeconfig, log, args, env or {}
+        self.scope = ["--all-namespaces"] if namespace is None else ["--namespace", namespace]
         self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_url = ""
 
@@ -20,7 +23,7 @@ class OperatorProcess:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "driftline.cli", "run", "--all-namespaces", *self.args],
+                [sys.executable, "-m", "driftline.cli", "run", *self.scope, *self.args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=env,

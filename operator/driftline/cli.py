@@ -46,7 +46,11 @@ def _run(args: argparse.Namespace) -> int:
         print("driftline run: pass --all-namespaces or one or more --namespace", file=sys.stderr)
         return 2
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
-    if args.metrics_port is not None:
+    if args.metrics_port is not None and args.metrics_secure:
+        from driftline.k8s import secure_metrics
+
+        secure_metrics.serve(args.metrics_port, args.metrics_address, args.metrics_cert_dir)
+    elif args.metrics_port is not None:
         from prometheus_client import start_http_server
 
         start_http_server(args.metrics_port, addr=args.metrics_address)
@@ -79,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--liveness", help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
     run.add_argument("--metrics-port", type=int, help="serve the operator's Prometheus metrics on this port")
     run.add_argument("--metrics-address", default="0.0.0.0", help="bind address of the metrics endpoint")
+    run.add_argument(
+        "--metrics-secure",
+        action="store_true",
+        help="serve metrics over HTTPS, only to bearer tokens the API server authenticates and allows get /metrics",
+    )
+    run.add_argument(
+        "--metrics-cert-dir", type=Path, help="with --metrics-secure: tls.crt and tls.key (default: self-signed)"
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="log every handler invocation")
     run.set_defaults(func=_run)
     demo = sub.add_parser("demo", help="the model loop on the embedded local control plane (starts it if needed)")

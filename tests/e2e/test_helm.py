@@ -33,6 +33,7 @@ from driftline.devcluster import binaries
 from tests.conftest import Cluster, create_restricted_namespace
 from tests.e2e.conftest import pvc
 from tests.e2e.test_serving import DIS, MODEL, inferenceservice, ready_at
+from tests.e2e.test_tenancy import get_metrics, service_account_token
 from tests.e2e.test_training import TJ, finished, trainingjob, versions
 from tests.integration.test_chart import CHART, Helm, sets
 
@@ -278,6 +279,9 @@ def release(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Itera
     values = [f"image.repository={operator_repo}", f"image.tag={operator_tag}"]
     values += [f"runtimeImage.repository={runtime_repo}", f"runtimeImage.tag={runtime_tag}"]
     values += [f"watchNamespaces={{{rel.work}}}"]
+    # Secure metrics (the default): the chart binds this ServiceAccount to its metrics-reader ClusterRole.
+    reader = {"kind": "ServiceAccount", "name": "scraper", "namespace": rel.work}
+    values += [f"metrics.readers[0].{k}={v}" for k, v in reader.items()]
     try:
         rel.helm.run("install", RELEASE, str(CHART), "-n", rel.system, *sets(values), "--wait", "--timeout=180s")
         yield rel
@@ -347,6 +351,22 @@ def test_operator_pod_acts_as_the_charts_service_account_and_serves_a_model(clus
         and (e["verb"], e["objectRef"].get("resource")) in (("create", "jobs"), ("create", "modelversions"))
     }
     assert writers == {release.user}  # not admin: no other operator ran here
+    release.assert_never_forbidden()
+
+
+METRICS_PORT = 8081  # the chart's metrics.port
+
+
+def test_only_the_scraper_the_chart_binds_reads_the_operators_metrics(cluster: Cluster, release: Release) -> None:
+    (pod,) = [p for p in operator_pods(cluster, release.system) if ready(p)]
+    ip = pod["status"]["podIP"]
+    tokens = {name: service_account_token(cluster, release.work, name) for name in ("scraper", "stranger")}
+    status, _, body = get_metrics(METRICS_PORT, host=ip)
+    assert status == 401 and "a bearer token is required" in body
+    status, _, body = get_metrics(METRICS_PORT, tokens["stranger"], host=ip)
+    assert status == 403 and f"system:serviceaccount:{release.work}:stranger may not get /metrics" in body
+    status, _, body = get_metrics(METRICS_PORT, tokens["scraper"], host=ip)
+    assert status == 200 and "driftline_operator_reconciles_total" in body
     release.assert_never_forbidden()
 
 
@@ -423,14 +443,17 @@ def test_the_charts_rbac_is_exactly_what_the_operator_used(cluster: Cluster, rel
     rbac = "/apis/rbac.authorization.k8s.io/v1"
     role = cluster.api.get(f"{rbac}/namespaces/{ns}/roles/{RELEASE}")
     cluster_role = cluster.api.get(f"{rbac}/clusterroles/{system}-{RELEASE}")
+    metrics_auth = cluster.api.get(f"{rbac}/clusterroles/{system}-{RELEASE}-metrics-auth")
     subject = {"kind": "ServiceAccount", "name": RELEASE, "namespace": system}
+    auth = f"{system}-{RELEASE}-metrics-auth"
     for binding, ref in [
         (cluster.api.get(f"{rbac}/namespaces/{ns}/rolebindings/{RELEASE}"), ("Role", RELEASE)),
         (cluster.api.get(f"{rbac}/clusterrolebindings/{system}-{RELEASE}"), ("ClusterRole", f"{system}-{RELEASE}")),
+        (cluster.api.get(f"{rbac}/clusterrolebindings/{auth}"), ("ClusterRole", auth)),
     ]:
         assert (binding["roleRef"]["kind"], binding["roleRef"]["name"]) == ref
         assert [{k: v for k, v in subj.items() if k in subject} for subj in binding["subjects"]] == [subject]
-    grants = granted(role["rules"]) | granted(cluster_role["rules"])
+    grants = granted(role["rules"]) | granted(cluster_role["rules"]) | granted(metrics_auth["rules"])
     requests = release.requests()
     release.assert_never_forbidden()
     uses = used(requests)

@@ -3,14 +3,17 @@ a user would run: it succeeded once, and now fails with a refusal that says why.
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from driftline.devcluster import binaries
+from driftline.devcluster import binaries, procs
 from driftline.render.serving import deployment_name
 from tests.conftest import Cluster
 from tests.e2e.conftest import pvc
@@ -475,3 +478,83 @@ def test_only_who_may_promote_decides_what_is_served(cluster: Cluster, policies:
     assert "spec.retrain.template.promotion.auto: a custom trainer" in said
     # The operator carries out what these checks let through.
     assert as_user(cluster, namespace, OPERATOR_SA, *stage, '{"status": {"stage": "Production"}}') == ""
+
+
+def get_metrics(port: int, token: str | None = None, host: str = "127.0.0.1") -> tuple[int, dict[str, str], str]:
+    """GET /metrics over HTTPS (the operator's own certificate: not verified here) as a scraper would."""
+    tls = ssl.create_default_context()
+    tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
+    conn = http.client.HTTPSConnection(host, port, context=tls, timeout=10)
+    try:
+        conn.request("GET", "/metrics", headers={"Authorization": f"Bearer {token}"} if token else {})
+        r = conn.getresponse()
+        return r.status, dict(r.getheaders()), r.read().decode()
+    finally:
+        conn.close()
+
+
+def test_the_operators_metrics_are_served_only_to_callers_the_cluster_allows(
+    cluster: Cluster, crds: None, namespace: str
+) -> None:
+    # Once: the operator's /metrics, which names every tenant's objects and decisions, answered anyone who could reach
+    # the pod. With --metrics-secure (the chart's default) it answers a bearer token the API server authenticates,
+    # whose holder may `get /metrics` (TokenReview + SubjectAccessReview, as controller-runtime's secure metrics).
+    port = procs.free_port()
+    log = cluster.dir / "logs" / f"operator-{namespace}.log"
+    args = ("--metrics-port", str(port), "--metrics-address", "127.0.0.1", "--metrics-secure")
+    operator = OperatorProcess(cluster.kubeconfig, log, *args, namespace=namespace).start()
+    token, user = service_account_token(cluster, namespace, "scraper"), f"system:serviceaccount:{namespace}:scraper"
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    reader = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": f"{namespace}-metrics-reader"},
+        "rules": [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}],
+    }
+    grant = {
+        **binding("scraper", "ClusterRole", reader["metadata"]["name"]),
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": f"{namespace}-metrics-reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": "scraper", "namespace": namespace}],
+    }
+    try:
+        status, headers, body = cluster.wait_for("the endpoint up", lambda: _answered(port), timeout=60)
+        assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer"), body
+        assert "a bearer token is required" in body and "driftline_" not in body
+        status, _, body = get_metrics(port, "not-a-token")
+        assert status == 401 and "Unauthorized" in body
+        status, _, body = get_metrics(port, token)
+        assert (status, body.strip()) == (
+            403,
+            f'Forbidden: {user} may not get /metrics (a ClusterRole with nonResourceURLs ["/metrics"], verbs ["get"])',
+        )
+        cluster.api.create(f"{rbac}/clusterroles", reader)
+        cluster.api.create(f"{rbac}/clusterrolebindings", grant)
+        # A refusal is remembered for 10 s at most.
+        status, _, body = cluster.wait_for(
+            "allowed", lambda: (a := get_metrics(port, token))[0] == 200 and a, timeout=30, interval=1.0
+        )
+        assert "driftline_operator_reconciles_total" in body or "# HELP driftline_operator" in body
+        # A client that connects and sends nothing (no TLS handshake) holds up no one.
+        with socket.create_connection(("127.0.0.1", port)):
+            assert get_metrics(port, token)[0] == 200
+    finally:
+        operator.stop()
+        for kind, obj in (("clusterrolebindings", grant), ("clusterroles", reader)):
+            cluster.api.delete(f"{rbac}/{kind}/{obj['metadata']['name']}")
+
+
+def service_account_token(cluster: Cluster, namespace: str, name: str) -> str:
+    """A new ServiceAccount's token, from the TokenRequest API (as the kubelet projects one into a pod)."""
+    sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name}}
+    cluster.api.create(f"/api/v1/namespaces/{namespace}/serviceaccounts", sa)
+    request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}}
+    minted = cluster.api.create(f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token", request)
+    return str(minted["status"]["token"])
+
+
+def _answered(port: int) -> tuple[int, dict[str, str], str] | None:
+    try:
+        return get_metrics(port)
+    except OSError:
+        return None

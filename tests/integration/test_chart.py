@@ -82,7 +82,17 @@ AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
 def operator_cluster_roles(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The operator's own ClusterRoles: not the users' roles aggregated into view, edit and admin."""
     return [
-        d for d in by_kind(docs, "ClusterRole") if not any(k.startswith(AGGREGATE) for k in d["metadata"]["labels"])
+        d
+        for d in by_kind(docs, "ClusterRole")
+        if not any(k.startswith(AGGREGATE) for k in d["metadata"]["labels"]) and d not in metrics_roles(docs)
+    ]
+
+
+def metrics_roles(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ClusterRoles and ClusterRoleBindings of secure metrics (metrics-auth.yaml)."""
+    kinds = ("ClusterRole", "ClusterRoleBinding")
+    return [
+        d for d in docs if d["kind"] in kinds and d["metadata"]["name"].endswith(("-metrics-auth", "-metrics-reader"))
     ]
 
 
@@ -215,11 +225,9 @@ def test_rbac_is_exactly_what_the_code_calls(helm: Helm) -> None:
 def test_defaults_run_cluster_wide_restricted_with_probes_and_resources(helm: Helm) -> None:
     docs = documents(helm.template())
     assert sorted(d["kind"] for d in docs) == [
-        "ClusterRole",
-        "ClusterRole",
-        "ClusterRole",
-        "ClusterRole",
+        *["ClusterRole"] * 6,  # the operator's, view, edit, admin; secure metrics' auth and reader
         "ClusterRoleBinding",
+        "ClusterRoleBinding",  # secure metrics' auth
         "Deployment",
         "Service",
         "ServiceAccount",
@@ -228,7 +236,13 @@ def test_defaults_run_cluster_wide_restricted_with_probes_and_resources(helm: He
     ]
     c = container(docs)
     assert c["image"] == "driftline/operator:0.1.0"
-    assert c["args"] == ["run", "--all-namespaces", "--liveness=http://0.0.0.0:8080/healthz", "--metrics-port=8081"]
+    assert c["args"] == [
+        "run",
+        "--all-namespaces",
+        "--liveness=http://0.0.0.0:8080/healthz",
+        "--metrics-port=8081",
+        "--metrics-secure",
+    ]
     assert "command" not in c  # the image's ENTRYPOINT (driftline)
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     assert ports == {"health": 8080, "metrics": 8081}
@@ -260,7 +274,7 @@ def test_defaults_run_cluster_wide_restricted_with_probes_and_resources(helm: He
     assert ("apps", "deployments", "create") in rules and ("", "events", "create") in rules
     assert not any("*" in part for rule in rules for part in rule)
     assert not any(resource in ("secrets", "configmaps", "namespaces") for _, resource, _ in rules)
-    (binding,) = by_kind(docs, "ClusterRoleBinding")
+    (binding,) = [b for b in by_kind(docs, "ClusterRoleBinding") if b not in metrics_roles(docs)]
     assert binding["roleRef"]["name"] == role["metadata"]["name"] == "driftline-system-driftline"
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "driftline", "namespace": "driftline-system"}]
 
@@ -287,13 +301,18 @@ def test_namespaced_mode_has_a_role_per_namespace_and_only_discovery_cluster_wid
     assert ("batch", "jobs", "create") in rules_of(roles[0])
 
     without = documents(helm.template("watchNamespaces={team-a}", "rbac.discovery=false"))
-    assert not operator_cluster_roles(without) and not by_kind(without, "ClusterRoleBinding")
-    assert len(by_kind(without, "Role")) == 1
+    assert not operator_cluster_roles(without) and len(by_kind(without, "Role")) == 1
+    # Cluster-wide only what secure metrics needs (TokenReview and SubjectAccessReview are cluster-scoped), and
+    # with plain metrics nothing at all.
+    assert by_kind(without, "ClusterRoleBinding") == by_kind(metrics_roles(without), "ClusterRoleBinding")
+    plain = documents(helm.template("watchNamespaces={team-a}", "rbac.discovery=false", "metrics.secure=false"))
+    assert operator_cluster_roles(plain) == metrics_roles(plain) == by_kind(plain, "ClusterRoleBinding") == []
 
 
 def test_users_roles_aggregate_into_view_edit_and_admin_and_only_admin_writes_modelversions(helm: Helm) -> None:
     docs = documents(helm.template())
-    users = {d["metadata"]["name"]: d for d in by_kind(docs, "ClusterRole") if d not in operator_cluster_roles(docs)}
+    operators = operator_cluster_roles(docs) + metrics_roles(docs)
+    users = {d["metadata"]["name"]: d for d in by_kind(docs, "ClusterRole") if d not in operators}
     assert sorted(users) == ["driftline-admin", "driftline-edit", "driftline-view"]
     for name, role in users.items():
         assert role["metadata"]["labels"][AGGREGATE + name.rsplit("-", 1)[1]] == "true"
@@ -304,7 +323,8 @@ def test_users_roles_aggregate_into_view_edit_and_admin_and_only_admin_writes_mo
     assert {r for g, r, v in granted["driftline-admin"]} == {"modelversions", "modelversions/status"}
     for values in (("rbac.aggregateToDefaultRoles=false",), ("rbac.create=false",)):
         docs = documents(helm.template(*values))
-        assert len(by_kind(docs, "ClusterRole")) == len(operator_cluster_roles(docs)), values
+        operators = operator_cluster_roles(docs) + by_kind(metrics_roles(docs), "ClusterRole")
+        assert len(by_kind(docs, "ClusterRole")) == len(operators), values
 
 
 def test_no_rbac_and_an_existing_service_account(helm: Helm) -> None:
@@ -374,8 +394,20 @@ def test_metrics_off_and_service_monitor(helm: Helm) -> None:
     assert sm["apiVersion"] == "monitoring.coreos.com/v1"
     assert sm["metadata"]["labels"]["release"] == "prom"
     assert sm["spec"]["endpoints"] == [
-        {"port": "metrics", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s"}
+        {
+            "port": "metrics",
+            "path": "/metrics",
+            "interval": "30s",
+            "scrapeTimeout": "10s",
+            "scheme": "https",
+            "bearerTokenFile": "/var/run/secrets/kubernetes.io/serviceaccount/token",
+            "tlsConfig": {"insecureSkipVerify": True},
+        }
     ]
+    plain = documents(helm.template("metrics.serviceMonitor.enabled=true", "metrics.secure=false"))
+    (sm,) = by_kind(plain, "ServiceMonitor")
+    assert "scheme" not in sm["spec"]["endpoints"][0] and not metrics_roles(plain)
+    assert "--metrics-secure" not in container(plain)["args"]
     (svc,) = by_kind(docs, "Service")
     assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
     assert not by_kind(documents(helm.template()), "ServiceMonitor")  # off by default

@@ -1,0 +1,31 @@
+"""Asking the API server who a token is (TokenReview) and whether they may do something (SubjectAccessReview): the
+operator's /metrics trusts no caller the cluster itself has not vouched for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from driftline.k8s import client
+
+
+def token(token: str) -> dict[str, Any]:
+    """The TokenReview's status for `token`: `authenticated`, `user` (username, uid, groups, extra) or `error`."""
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}}
+    answer = client.request("POST", "/apis/authentication.k8s.io/v1/tokenreviews", body=review)
+    return dict(answer.get("status") or {})
+
+
+def non_resource(user: dict[str, Any], verb: str, path: str) -> dict[str, Any]:
+    """The SubjectAccessReview's status for `user` (a TokenReview's status.user) doing `verb` on `path`."""
+    spec: dict[str, Any] = {
+        "user": user.get("username", ""),
+        "groups": user.get("groups") or [],
+        "nonResourceAttributes": {"path": path, "verb": verb},
+    }
+    if user.get("uid"):
+        spec["uid"] = user["uid"]
+    if user.get("extra"):
+        spec["extra"] = user["extra"]
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}
+    answer = client.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", body=review)
+    return dict(answer.get("status") or {})
