@@ -402,17 +402,50 @@ def as_user(cluster: Cluster, ns: str, user: str, *args: str) -> str:
     return "" if out.returncode == 0 else out.stderr
 
 
-def hand_registered(version: int) -> dict[str, Any]:
+def hand_registered(version: int, model: str = "fraud", uri: str = "s3://models/fraud/v1") -> dict[str, Any]:
     return {
         "apiVersion": "driftline.dev/v1alpha1",
         "kind": "ModelVersion",
-        "metadata": {"name": f"fraud-v{version}"},
+        "metadata": {"name": f"{model}-v{version}"},
         "spec": {
-            "model": "fraud",
+            "model": model,
             "version": version,
-            "artifact": {"storageUri": "s3://models/fraud/v1", "format": "joblib", "sha256": "9" * 64},
+            "artifact": {"storageUri": uri, "format": "joblib", "sha256": "9" * 64},
         },
     }
+
+
+def test_two_versions_never_share_an_artifact(cluster: Cluster, namespace: str, operator: OperatorProcess) -> None:
+    # Once: a version registered by hand under another model, reusing another version's artifact, with the promote
+    # annotation, became Production and was served as that model. The first version to name an artifact keeps it.
+    def stage_of(name: str) -> dict[str, Any] | None:
+        st = cluster.api.get(f"{MV.format(ns=namespace)}/{name}").get("status") or {}
+        return st if st.get("stage") else None
+
+    cluster.api.create(MV.format(ns=namespace), hand_registered(1))
+    assert cluster.wait_for("fraud-v1 registered", lambda: stage_of("fraud-v1"))["stage"] == "Candidate"
+    copy = hand_registered(1, model="credit")
+    copy["metadata"]["annotations"] = {"driftline.dev/promote": "true"}
+    cluster.api.create(MV.format(ns=namespace), copy)
+    st = cluster.wait_for("credit-v1 decided", lambda: stage_of("credit-v1"))
+    assert st["stage"] == "Rejected", st
+    assert st["reason"] == (
+        "its artifact s3://models/fraud/v1 is fraud-v1's: two versions never share an artifact; "
+        "train or upload a new one"
+    )
+    ready = ready_reason(st, "ArtifactShared")
+    assert ready is not None and ready["status"] == "False", st
+    said = events_of(cluster, namespace, "ModelVersion", "credit-v1")
+    assert [e["reason"] for e in said if e["type"] == "Warning"] == ["ArtifactShared"]
+    # Asking again is refused again, once; a version of its own artifact is promoted as before.
+    cluster.api.patch(f"{MV.format(ns=namespace)}/credit-v1", {"metadata": {"annotations": {
+        "driftline.dev/promote": "again"}}}, "merge")  # fmt: skip
+    cluster.api.create(MV.format(ns=namespace), {**hand_registered(2, uri="s3://models/fraud/v2"), "metadata": {
+        "name": "fraud-v2", "annotations": {"driftline.dev/promote": "true"}}})  # fmt: skip
+    assert cluster.wait_for("fraud-v2 promoted", lambda: stage_of("fraud-v2"))["stage"] == "Production"
+    st = cluster.wait_for("the request handled", lambda: (s := stage_of("credit-v1")) and s.get(
+        "lastPromoteRequest") == "again" and s)  # fmt: skip
+    assert st["stage"] == "Rejected"
 
 
 def test_only_who_may_promote_decides_what_is_served(cluster: Cluster, policies: None, namespace: str) -> None:

@@ -168,6 +168,7 @@ class Reason(StrEnum):
     POD_NOT_ALLOWED = "PodNotAllowed"
     SUMMARY_UNREADABLE = "SummaryUnreadable"
     ARTIFACT_OUTSIDE_RUN = "ArtifactOutsideRun"
+    ARTIFACT_SHARED = "ArtifactShared"
     MODEL_VERSION_CREATED = "ModelVersionCreated"
     # ModelVersion
     REGISTERED = "Registered"

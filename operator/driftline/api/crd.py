@@ -83,7 +83,7 @@ KIND_DEFINITIONS: tuple[Kind, ...] = (
             Column("By", ".status.promotedBy", "Who promoted it.", priority=1),
             Column("Artifact", ".spec.artifact.storageUri", "Where the model files are.", priority=1),
         ),
-        selectable_fields=(".spec.model", ".status.stage"),
+        selectable_fields=(".spec.model", ".status.stage", ".spec.artifact.storageUri"),
     ),
     Kind(
         INFERENCE_SERVICE,

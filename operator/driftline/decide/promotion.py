@@ -75,6 +75,22 @@ class Registered:
     promoted_at: str | None = None
 
 
+@dataclass(frozen=True)
+class Holder:
+    """A ModelVersion naming some artifact, and when it was created."""
+
+    name: str
+    created: str  # metadata.creationTimestamp, RFC 3339 in UTC: ordered as text
+
+
+def artifact_owner(name: str, holders: Sequence[Holder]) -> str | None:
+    """Two versions never share an artifact: the first created (by name on a tie) keeps it. The version that does
+    when `name` does not, else None. A second version of the same bytes would let whoever registers it promote what
+    someone else trained, under another model's name or gates."""
+    first = min(holders, key=lambda h: (h.created, h.name), default=None)
+    return first.name if first is not None and first.name != name else None
+
+
 def to_archive(versions: Sequence[Registered], promoted: str) -> list[str]:
     """After `promoted` became Production, every other Production version of the model is archived."""
     return [v.name for v in versions if v.stage == "Production" and v.name != promoted]

@@ -80,7 +80,10 @@ def reconcile(mv: dict[str, Any]) -> None:
     meta, status = mv["metadata"], mv.get("status") or {}
     ns, name, model = meta["namespace"], meta["name"], mv["spec"]["model"]
     annotations = meta.get("annotations") or {}
-    match _pending(mv):
+    pending = _pending(mv)
+    if pending in (promotion.Request.PROMOTE, promotion.Request.REGISTER) and _refused_shared(mv, pending):
+        return
+    match pending:
         case promotion.Request.REJECT:
             reject_req = annotations[c.ANNOTATION_REJECT]
             registry.reject(
@@ -112,3 +115,16 @@ def reconcile(mv: dict[str, Any]) -> None:
             keep = promotion.survivor(registry.registered(registry.versions_of(ns, model)))
             if keep and keep != name:
                 registry.archive_others(ns, model, keep)
+
+
+def _refused_shared(mv: dict[str, Any], pending: promotion.Request) -> bool:
+    """Registering or promoting a version whose artifact an older version names: Rejected, whoever asked (the request
+    is recorded as handled, so it is not retried)."""
+    meta, uri = mv["metadata"], mv["spec"]["artifact"]["storageUri"]
+    owner = promotion.artifact_owner(meta["name"], registry.artifact_holders(meta["namespace"], uri))
+    if owner is None:
+        return False
+    handled = {"lastPromoteRequest": (meta.get("annotations") or {}).get(c.ANNOTATION_PROMOTE)}
+    message = f"its artifact {uri} is {owner}'s: two versions never share an artifact; train or upload a new one"
+    registry.reject(mv, c.Reason.ARTIFACT_SHARED, message, **(handled if pending is promotion.Request.PROMOTE else {}))
+    return True

@@ -47,6 +47,17 @@ def versions_of(namespace: str, model: str) -> list[dict[str, Any]]:
     return [m for m in found if (m.get("spec") or {}).get("model") == model]
 
 
+def artifact_holders(namespace: str, storage_uri: str) -> list[promotion.Holder]:
+    """Every ModelVersion of the namespace naming `storage_uri` (a selectable field; the schema keeps URIs canonical:
+    no trailing or doubled slash, no dot segments)."""
+    found = objects.list_(c.MODEL_VERSION, namespace, fields={"spec.artifact.storageUri": storage_uri})
+    return [
+        promotion.Holder(m["metadata"]["name"], m["metadata"].get("creationTimestamp", ""))
+        for m in found
+        if ((m.get("spec") or {}).get("artifact") or {}).get("storageUri") == storage_uri
+    ]
+
+
 def registered(mvs: list[dict[str, Any]]) -> list[promotion.Registered]:
     return [
         promotion.Registered(

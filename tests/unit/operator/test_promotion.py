@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from driftline.api.constants import ANNOTATION_PROMOTE, ANNOTATION_REJECT
 from driftline.api.promotion import PromotionPolicy
+from driftline.decide import promotion
 from driftline.decide.promotion import Registered, Request, assess, next_version, pending, survivor, to_archive
 
 pytestmark = pytest.mark.unit
@@ -112,3 +113,16 @@ def test_pending_says_what_a_version_needs_and_nothing_for_a_settled_one(
     annotations: dict[str, str], status: dict[str, str], expected: Request | None
 ) -> None:
     assert pending(annotations, status) is expected
+
+
+def test_the_first_version_created_keeps_an_artifact_others_name() -> None:
+    holders = [
+        promotion.Holder("credit-v1", "2026-12-05T10:00:01Z"),
+        promotion.Holder("fraud-v1", "2026-12-05T10:00:00Z"),
+        promotion.Holder("fraud-v2", "2026-12-05T10:00:00Z"),
+    ]
+    assert promotion.artifact_owner("credit-v1", holders) == "fraud-v1"
+    assert promotion.artifact_owner("fraud-v2", holders) == "fraud-v1"  # a tie: by name
+    assert promotion.artifact_owner("fraud-v1", holders) is None
+    assert promotion.artifact_owner("fraud-v1", holders[1:2]) is None
+    assert promotion.artifact_owner("x", []) is None
