@@ -43,6 +43,13 @@ class Limits:
         guard = self.open.get(request.transport) if request.transport is not None else None
         if guard is not None:
             guard.head_done()
+            guard.busy = True
+
+    def finished(self, request: web.Request) -> None:
+        """The handler is done: bytes that come next begin the connection's next request."""
+        guard = self.open.get(request.transport) if request.transport is not None else None
+        if guard is not None:
+            guard.busy = False
 
 
 class Guarded(asyncio.Protocol):
@@ -54,6 +61,9 @@ class Guarded(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.deadline: asyncio.TimerHandle | None = None
         self.refused = False
+        # Inside a request (head dispatched, handler running): the rest of its body is not the next request's head.
+        # Without this, a body that arrived after its head armed a deadline that closed the idle connection.
+        self.busy = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -70,7 +80,7 @@ class Guarded(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.refused:
             return
-        if self.deadline is None:  # the first byte of a request: its head must follow in time
+        if self.deadline is None and not self.busy:  # the first byte of a request: its head must follow in time
             loop = asyncio.get_running_loop()
             self.deadline = loop.call_later(self.limits.head_seconds, self._too_slow)
         self.inner.data_received(data)
@@ -115,6 +125,9 @@ def middleware(limits: Limits) -> Any:
     @web.middleware
     async def head_arrived(request: web.Request, handler: Handler) -> web.StreamResponse:
         limits.dispatched(request)
-        return await handler(request)
+        try:
+            return await handler(request)
+        finally:
+            limits.finished(request)
 
     return head_arrived

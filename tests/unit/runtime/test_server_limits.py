@@ -117,6 +117,29 @@ def test_a_keep_alive_client_idle_past_the_head_deadline_is_served_again(server:
         conn.close()
 
 
+def test_a_body_sent_after_its_head_does_not_start_a_head_deadline(server: tuple[str, int]) -> None:
+    # Once: body bytes arriving after their head was dispatched armed the next request's head deadline, so a
+    # keep-alive connection then idle for longer than it was closed (408) under the client's next request.
+    conn, first = taken(server)
+    try:
+        first.read()
+        body = predict_body()
+        head = "POST /v1/models/iris:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        assert conn.sock is not None
+        conn.sock.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode())
+        time.sleep(0.3)  # the head is dispatched; the handler waits for the body
+        conn.sock.sendall(body)
+        response = http.client.HTTPResponse(conn.sock)
+        response.begin()
+        assert response.status == 200
+        response.read()
+        time.sleep(1.5)  # idle past the head deadline
+        conn.request("POST", "/v1/models/iris:predict", predict_body(), {"Content-Type": "application/json"})
+        assert conn.getresponse().status == 200
+    finally:
+        conn.close()
+
+
 def taken(server: tuple[str, int], within: float = 10.0) -> tuple[http.client.HTTPConnection, Any]:
     """A connection the server took, with the answer to its first prediction."""
     deadline = time.monotonic() + within
