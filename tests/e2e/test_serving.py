@@ -4,6 +4,7 @@ deadline, pins, scaling and garbage collection."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections import Counter
@@ -106,6 +107,17 @@ def snapshot(cluster: Cluster, ns: str) -> dict[str, str]:
 def events_of(cluster: Cluster, ns: str, kind: str, name: str) -> list[dict[str, Any]]:
     items = cluster.api.get(f"/api/v1/namespaces/{ns}/events")["items"]
     return [e for e in items if e["involvedObject"]["kind"] == kind and e["involvedObject"]["name"] == name]
+
+
+def warnings_of(cluster: Cluster, ns: str, kind: str, name: str) -> list[str]:
+    """The reasons of the Warning Events on an object, once there is one: kopf posts Events from a queue, so one may
+    land a moment after the status that the same decision wrote."""
+    said: list[str] = cluster.wait_for(
+        f"a Warning Event on {kind} {name}",
+        lambda: [e["reason"] for e in events_of(cluster, ns, kind, name) if e["type"] == "Warning"],
+        timeout=30,
+    )
+    return said
 
 
 class Client:
@@ -323,6 +335,9 @@ def test_rollout_past_the_progress_deadline_is_rolled_back(
     ns = served
     cluster.api.patch(f"{DIS.format(ns=ns)}/bc", {"spec": {"rollout": {"progressDeadlineSeconds": 30}}}, "merge")
     v1 = versions(cluster, ns)[f"{MODEL}-v1"]
+    # A copy of v1's files, since two versions never share an artifact.
+    uri = v1["spec"]["artifact"]["storageUri"]
+    shutil.copytree(host_path_of(cluster, ns, uri), host_path_of(cluster, ns, f"{uri}-copy"))
     bad = {
         "apiVersion": "driftline.dev/v1alpha1",
         "kind": "ModelVersion",
@@ -330,7 +345,7 @@ def test_rollout_past_the_progress_deadline_is_rolled_back(
         "spec": {
             "model": MODEL,
             "version": 2,
-            "artifact": {**v1["spec"]["artifact"], "sha256": "0" * 64},
+            "artifact": {**v1["spec"]["artifact"], "storageUri": f"{uri}-copy", "sha256": "0" * 64},
             "description": "v1's files under a digest they do not have",
         },
     }

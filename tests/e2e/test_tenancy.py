@@ -17,7 +17,7 @@ from driftline.devcluster import binaries, procs
 from driftline.render.serving import deployment_name
 from tests.conftest import Cluster
 from tests.e2e.conftest import pvc
-from tests.e2e.test_serving import DIS, dis, events_of
+from tests.e2e.test_serving import DIS, dis, warnings_of
 from tests.e2e.test_training import MV, TJ, finished, tj_status
 from tests.integration.test_chart import CHART, Helm
 from tests.operator_proc import OperatorProcess
@@ -72,8 +72,7 @@ def test_a_trainingjob_never_adopts_suspends_or_deletes_someone_elses_job_with_i
         timeout=60,
     )
     assert "Job named victim-train" in ready["message"] and "not this TrainingJob's" in ready["message"]
-    warnings = [e for e in events_of(cluster, namespace, "TrainingJob", "victim") if e["type"] == "Warning"]
-    assert [e["reason"] for e in warnings] == ["ChildConflict"]
+    assert warnings_of(cluster, namespace, "TrainingJob", "victim") == ["ChildConflict"]
     job = cluster.api.get(f"{JOBS.format(ns=namespace)}/victim-train")
     assert not job["spec"].get("suspend") and job["spec"].get("ttlSecondsAfterFinished") is None
     assert not job["metadata"].get("ownerReferences")
@@ -217,8 +216,7 @@ def test_a_trainer_cannot_register_an_artifact_its_run_did_not_write(
     run = f"pvc://models/registry/iris/liar-{created['metadata']['uid'][:8]}"
     assert "good-run-1a2b3c4d" in ready["message"] and f"this run's artifact is {run}" in ready["message"]
     assert cluster.api.get(MV.format(ns=namespace))["items"] == []
-    warnings = [e["reason"] for e in events_of(cluster, namespace, "TrainingJob", "liar") if e["type"] == "Warning"]
-    assert warnings == ["ArtifactOutsideRun"]
+    assert warnings_of(cluster, namespace, "TrainingJob", "liar") == ["ArtifactOutsideRun"]
 
 
 def test_the_operator_refuses_a_pod_that_reaches_the_node_even_without_the_admission_policy(
@@ -242,8 +240,7 @@ def test_the_operator_refuses_a_pod_that_reaches_the_node_even_without_the_admis
         "spec.template.spec.volumes[0].hostPath: hostPath volumes are not allowed (Helm value customPods.allowHostPath)"
     )
     assert cluster.api.get(JOBS.format(ns=namespace))["items"] == []
-    warnings = [e["reason"] for e in events_of(cluster, namespace, "TrainingJob", "t") if e["type"] == "Warning"]
-    assert warnings == ["PodNotAllowed"]
+    assert warnings_of(cluster, namespace, "TrainingJob", "t") == ["PodNotAllowed"]
     # Fixed, the same TrainingJob runs; its pod gets no API token it did not ask for.
     fixed = {"hostPID": None, "volumes": None}  # a merge patch: null removes
     cluster.api.patch(f"{TJ.format(ns=namespace)}/t", {"spec": {"template": {"spec": fixed}}}, "merge")
@@ -435,8 +432,7 @@ def test_two_versions_never_share_an_artifact(cluster: Cluster, namespace: str, 
     )
     ready = ready_reason(st, "ArtifactShared")
     assert ready is not None and ready["status"] == "False", st
-    said = events_of(cluster, namespace, "ModelVersion", "credit-v1")
-    assert [e["reason"] for e in said if e["type"] == "Warning"] == ["ArtifactShared"]
+    assert warnings_of(cluster, namespace, "ModelVersion", "credit-v1") == ["ArtifactShared"]
     # Asking again is refused again, once; a version of its own artifact is promoted as before.
     cluster.api.patch(f"{MV.format(ns=namespace)}/credit-v1", {"metadata": {"annotations": {
         "driftline.dev/promote": "again"}}}, "merge")  # fmt: skip

@@ -81,13 +81,15 @@ class Holder:
 
     name: str
     created: str  # metadata.creationTimestamp, RFC 3339 in UTC: ordered as text
+    accepted: bool = False  # already given a stage, other than refused for sharing
 
 
 def artifact_owner(name: str, holders: Sequence[Holder]) -> str | None:
-    """Two versions never share an artifact: the first created (by name on a tie) keeps it. The version that does
-    when `name` does not, else None. A second version of the same bytes would let whoever registers it promote what
-    someone else trained, under another model's name or gates."""
-    first = min(holders, key=lambda h: (h.created, h.name), default=None)
+    """Two versions never share an artifact: one already accepted keeps it, else the first created (by name on a
+    tie: timestamps have whole seconds). The version that does when `name` does not, else None. A second version of
+    the same bytes would let whoever registers it promote what someone else trained, under another model's name or
+    gates."""
+    first = min(holders, key=lambda h: (not h.accepted, h.created, h.name), default=None)
     return first.name if first is not None and first.name != name else None
 
 

@@ -52,10 +52,16 @@ def artifact_holders(namespace: str, storage_uri: str) -> list[promotion.Holder]
     no trailing or doubled slash, no dot segments)."""
     found = objects.list_(c.MODEL_VERSION, namespace, fields={"spec.artifact.storageUri": storage_uri})
     return [
-        promotion.Holder(m["metadata"]["name"], m["metadata"].get("creationTimestamp", ""))
+        promotion.Holder(m["metadata"]["name"], m["metadata"].get("creationTimestamp", ""), _accepted(m))
         for m in found
         if ((m.get("spec") or {}).get("artifact") or {}).get("storageUri") == storage_uri
     ]
+
+
+def _accepted(mv: dict[str, Any]) -> bool:
+    st = mv.get("status") or {}
+    ready: dict[str, Any] = next((x for x in st.get("conditions") or [] if x.get("type") == "Ready"), {})
+    return bool(st.get("stage")) and ready.get("reason") != c.Reason.ARTIFACT_SHARED
 
 
 def registered(mvs: list[dict[str, Any]]) -> list[promotion.Registered]:

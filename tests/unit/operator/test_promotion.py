@@ -126,3 +126,8 @@ def test_the_first_version_created_keeps_an_artifact_others_name() -> None:
     assert promotion.artifact_owner("fraud-v1", holders) is None
     assert promotion.artifact_owner("fraud-v1", holders[1:2]) is None
     assert promotion.artifact_owner("x", []) is None
+    # Created in the same second, the one already accepted keeps it, whatever the names.
+    same = [promotion.Holder("fraud-v1", "2026-12-05T10:00:00Z", accepted=True),
+            promotion.Holder("credit-v1", "2026-12-05T10:00:00Z")]  # fmt: skip
+    assert promotion.artifact_owner("credit-v1", same) == "fraud-v1"
+    assert promotion.artifact_owner("fraud-v1", same) is None
