@@ -1,19 +1,26 @@
 """An HTTP GET with a deadline and a size cap, for the URLs tenants name (a Prometheus server, a pod's /metrics).
 
 requests' `timeout` bounds each socket operation, not the request: a server sending a byte a second held a read for
-30 s against a 5 s timeout, and a 100 MiB answer was read whole into the operator's memory. Here every read of the
-body gets only the time left, and reading stops at the cap. The status line and headers are bounded per read only
-(requests reads them before handing anything over).
+30 s against a 5 s timeout (of the body, or of a header line), and a 100 MiB answer was read whole into the operator's
+memory. Here a timer shuts the connection's socket down at the deadline, whatever is being read (status line,
+headers or body: a blocked read returns at once), and reading stops at the cap.
 """
 
 from __future__ import annotations
 
-import time
+import contextlib
+import contextvars
+import socket
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 CHUNK = 64 * 1024
 
@@ -32,6 +39,84 @@ class Answer:
     text: str
 
 
+class _Deadline:
+    """Shuts down every socket of one GET when its time is up; a socket connected after that, at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+_current: contextvars.ContextVar[_Deadline | None] = contextvars.ContextVar("bounded_deadline", default=None)
+
+
+class _WatchedHTTP(HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        if (d := _current.get()) is not None:
+            d.watch(self.sock)
+
+
+class _WatchedHTTPS(HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        if (d := _current.get()) is not None:
+            d.watch(self.sock)
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTP
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPS
+
+
+_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class _Adapter(HTTPAdapter):
+    """requests' adapter, its connections (direct or through a proxy) watched by the current deadline."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, *args: Any, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(*args, **kwargs)
+        manager.pool_classes_by_scheme = _POOLS
+        return manager
+
+
 def get(
     url: str,
     *,
@@ -41,35 +126,46 @@ def get(
     trust_env: bool = True,
 ) -> Answer:
     """GET `url`, all of it within `deadline` seconds and `max_bytes`; raises a requests.RequestException otherwise."""
-    end = time.monotonic() + deadline
-    with requests.Session() as s:
-        s.trust_env = trust_env
-        # Identity: a compressed answer's cap would count compressed bytes. Headers are bounded per read only.
-        headers = {"Accept-Encoding": "identity"}
-        with s.get(url, params=params, headers=headers, timeout=deadline, stream=True) as r:
-            declared = r.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise TooLarge(f"the answer is {int(declared)} bytes, more than the {max_bytes} bytes allowed")
-            body = bytearray()
-            while True:
-                left = end - time.monotonic()
-                if left <= 0:
-                    raise TooSlow(f"no whole answer within {deadline:g}s")
-                _limit_next_read(r, left)
-                try:
-                    chunk = r.raw.read1(CHUNK)  # one socket read at most: a trickle cannot hold it past `left`
-                except (OSError, ValueError, urllib3.exceptions.HTTPError) as e:  # the time left ran out mid-read
-                    raise TooSlow(f"no whole answer within {deadline:g}s: {e}") from e
-                if not chunk:
-                    break
-                body += chunk
-                if len(body) > max_bytes:
-                    raise TooLarge(f"the answer is more than the {max_bytes} bytes allowed")
-            return Answer(r.status_code, body.decode(r.encoding or "utf-8", errors="replace"))
+    with _Deadline(deadline) as d, requests.Session() as s:
+        token = _current.set(d)
+        try:
+            return _read(s, url, params, deadline, max_bytes, trust_env, d)
+        except requests.RequestException as e:
+            if d.expired and not isinstance(e, TooLarge):
+                raise TooSlow(f"no whole answer within {deadline:g}s") from e
+            raise
+        except (OSError, ValueError, urllib3.exceptions.HTTPError) as e:  # a read the deadline cut short
+            if d.expired:
+                raise TooSlow(f"no whole answer within {deadline:g}s") from e
+            raise requests.ConnectionError(str(e)) from e
+        finally:
+            _current.reset(token)
 
 
-def _limit_next_read(r: requests.Response, seconds: float) -> None:
-    conn = getattr(r.raw, "connection", None)
-    sock = getattr(conn, "sock", None)
-    if sock is not None:
-        sock.settimeout(seconds)
+def _read(
+    s: requests.Session,
+    url: str,
+    params: Mapping[str, str] | None,
+    deadline: float,
+    max_bytes: int,
+    trust_env: bool,
+    d: _Deadline,
+) -> Answer:
+    s.trust_env = trust_env
+    adapter = _Adapter()
+    s.mount("http://", adapter)
+    s.mount("https://", adapter)
+    # Identity: a compressed answer's cap would count compressed bytes.
+    headers = {"Accept-Encoding": "identity"}
+    with s.get(url, params=params, headers=headers, timeout=deadline, stream=True) as r:
+        declared = r.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > max_bytes:
+            raise TooLarge(f"the answer is {int(declared)} bytes, more than the {max_bytes} bytes allowed")
+        body = bytearray()
+        while chunk := r.raw.read1(CHUNK):
+            body += chunk
+            if len(body) > max_bytes:
+                raise TooLarge(f"the answer is more than the {max_bytes} bytes allowed")
+        if d.expired:  # a socket shut down mid-answer reads as its end: never take a cut answer for a whole one
+            raise TooSlow(f"no whole answer within {deadline:g}s")
+        return Answer(r.status_code, body.decode(r.encoding or "utf-8", errors="replace"))

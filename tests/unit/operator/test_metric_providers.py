@@ -128,7 +128,7 @@ def test_prometheus_unreachable_is_a_query_error() -> None:
 
 
 class Hostile:
-    """How the hostile server answers next: "trickle", "endless" or "declared"."""
+    """How the hostile server answers next: "trickle", "headers", "endless" or "declared"."""
 
     mode = "trickle"
 
@@ -142,6 +142,16 @@ def hostile() -> Iterator[tuple[str, int, Hostile]]:
         protocol_version = "HTTP/1.0"  # a body without Content-Length ends when the connection does
 
         def do_GET(self) -> None:
+            if how.mode == "headers":  # a header line a byte at a time: within every per-read timeout, for 30 s
+                try:
+                    self.wfile.write(b"HTTP/1.0 200 OK\r\nX-Slow: ")
+                    for _ in range(300):
+                        self.wfile.write(b"a")
+                        self.wfile.flush()
+                        time.sleep(0.1)
+                except OSError:
+                    pass
+                return
             self.send_response(200)
             if how.mode == "declared":
                 self.send_header("Content-Length", str(100 * 1024 * 1024))
@@ -172,10 +182,13 @@ def hostile() -> Iterator[tuple[str, int, Hostile]]:
     httpd.server_close()
 
 
-def test_a_trickling_answer_is_abandoned_at_the_deadline_not_per_read(hostile: tuple[str, int, Hostile]) -> None:
-    # Each byte arrives well within any per-read timeout: requests alone read this for 30 s.
+@pytest.mark.parametrize("mode", ["trickle", "headers"])
+def test_a_trickling_answer_is_abandoned_at_the_deadline_not_per_read(
+    hostile: tuple[str, int, Hostile], mode: str
+) -> None:
+    # Each byte arrives well within any per-read timeout: requests alone read this for 30 s, its body or its head.
     host, port, how = hostile
-    how.mode = "trickle"
+    how.mode = mode
     for read in (
         lambda: pods.fetch(host, port, timeout=1.0),
         lambda: prometheus.query(f"http://{host}:{port}", "up", timeout=1.0),
