@@ -219,12 +219,16 @@ def test_a_trainer_cannot_register_an_artifact_its_run_did_not_write(
     assert warnings_of(cluster, namespace, "TrainingJob", "liar") == ["ArtifactOutsideRun"]
 
 
+@pytest.mark.parametrize("enforce", ["restricted", "privileged"])
 def test_the_operator_refuses_a_pod_that_reaches_the_node_even_without_the_admission_policy(
-    cluster: Cluster, namespace: str, operator: OperatorProcess
+    cluster: Cluster, namespace: str, operator: OperatorProcess, enforce: str
 ) -> None:
     # Once: in a namespace without Pod Security enforcement, a TrainingJob's template got a pod with hostPID and a
     # hostPath of /. The admission policy refuses it at apply time; where it is not installed (as here), the operator
-    # refuses it before it creates the Job, and the TrainingJob says which fields and which Helm value.
+    # refuses it before it creates the Job, and the TrainingJob says which fields and which Helm value: the same
+    # whether the namespace enforces the restricted Pod Security Standard or none (privileged).
+    labels = {"pod-security.kubernetes.io/enforce": enforce}
+    cluster.api.patch(f"/api/v1/namespaces/{namespace}", {"metadata": {"labels": labels}}, "merge")
     pod = {
         "hostPID": True,
         "containers": [python_container("trainer", SLEEPER)],
