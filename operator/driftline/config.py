@@ -17,6 +17,9 @@ class OperatorConfig:
     """The Prometheus servers tenants may name (decide.outbound); None, when unset, allows any (the chart sets it)."""
     custom_pods: podsafety.Allowances = field(default_factory=podsafety.Allowances)
     """What custom pod templates may ask of the node (decide.podsafety); unset allows none of it."""
+    check_authors: bool = False
+    """Check a spec's recorded author's rights before acting on it (decide.authorship); the chart sets it with the
+    admission policies that record the author."""
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -30,6 +33,7 @@ class OperatorConfig:
             custom_pods=podsafety.parse(
                 os.environ.get("DRIFTLINE_CUSTOM_POD_ALLOW"), os.environ.get("DRIFTLINE_CUSTOM_POD_CAPABILITIES")
             ),
+            check_authors=os.environ.get("DRIFTLINE_CHECK_AUTHORS", "").lower() == "true",
         )
 
 

@@ -84,16 +84,18 @@ def operator_cluster_roles(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         d
         for d in by_kind(docs, "ClusterRole")
-        if not any(k.startswith(AGGREGATE) for k in d["metadata"]["labels"]) and d not in metrics_roles(docs)
+        if not any(k.startswith(AGGREGATE) for k in d["metadata"]["labels"]) and d not in review_roles(docs)
     ]
 
 
-def metrics_roles(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The ClusterRoles and ClusterRoleBindings of secure metrics (metrics-auth.yaml)."""
+REVIEW_ROLES = ("-metrics-auth", "-metrics-reader", "-author-checks")
+
+
+def review_roles(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ClusterRoles and ClusterRoleBindings of access reviews: secure metrics' (metrics-auth.yaml) and the author
+    checks' (admission-author.yaml)."""
     kinds = ("ClusterRole", "ClusterRoleBinding")
-    return [
-        d for d in docs if d["kind"] in kinds and d["metadata"]["name"].endswith(("-metrics-auth", "-metrics-reader"))
-    ]
+    return [d for d in docs if d["kind"] in kinds and d["metadata"]["name"].endswith(REVIEW_ROLES)]
 
 
 def container(docs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -225,10 +227,11 @@ def test_rbac_is_exactly_what_the_code_calls(helm: Helm) -> None:
 def test_defaults_run_cluster_wide_restricted_with_probes_and_resources(helm: Helm) -> None:
     docs = documents(helm.template())
     assert sorted(d["kind"] for d in docs) == [
-        *["ClusterRole"] * 6,  # the operator's, view, edit, admin; secure metrics' auth and reader
-        "ClusterRoleBinding",
-        "ClusterRoleBinding",  # secure metrics' auth
+        *["ClusterRole"] * 7,  # the operator's, view, edit, admin; secure metrics' auth and reader; author checks
+        *["ClusterRoleBinding"] * 3,  # the operator's, secure metrics' auth, author checks
         "Deployment",
+        "MutatingAdmissionPolicy",  # records each spec's author
+        "MutatingAdmissionPolicyBinding",
         "Service",
         "ServiceAccount",
         *["ValidatingAdmissionPolicy"] * 4,  # trainingjobs, inferenceservices, and who decides what is served
@@ -274,7 +277,7 @@ def test_defaults_run_cluster_wide_restricted_with_probes_and_resources(helm: He
     assert ("apps", "deployments", "create") in rules and ("", "events", "create") in rules
     assert not any("*" in part for rule in rules for part in rule)
     assert not any(resource in ("secrets", "configmaps", "namespaces") for _, resource, _ in rules)
-    (binding,) = [b for b in by_kind(docs, "ClusterRoleBinding") if b not in metrics_roles(docs)]
+    (binding,) = [b for b in by_kind(docs, "ClusterRoleBinding") if b not in review_roles(docs)]
     assert binding["roleRef"]["name"] == role["metadata"]["name"] == "driftline-system-driftline"
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "driftline", "namespace": "driftline-system"}]
 
@@ -302,16 +305,17 @@ def test_namespaced_mode_has_a_role_per_namespace_and_only_discovery_cluster_wid
 
     without = documents(helm.template("watchNamespaces={team-a}", "rbac.discovery=false"))
     assert not operator_cluster_roles(without) and len(by_kind(without, "Role")) == 1
-    # Cluster-wide only what secure metrics needs (TokenReview and SubjectAccessReview are cluster-scoped), and
-    # with plain metrics nothing at all.
-    assert by_kind(without, "ClusterRoleBinding") == by_kind(metrics_roles(without), "ClusterRoleBinding")
-    plain = documents(helm.template("watchNamespaces={team-a}", "rbac.discovery=false", "metrics.secure=false"))
-    assert operator_cluster_roles(plain) == metrics_roles(plain) == by_kind(plain, "ClusterRoleBinding") == []
+    # Cluster-wide only what secure metrics and the author checks need (TokenReview and SubjectAccessReview are
+    # cluster-scoped), and without either nothing at all.
+    assert by_kind(without, "ClusterRoleBinding") == by_kind(review_roles(without), "ClusterRoleBinding")
+    plain = documents(helm.template("watchNamespaces={team-a}", "rbac.discovery=false", "metrics.secure=false",
+                                    "admission.enabled=false"))  # fmt: skip
+    assert operator_cluster_roles(plain) == review_roles(plain) == by_kind(plain, "ClusterRoleBinding") == []
 
 
 def test_users_roles_aggregate_into_view_edit_and_admin_and_only_admin_writes_modelversions(helm: Helm) -> None:
     docs = documents(helm.template())
-    operators = operator_cluster_roles(docs) + metrics_roles(docs)
+    operators = operator_cluster_roles(docs) + review_roles(docs)
     users = {d["metadata"]["name"]: d for d in by_kind(docs, "ClusterRole") if d not in operators}
     assert sorted(users) == ["driftline-admin", "driftline-edit", "driftline-view"]
     for name, role in users.items():
@@ -323,13 +327,13 @@ def test_users_roles_aggregate_into_view_edit_and_admin_and_only_admin_writes_mo
     assert {r for g, r, v in granted["driftline-admin"]} == {"modelversions", "modelversions/status"}
     for values in (("rbac.aggregateToDefaultRoles=false",), ("rbac.create=false",)):
         docs = documents(helm.template(*values))
-        operators = operator_cluster_roles(docs) + by_kind(metrics_roles(docs), "ClusterRole")
+        operators = operator_cluster_roles(docs) + by_kind(review_roles(docs), "ClusterRole")
         assert len(by_kind(docs, "ClusterRole")) == len(operators), values
 
 
 def test_no_rbac_and_an_existing_service_account(helm: Helm) -> None:
     docs = documents(helm.template("rbac.create=false", "serviceAccount.create=false", "serviceAccount.name=ops"))
-    assert sorted(d["kind"] for d in docs if not d["kind"].startswith("ValidatingAdmissionPolicy")) == [
+    assert sorted(d["kind"] for d in docs if "AdmissionPolicy" not in d["kind"]) == [
         "Deployment",
         "Service",
     ]
@@ -406,8 +410,12 @@ def test_metrics_off_and_service_monitor(helm: Helm) -> None:
     ]
     plain = documents(helm.template("metrics.serviceMonitor.enabled=true", "metrics.secure=false"))
     (sm,) = by_kind(plain, "ServiceMonitor")
-    assert "scheme" not in sm["spec"]["endpoints"][0] and not metrics_roles(plain)
+    assert "scheme" not in sm["spec"]["endpoints"][0]
+    assert [r["metadata"]["name"] for r in review_roles(plain)] == ["driftline-system-driftline-author-checks"] * 2
     assert "--metrics-secure" not in container(plain)["args"]
+    # The admission policies record authors, and the operator checks their rights only where they do.
+    assert env_of(container(plain))["DRIFTLINE_CHECK_AUTHORS"] == "true"
+    assert env_of(container(documents(helm.template("admission.enabled=false"))))["DRIFTLINE_CHECK_AUTHORS"] == "false"
     (svc,) = by_kind(docs, "Service")
     assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
     assert not by_kind(documents(helm.template()), "ServiceMonitor")  # off by default

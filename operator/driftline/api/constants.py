@@ -97,6 +97,12 @@ ANNOTATION_ROLLBACK: Final = f"{GROUP}/rollback"
 ANNOTATION_PROMOTE_VALUE: Final = "true"
 """The conventional value of ANNOTATION_PROMOTE."""
 
+ANNOTATION_AUTHOR: Final = f"{GROUP}/author"
+"""On a TrainingJob or InferenceService: who created or last changed its spec, as the chart's mutating admission
+policy records it (any other writer's value is replaced). The operator checks this user's rights before it acts."""
+ANNOTATION_AUTHOR_GROUPS: Final = f"{GROUP}/author-groups"
+"""The author's groups, one per line, recorded with ANNOTATION_AUTHOR."""
+
 # --- Annotations the operator keeps on its own children. -----------------------------------------------------------
 ANNOTATION_RETRAIN_SERVED: Final = f"{GROUP}/retrain-served-version"
 """On a retrain TrainingJob: the version served when drift started it."""
@@ -166,6 +172,7 @@ class Reason(StrEnum):
     JOB_FAILED = "JobFailed"
     ESTIMATOR_NOT_ALLOWED = "EstimatorNotAllowed"
     POD_NOT_ALLOWED = "PodNotAllowed"
+    AUTHOR_NOT_ALLOWED = "AuthorNotAllowed"
     SUMMARY_UNREADABLE = "SummaryUnreadable"
     ARTIFACT_OUTSIDE_RUN = "ArtifactOutsideRun"
     ARTIFACT_SHARED = "ArtifactShared"

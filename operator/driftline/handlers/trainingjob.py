@@ -15,12 +15,12 @@ from pydantic import ValidationError
 from driftline.api import constants as c
 from driftline.api.trainingjob import TrainingJobSpec
 from driftline.config import OperatorConfig
+from driftline.decide import authorship, promotion, training
 from driftline.decide import conditions as conds
-from driftline.decide import promotion, training
 from driftline.handlers import failpoints, hints, podstart, recheck, registry
 from driftline.handlers import status as status_writer
 from driftline.handlers.locks import lock
-from driftline.k8s import events, objects
+from driftline.k8s import events, objects, reviews
 from driftline.render import training as render
 from driftline.render.common import controlled_by
 from driftline.telemetry import reconciler
@@ -82,14 +82,7 @@ def _reconcile(tj: dict[str, Any], cfg: OperatorConfig, known_job: dict[str, Any
         problem = "; ".join(f"spec.{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
         spec, refused = None, (c.Reason.INVALID_SPEC, problem)
     if refused is not None or spec is None:
-        reason, problem = refused or (c.Reason.INVALID_SPEC, "")
-        _write_status(
-            tj,
-            "Failed",
-            conds.lifecycle(False, reason, problem, reconciling=False, stalled=True),
-            message=problem,
-            warn=(reason, problem),
-        )
+        _refuse(tj, *(refused or (c.Reason.INVALID_SPEC, "")))
         return  # no exception: a hopeless spec is not retried; fixing it triggers on.update
 
     job_name = render.job_name(tj)
@@ -99,6 +92,9 @@ def _reconcile(tj: dict[str, Any], cfg: OperatorConfig, known_job: dict[str, Any
     if job is None and recorded.get("jobName"):
         job = objects.get_job(ns, job_name)
     elif job is None:  # no Job recorded yet: create it, finding out on a conflict whether one exists already
+        if (why := _author_refusal(tj, cfg)) is not None:
+            _refuse(tj, c.Reason.AUTHOR_NOT_ALLOWED, why)
+            return
         job = _create_job(tj, spec, cfg, job_name)
     if job is not None and not controlled_by(job, meta["uid"]):
         _report_foreign_job(tj, job_name)
@@ -109,6 +105,9 @@ def _reconcile(tj: dict[str, Any], cfg: OperatorConfig, known_job: dict[str, Any
     obs = training.observe(job, training.failure_text(failure), mv_name, recorded)
 
     if obs.step is training.Step.CREATE_JOB:  # the recorded Job is gone before it finished: run it again
+        if (why := _author_refusal(tj, cfg)) is not None:
+            _refuse(tj, c.Reason.AUTHOR_NOT_ALLOWED, why)
+            return
         job = _create_job(tj, spec, cfg, job_name)
         if not controlled_by(job, meta["uid"]):
             _report_foreign_job(tj, job_name)
@@ -166,6 +165,30 @@ def _reconcile(tj: dict[str, Any], cfg: OperatorConfig, known_job: dict[str, Any
         objects.patch_job(ns, job_name, ttl)
     elif job is not None:
         _seen_jobs[job["metadata"]["uid"]] = training.job_facts(job)
+
+
+def _refuse(tj: dict[str, Any], reason: str, problem: str) -> None:
+    _write_status(
+        tj,
+        "Failed",
+        conds.lifecycle(False, reason, problem, reconciling=False, stalled=True),
+        message=problem,
+        warn=(reason, problem),
+    )
+
+
+def _author_refusal(tj: dict[str, Any], cfg: OperatorConfig) -> str | None:
+    """Whether the recorded author may do what the spec asks (decide.authorship), asked of the API server."""
+    if not cfg.check_authors:
+        return None
+    meta = tj["metadata"]
+    ns, needs = meta["namespace"], authorship.trainingjob_needs(tj["spec"])
+    author = authorship.author_of(meta.get("annotations"))
+    if author is None:
+        return authorship.refusal(ns, None, needs, [])
+    who = (author.username, author.groups, ns)
+    denied = [n for n in needs if not reviews.allowed(*who, n.verb, n.group, n.resource, n.name)]
+    return authorship.refusal(ns, author, needs, denied)
 
 
 def _create_job(tj: dict[str, Any], spec: TrainingJobSpec, cfg: OperatorConfig, job_name: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@ operator's /metrics trusts no caller the cluster itself has not vouched for."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from driftline.k8s import client
@@ -29,3 +30,16 @@ def non_resource(user: dict[str, Any], verb: str, path: str) -> dict[str, Any]:
     review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}
     answer = client.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", body=review)
     return dict(answer.get("status") or {})
+
+
+def allowed(
+    username: str, groups: Sequence[str], namespace: str, verb: str, group: str, resource: str, name: str | None
+) -> bool:
+    """Whether `username` (in `groups`) may `verb` the `resource` (named `name`, if given) in `namespace`."""
+    attributes = {"namespace": namespace, "verb": verb, "group": group, "resource": resource}
+    if name:
+        attributes["name"] = name
+    spec = {"user": username, "groups": list(groups), "resourceAttributes": attributes}
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}
+    answer = client.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", body=review)
+    return bool((answer.get("status") or {}).get("allowed"))

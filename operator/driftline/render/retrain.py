@@ -28,6 +28,9 @@ def trainingjob(isvc: dict[str, Any], seq: int, served_version: int | None = Non
     annotations = {c.ANNOTATION_RETRAIN_REASON: reason[:1024]} if reason else {}
     if served_version is not None:
         annotations[c.ANNOTATION_RETRAIN_SERVED] = str(served_version)
+    # The service's author wrote the retrain template: the retrain is checked as them (decide.authorship).
+    recorded = meta.get("annotations") or {}
+    annotations |= {k: recorded[k] for k in (c.ANNOTATION_AUTHOR, c.ANNOTATION_AUTHOR_GROUPS) if k in recorded}
     spec = isvc["spec"]
     return {
         "apiVersion": c.API_VERSION,

@@ -44,3 +44,10 @@ def test_trainingjob_carries_its_history_entry_in_annotations() -> None:
         "driftline.dev/retrain-served-version": "2",
         "driftline.dev/retrain-reason": "psi drift score 0.9 above threshold 0.25",
     }
+
+
+def test_trainingjob_is_checked_as_the_services_author() -> None:
+    author = {"driftline.dev/author": "alice", "driftline.dev/author-groups": "team-a\nsystem:authenticated"}
+    isvc = {**ISVC, "metadata": {**ISVC["metadata"], "annotations": {**author, "other": "x"}}}
+    notes = trainingjob(isvc, 1)["metadata"]["annotations"]
+    assert notes == author
