@@ -12,7 +12,7 @@ import pytest
 
 from driftline.devcluster import binaries, procs
 from tests.conftest import Cluster
-from tests.e2e.test_serving import warnings_of
+from tests.e2e.test_serving import dis, warnings_of
 from tests.e2e.test_tenancy import CUSTOM_POD, JOBS, SYSTEM, binding, ready_reason, training
 from tests.e2e.test_training import TJ, finished
 from tests.integration.test_chart import CHART, Helm
@@ -87,7 +87,8 @@ def test_the_operator_acts_for_a_spec_only_as_far_as_its_recorded_author_may(
     # validating policy was not installed: the operator acted with its own rights.
     ns = namespace
     rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}"
-    rule = {"apiGroups": ["driftline.dev"], "resources": ["trainingjobs"], "verbs": ["create", "get", "patch"]}
+    rule = {"apiGroups": ["driftline.dev"], "resources": ["trainingjobs", "inferenceservices"],
+            "verbs": ["create", "get", "patch"]}  # fmt: skip
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "tj-author"},
             "rules": [rule]}  # fmt: skip
     cluster.api.create(f"{rbac}/roles", role)
@@ -116,6 +117,19 @@ def test_the_operator_acts_for_a_spec_only_as_far_as_its_recorded_author_may(
         f"spec.dataset.authorization: the training pod would read this Secret for them; mallory may not get Secret tok"
         f" in namespace {ns}"
     )
+
+    # A serving image of mallory's own: no Deployment.
+    isvc = {"apiVersion": "driftline.dev/v1alpha1", "kind": "InferenceService", "metadata": {"name": "s"},
+            "spec": {"model": "iris", "image": "registry.example/serve:1"}}  # fmt: skip
+    as_user(cluster, ns, "mallory", "create", obj=isvc)
+    st = cluster.wait_for(
+        "s refused", lambda: ready_reason(dis(cluster, ns, "s").get("status") or {}, "AuthorNotAllowed")
+    )
+    assert st["message"] == (
+        f"spec.image: a custom serving image is creating pods; mallory may not create pods in namespace {ns}"
+        " (checked by the operator as the recorded author)"
+    )
+    assert cluster.api.get(f"/apis/apps/v1/namespaces/{ns}/deployments")["items"] == []
 
     # What the author may do, the operator does: the built-in trainer on public data for mallory, a custom pod for
     # the cluster's admin.

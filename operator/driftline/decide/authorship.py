@@ -83,6 +83,14 @@ def trainingjob_needs(spec: Mapping[str, Any]) -> list[Need]:
     return needs
 
 
+def inferenceservice_needs(spec: Mapping[str, Any]) -> list[Need]:
+    """What an InferenceService's spec makes the operator do that its author must be allowed to do (its retrain
+    template is checked on each retrain TrainingJob, which carries the service's author)."""
+    if spec.get("image") is None:
+        return []
+    return [Need("spec.image", "a custom serving image is creating pods", "create", "pods")]
+
+
 def refusal(namespace: str, author: Author | None, needs: Sequence[Need], denied: Sequence[Need]) -> str | None:
     """Why the operator will not act for this spec: no recorded author while the spec needs rights, or the rights
     the author lacks. None when it may go on."""

@@ -24,10 +24,10 @@ from driftline import telemetry
 from driftline.api import constants as c
 from driftline.api.inferenceservice import InferenceServiceSpec, ServicePhase
 from driftline.config import OperatorConfig
-from driftline.decide import canary, drift, pods, serving
+from driftline.decide import authorship, canary, drift, pods, serving
 from driftline.decide import conditions as conds
+from driftline.handlers import authors, failpoints, hints, podstart, registry
 from driftline.handlers import canary as canary_handler
-from driftline.handlers import failpoints, hints, podstart, registry
 from driftline.handlers import status as status_writer
 from driftline.handlers.locks import lock
 from driftline.k8s import events, objects
@@ -165,6 +165,18 @@ def _version(mv: Mapping[str, Any]) -> serving.Version:
     )
 
 
+def _author_refusal(
+    isvc: dict[str, Any], spec: InferenceServiceSpec, cfg: OperatorConfig, dep: dict[str, Any] | None
+) -> str | None:
+    """A custom image about to run (the first Deployment, or a new image) runs only as far as its author may."""
+    if not cfg.check_authors or spec.image is None:
+        return None
+    containers = ((((dep or {}).get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+    if containers and containers[0].get("image") == spec.image:
+        return None
+    return authors.refusal(isvc, authorship.inferenceservice_needs(isvc["spec"]))
+
+
 def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = False) -> None:
     meta = isvc["metadata"]
     ns, uid = meta["namespace"], meta["uid"]
@@ -184,6 +196,11 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
             msg += "rename it"
             _write_status(isvc, "Failed", _failed(c.Reason.CHILD_CONFLICT, msg), warn=(c.Reason.CHILD_CONFLICT, msg))
             return
+
+    if (why := _author_refusal(isvc, spec, cfg, dep)) is not None:
+        reason = c.Reason.AUTHOR_NOT_ALLOWED
+        _write_status(isvc, "Failed", _failed(reason, why), warn=(reason, why))
+        return
 
     status = isvc.get("status") or {}
     now = registry.now()

@@ -17,10 +17,10 @@ from driftline.api.trainingjob import TrainingJobSpec
 from driftline.config import OperatorConfig
 from driftline.decide import authorship, promotion, training
 from driftline.decide import conditions as conds
-from driftline.handlers import failpoints, hints, podstart, recheck, registry
+from driftline.handlers import authors, failpoints, hints, podstart, recheck, registry
 from driftline.handlers import status as status_writer
 from driftline.handlers.locks import lock
-from driftline.k8s import events, objects, reviews
+from driftline.k8s import events, objects
 from driftline.render import training as render
 from driftline.render.common import controlled_by
 from driftline.telemetry import reconciler
@@ -178,17 +178,7 @@ def _refuse(tj: dict[str, Any], reason: str, problem: str) -> None:
 
 
 def _author_refusal(tj: dict[str, Any], cfg: OperatorConfig) -> str | None:
-    """Whether the recorded author may do what the spec asks (decide.authorship), asked of the API server."""
-    if not cfg.check_authors:
-        return None
-    meta = tj["metadata"]
-    ns, needs = meta["namespace"], authorship.trainingjob_needs(tj["spec"])
-    author = authorship.author_of(meta.get("annotations"))
-    if author is None:
-        return authorship.refusal(ns, None, needs, [])
-    who = (author.username, author.groups, ns)
-    denied = [n for n in needs if not reviews.allowed(*who, n.verb, n.group, n.resource, n.name)]
-    return authorship.refusal(ns, author, needs, denied)
+    return authors.refusal(tj, authorship.trainingjob_needs(tj["spec"])) if cfg.check_authors else None
 
 
 def _create_job(tj: dict[str, Any], spec: TrainingJobSpec, cfg: OperatorConfig, job_name: str) -> dict[str, Any]:

@@ -69,3 +69,9 @@ def test_without_a_recorded_author_a_spec_that_needs_rights_is_refused() -> None
     message = authorship.refusal("ns", None, [pods, pods], [])
     assert message is not None and message.startswith("spec.template: no author is recorded")
     assert "admission.enabled" in message
+
+
+def test_an_inferenceservice_needs_pods_only_for_its_own_image() -> None:
+    assert authorship.inferenceservice_needs({"model": "m", "retrain": {"template": {"template": TEMPLATE}}}) == []
+    (need,) = authorship.inferenceservice_needs({"model": "m", "image": "registry.example/serve:1"})
+    assert (need.field, need.verb, need.resource) == ("spec.image", "create", "pods")
