@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 import math
 import random
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -30,9 +28,9 @@ from driftline.config import OperatorConfig
 from driftline.decide import conditions as conds
 from driftline.decide import drift, drift_metrics
 from driftline.decide.serving import RollBack
-from driftline.handlers import failpoints, inferenceservice, registry
+from driftline.handlers import failpoints, inferenceservice, readings, registry
 from driftline.handlers.locks import lock
-from driftline.k8s import client, events, objects
+from driftline.k8s import events, objects
 from driftline.metrics import pods as pods_provider
 from driftline.metrics import prometheus
 from driftline.render import retrain as render_retrain
@@ -49,7 +47,6 @@ from driftline.telemetry import (
 log = logging.getLogger(__name__)
 
 JITTER = 0.1
-_READINGS = ThreadPoolExecutor(max_workers=client.READING_THREADS, thread_name_prefix="drift-reading")
 """Each wait is the interval times a factor drawn from 1 ± JITTER."""
 
 
@@ -77,11 +74,8 @@ async def drift_daemon(
         if stopped:
             break
         try:
-            # Its own threads: readings reach tenants' servers (up to 5 s each), reconciles must not wait behind them.
-            # The context goes along, as asyncio.to_thread would take it: kopf posts Events through it.
-            ctx = contextvars.copy_context()
-            loop = asyncio.get_running_loop()
-            interval, follow_up = await loop.run_in_executor(_READINGS, ctx.run, read_and_act, namespace, name)
+            # Readings reach tenants' servers (up to 5 s each): reconciles must not wait behind them.
+            interval, follow_up = await readings.run(read_and_act, namespace, name)
         except Exception:  # a reading must never kill the watch: log, wait an interval, read again
             log.exception("drift reading of %s/%s failed", namespace, name)
             continue

@@ -26,7 +26,7 @@ from driftline.api.inferenceservice import InferenceServiceSpec, ServicePhase
 from driftline.config import OperatorConfig
 from driftline.decide import authorship, canary, drift, pods, serving
 from driftline.decide import conditions as conds
-from driftline.handlers import authors, failpoints, hints, podstart, registry
+from driftline.handlers import authors, failpoints, hints, podstart, readings, registry
 from driftline.handlers import canary as canary_handler
 from driftline.handlers import status as status_writer
 from driftline.handlers.locks import lock
@@ -116,10 +116,11 @@ def following(namespace: str, model: str) -> list[str]:
         (status.get("analysis") or {}).get("phase") == "Running" and status.get("canaryVersion") is not None
     ),
 )
-def on_canary_tick(name: str, namespace: str | None, **_: Any) -> None:
-    """While a canary's analysis runs: take a measurement round whenever its interval has passed."""
+async def on_canary_tick(name: str, namespace: str | None, **_: Any) -> None:
+    """While a canary's analysis runs: take a measurement round whenever its interval has passed, on a reading
+    thread (a round reads the tenant's Prometheus or pods)."""
     if namespace:
-        reconcile(namespace, name, measure_now=True)
+        await readings.run(reconcile, namespace, name, measure_now=True)
 
 
 @kopf.timer(
