@@ -415,7 +415,11 @@ def test_metrics_off_and_service_monitor(helm: Helm) -> None:
     assert "--metrics-secure" not in container(plain)["args"]
     # The admission policies record authors, and the operator checks their rights only where they do.
     assert env_of(container(plain))["DRIFTLINE_CHECK_AUTHORS"] == "true"
-    assert env_of(container(documents(helm.template("admission.enabled=false"))))["DRIFTLINE_CHECK_AUTHORS"] == "false"
+    for off in ("admission.enabled=false", "admission.recordAuthors=false"):  # e.g. a cluster older than 1.36
+        without = documents(helm.template(off))
+        assert env_of(container(without))["DRIFTLINE_CHECK_AUTHORS"] == "false", off
+        assert not by_kind(without, "MutatingAdmissionPolicy"), off
+        assert not [d for d in review_roles(without) if d["metadata"]["name"].endswith("-author-checks")], off
     (svc,) = by_kind(docs, "Service")
     assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
     assert not by_kind(documents(helm.template()), "ServiceMonitor")  # off by default
