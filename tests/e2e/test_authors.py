@@ -118,6 +118,16 @@ def test_the_operator_acts_for_a_spec_only_as_far_as_its_recorded_author_may(
         f" in namespace {ns}"
     )
 
+    # A ServiceAccount erin may not use, though she may create pods (edit).
+    cluster.api.create(f"{rbac}/rolebindings", binding("erin", "ClusterRole", "edit"))
+    cluster.api.create(f"{rbac}/rolebindings", binding("erin", "Role", "tj-author"))
+    as_deployer = {"spec": {**CUSTOM_POD["spec"], "serviceAccountName": "deployer"}}
+    as_user(cluster, ns, "erin", "create", obj={**training(template=as_deployer), "metadata": {"name": "sa"}})
+    assert refused(cluster, ns, "sa")["message"] == (
+        "spec.template.spec.serviceAccountName: the pods would run as this ServiceAccount, with its rights; erin may"
+        f" not use ServiceAccount deployer in namespace {ns} (checked by the operator as the recorded author)"
+    )
+
     # A serving image of mallory's own: no Deployment.
     isvc = {"apiVersion": "driftline.dev/v1alpha1", "kind": "InferenceService", "metadata": {"name": "s"},
             "spec": {"model": "iris", "image": "registry.example/serve:1"}}  # fmt: skip

@@ -379,6 +379,19 @@ def test_a_driftline_object_makes_the_operator_do_only_what_its_author_may_do(
     for spec in ({"template": CUSTOM_POD}, {"storage": S3_KEYS}, {"dataset": auth}):
         assert submit(cluster, namespace, training(**spec), "alice") == "", spec
     assert submit(cluster, namespace, {**isvc, "spec": {"model": "iris", **retrain}}, "alice") == ""
+    # A ServiceAccount named in a template is using it: alice may create pods but not use that account until she is
+    # granted use of it (as the chart's admin role grants it for every account of the namespace).
+    as_deployer = {"spec": {**CUSTOM_POD["spec"], "serviceAccountName": "deployer"}}
+    said = submit(cluster, namespace, training(template=as_deployer), "alice")
+    assert (
+        "spec.template.spec.serviceAccountName: the pods would run as this ServiceAccount, with its rights; alice may "
+        f"not use ServiceAccount deployer in namespace {namespace}"
+    ) in said
+    use = {"apiGroups": [""], "resources": ["serviceaccounts"], "resourceNames": ["deployer"], "verbs": ["use"]}
+    cluster.api.create(f"{rbac}/roles", {**author_role(namespace), "metadata": {"name": "deployer"}, "rules": [use]})
+    cluster.api.create(f"{rbac}/rolebindings", binding("alice", "Role", "deployer"))
+    assert cluster.wait_for("alice may use deployer", lambda: submit(
+        cluster, namespace, training(template=as_deployer), "alice") == "", timeout=30)  # fmt: skip
     # Images from registries the cluster does not allow are refused to everyone.
     elsewhere = {"spec": {"containers": [{"name": "trainer", "image": "evil.example/miner:1"}]}}
     said = submit(cluster, namespace, training(template=elsewhere), "alice")

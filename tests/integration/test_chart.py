@@ -324,7 +324,8 @@ def test_users_roles_aggregate_into_view_edit_and_admin_and_only_admin_writes_mo
     granted = {name: rules_of(role) for name, role in users.items()}
     assert {r for g, r, v in granted["driftline-view"] if v in writes} == set()
     assert {r for g, r, v in granted["driftline-edit"]} == {"trainingjobs", "inferenceservices"}
-    assert {r for g, r, v in granted["driftline-admin"]} == {"modelversions", "modelversions/status"}
+    assert {r for g, r, v in granted["driftline-admin"]} == {"modelversions", "modelversions/status", "serviceaccounts"}
+    assert {v for g, r, v in granted["driftline-admin"] if r == "serviceaccounts"} == {"use"}  # no other right on them
     for values in (("rbac.aggregateToDefaultRoles=false",), ("rbac.create=false",)):
         docs = documents(helm.template(*values))
         operators = operator_cluster_roles(docs) + by_kind(review_roles(docs), "ClusterRole")

@@ -1,8 +1,9 @@
 """The author's own rights decide: what a TrainingJob makes the operator do, its author must be allowed to do directly
-(a custom pod template or image is creating pods; a Secret reference is reading that Secret; a custom trainer's
-promotion.auto is promoting). The chart's admission policy refuses such a spec at apply time; the operator checks the
-same again, as the author the chart's mutating admission policy recorded, before it creates the Job, so a validating
-policy that is not installed never means "allowed". Pure: the spec and the author in, the checks and a refusal out.
+(a custom pod template or image is creating pods; a ServiceAccount it names is using that account; a Secret reference
+is reading that Secret; a custom trainer's promotion.auto is promoting). The chart's admission policy refuses such a
+spec at apply time; the operator checks the same again, as the author the chart's mutating admission policy recorded,
+before it creates the Job, so a validating policy that is not installed never means "allowed". Pure: the spec and the
+author in, the checks and a refusal out.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ class Need:
     def describe(self, namespace: str) -> str:
         """As the admission policy says it: "get Secret tok in namespace ns", "create pods in namespace ns"."""
         if self.name:
-            return f"{self.verb} {self.resource.removesuffix('s').capitalize()} {self.name} in namespace {namespace}"
+            kind = {"secrets": "Secret", "serviceaccounts": "ServiceAccount"}.get(self.resource, self.resource)
+            return f"{self.verb} {kind} {self.name} in namespace {namespace}"
         verb = f" (the verb {self.verb} on {self.resource}.{self.group})" if self.group else ""
         return f"{self.verb} {self.resource} in namespace {namespace}{verb}"
 
@@ -67,6 +69,11 @@ def trainingjob_needs(spec: Mapping[str, Any]) -> list[Need]:
     if spec.get("template") is not None or spec.get("image") is not None:
         field = "spec.template" if spec.get("template") is not None else "spec.image"
         needs.append(Need(field, "a custom pod template or image is creating pods", "create", "pods"))
+    for key in ("serviceAccountName", "serviceAccount"):  # the second, deprecated, names the same
+        account = _get(spec, "template", "spec", key)
+        if isinstance(account, str) and account not in ("", "default"):
+            why = "the pods would run as this ServiceAccount, with its rights"
+            needs.append(Need(f"spec.template.spec.{key}", why, "use", "serviceaccounts", name=account))
     if spec.get("template") is not None and _get(spec, "promotion", "auto") is True:
         why = "a custom trainer reports its own metrics, so promoting what it trained is promoting"
         needs.append(Need("spec.promotion.auto", why, "promote", "modelversions", c.GROUP))

@@ -75,3 +75,16 @@ def test_an_inferenceservice_needs_pods_only_for_its_own_image() -> None:
     assert authorship.inferenceservice_needs({"model": "m", "retrain": {"template": {"template": TEMPLATE}}}) == []
     (need,) = authorship.inferenceservice_needs({"model": "m", "image": "registry.example/serve:1"})
     assert (need.field, need.verb, need.resource) == ("spec.image", "create", "pods")
+
+
+def test_a_service_account_named_in_the_template_needs_use_of_it() -> None:
+    named = {"template": {"spec": {**TEMPLATE["spec"], "serviceAccountName": "deployer"}}}
+    needs = authorship.trainingjob_needs(named)
+    assert [(n.field, n.verb, n.resource, n.name) for n in needs][1:] == [
+        ("spec.template.spec.serviceAccountName", "use", "serviceaccounts", "deployer")
+    ]
+    assert "alice may not use ServiceAccount deployer in namespace ns" in str(
+        authorship.refusal("ns", Author("alice"), needs, needs[1:])
+    )
+    default = {"template": {"spec": {**TEMPLATE["spec"], "serviceAccountName": "default"}}}
+    assert len(authorship.trainingjob_needs(default)) == 1  # creating pods only: default is every pod's
