@@ -155,3 +155,8 @@ def test_the_operator_acts_for_a_spec_only_as_far_as_its_recorded_author_may(
     assert AUTHOR not in annotations(cluster, ns, "unknown")
     message = refused(cluster, ns, "unknown")["message"]
     assert message.startswith("spec.template: no author is recorded") and "admission.enabled" in message
+    # Once the policy is back, whoever next writes such an object becomes its author, even without a spec change.
+    cluster.kubectl("apply", "-f", "-", input=author_policy)
+    cluster.wait_for("the policy in force again", lambda: stamped(cluster))
+    as_user(cluster, ns, "mallory", "annotate", "trainingjob", "unknown", "note=mine")
+    assert annotations(cluster, ns, "unknown")[AUTHOR] == "mallory"
