@@ -107,8 +107,9 @@ def refusal(namespace: str, author: Author | None, needs: Sequence[Need], denied
         fields = ", ".join(dict.fromkeys(n.field for n in needs))
         return (
             f"{fields}: no author is recorded (annotation {c.ANNOTATION_AUTHOR}, set by the chart's mutating admission"
-            " policy), so the operator cannot check that whoever wrote this spec may do what it asks; apply it again"
-            " where the chart's admission policies are installed (Helm value admission.enabled)"
+            " policy), so the operator cannot check that whoever wrote this spec may do what it asks; write it again"
+            " (any change, an annotation will do) where the chart's admission policies are installed (Helm values"
+            " admission.enabled, admission.recordAuthors)"
         )
     if not denied:
         return None
