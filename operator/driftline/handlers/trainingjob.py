@@ -92,12 +92,10 @@ def _reconcile(tj: dict[str, Any], cfg: OperatorConfig, known_job: dict[str, Any
     if job is None and recorded.get("jobName"):
         job = objects.get_job(ns, job_name)
     elif job is None:  # no Job recorded yet: create it, finding out on a conflict whether one exists already
-        if (why := _author_refusal(tj, cfg)) is not None:
-            _refuse(tj, c.Reason.AUTHOR_NOT_ALLOWED, why)
+        job = _start_job(tj, spec, cfg, job_name)
+        if job is None:
             return
-        job = _create_job(tj, spec, cfg, job_name)
-    if job is not None and not controlled_by(job, meta["uid"]):
-        _report_foreign_job(tj, job_name)
+    if job is not None and _foreign(tj, job, job_name):
         return
     mv = _find_version(ns, meta["uid"]) if training.needs_versions(job) else None
     failure = _pod_message(ns, job_name, failed=True) if training.needs_failure_message(job) else None
@@ -105,12 +103,8 @@ def _reconcile(tj: dict[str, Any], cfg: OperatorConfig, known_job: dict[str, Any
     obs = training.observe(job, training.failure_text(failure), mv_name, recorded)
 
     if obs.step is training.Step.CREATE_JOB:  # the recorded Job is gone before it finished: run it again
-        if (why := _author_refusal(tj, cfg)) is not None:
-            _refuse(tj, c.Reason.AUTHOR_NOT_ALLOWED, why)
-            return
-        job = _create_job(tj, spec, cfg, job_name)
-        if not controlled_by(job, meta["uid"]):
-            _report_foreign_job(tj, job_name)
+        job = _start_job(tj, spec, cfg, job_name)
+        if job is None or _foreign(tj, job, job_name):
             return
         obs = training.observe(job, None, mv_name, recorded)
     elif (
@@ -177,8 +171,20 @@ def _refuse(tj: dict[str, Any], reason: str, problem: str) -> None:
     )
 
 
-def _author_refusal(tj: dict[str, Any], cfg: OperatorConfig) -> str | None:
-    return authors.refusal(tj, authorship.trainingjob_needs(tj["spec"])) if cfg.check_authors else None
+def _start_job(tj: dict[str, Any], spec: TrainingJobSpec, cfg: OperatorConfig, job_name: str) -> dict[str, Any] | None:
+    """The run's Job, created now or found existing; None when the recorded author may not start it (reported)."""
+    if cfg.check_authors and (why := authors.refusal(tj, authorship.trainingjob_needs(tj["spec"]))) is not None:
+        _refuse(tj, c.Reason.AUTHOR_NOT_ALLOWED, why)
+        return None
+    return _create_job(tj, spec, cfg, job_name)
+
+
+def _foreign(tj: dict[str, Any], job: dict[str, Any], job_name: str) -> bool:
+    """Whether the Job with this run's name is someone else's (reported: never adopted)."""
+    if controlled_by(job, tj["metadata"]["uid"]):
+        return False
+    _report_foreign_job(tj, job_name)
+    return True
 
 
 def _create_job(tj: dict[str, Any], spec: TrainingJobSpec, cfg: OperatorConfig, job_name: str) -> dict[str, Any]:
