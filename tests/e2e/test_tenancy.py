@@ -120,6 +120,15 @@ def test_an_inferenceservice_never_takes_over_someone_elses_deployment_with_its_
     after = cluster.api.get(f"{DEPLOYMENTS.format(ns=namespace)}/{taken}")
     assert after["spec"]["template"] == before["spec"]["template"] and not after["metadata"].get("ownerReferences")
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    # Once theirs is gone, shop carries on by itself (nothing it watches says so: it looks again now and then).
+    cluster.api.delete(f"{DEPLOYMENTS.format(ns=namespace)}/{taken}")
+
+    def past() -> dict[str, Any] | None:
+        st = dis(cluster, namespace, name).get("status") or {}
+        return st if st and not ready_reason(st, "ChildConflict") else None
+
+    st = cluster.wait_for("shop past the conflict", past, timeout=90)
+    assert ready_reason(st, "NoProductionVersion") is not None, st  # what it waits for now: a model to serve
 
 
 ROLE_CHECKS = [

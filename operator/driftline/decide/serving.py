@@ -30,6 +30,9 @@ from driftline.decide.promotion import Registered, survivor
 BAD_STAGES = ("Rejected", "RolledBack")
 """Stages auto-follow never serves; a rolled-back pin is not served either."""
 
+CONFLICT_RECHECK_SECONDS = 30.0
+"""How often a service whose Deployment or Service name is taken by someone else's looks again whether it is gone."""
+
 
 @dataclass(frozen=True)
 class Version:

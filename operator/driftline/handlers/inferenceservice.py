@@ -26,7 +26,7 @@ from driftline.api.inferenceservice import InferenceServiceSpec, ServicePhase
 from driftline.config import OperatorConfig
 from driftline.decide import authorship, canary, drift, pods, serving
 from driftline.decide import conditions as conds
-from driftline.handlers import authors, failpoints, hints, podstart, readings, registry
+from driftline.handlers import authors, failpoints, hints, podstart, readings, recheck, registry
 from driftline.handlers import canary as canary_handler
 from driftline.handlers import status as status_writer
 from driftline.handlers.locks import lock
@@ -196,6 +196,9 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
             msg = f"a {kind} named {child['metadata']['name']} exists and is not this InferenceService's; delete or "
             msg += "rename it"
             _write_status(isvc, "Failed", _failed(c.Reason.CHILD_CONFLICT, msg), warn=(c.Reason.CHILD_CONFLICT, msg))
+            # Never adopted; nothing the operator watches says when someone else's child goes: look again.
+            look = functools.partial(reconcile, ns, meta["name"])
+            recheck.after(("inferenceservice", ns, meta["name"]), serving.CONFLICT_RECHECK_SECONDS, look)
             return
 
     if (why := _author_refusal(isvc, spec, cfg, dep)) is not None:
