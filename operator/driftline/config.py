@@ -20,6 +20,9 @@ class OperatorConfig:
     check_authors: bool = False
     """Check a spec's recorded author's rights before acting on it (decide.authorship); the chart sets it with the
     admission policies that record the author."""
+    trusted_keys: str | None = None
+    """PEM public keys: when set, every serving pod loads only an artifact whose model.sig one of them made (the
+    runtime checks it, driftline_runtime.signing); None serves unsigned artifacts too."""
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -34,6 +37,7 @@ class OperatorConfig:
                 os.environ.get("DRIFTLINE_CUSTOM_POD_ALLOW"), os.environ.get("DRIFTLINE_CUSTOM_POD_CAPABILITIES")
             ),
             check_authors=os.environ.get("DRIFTLINE_CHECK_AUTHORS", "").lower() == "true",
+            trusted_keys=os.environ.get(c.TRUSTED_KEYS_ENV) or None,
         )
 
 

@@ -1,4 +1,5 @@
-"""The model artifact directory: model.joblib + metadata.json + profile.json (see docs/training-contract.md).
+"""The model artifact directory: model.joblib + metadata.json + profile.json, and model.sig when signed (see
+docs/training-contract.md and signing.py).
 
 Writing is all-or-nothing: files go to a hidden sibling directory that is renamed into place, so a reader never sees
 a half artifact. Reading verifies the model file's sha256 before anyone unpickles it.
@@ -20,15 +21,17 @@ import shutil
 import tempfile
 from typing import Any
 
-from driftline_runtime import storage
+from driftline_runtime import signing, storage
 from driftline_runtime.termination import Failure
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 PROFILE_FILE = "profile.json"
+SIGNATURE_FILE = signing.SIGNATURE_FILE
 # metadata.json goes last: when a directory cannot be renamed into place, its presence marks a complete artifact.
-_WRITE_ORDER = (MODEL_FILE, PROFILE_FILE, METADATA_FILE)
+# model.sig is there only when the artifact is signed.
+_WRITE_ORDER = (MODEL_FILE, PROFILE_FILE, SIGNATURE_FILE, METADATA_FILE)
 _REQUIRED_METADATA = (
     "formatVersion",
     "task",
@@ -71,8 +74,11 @@ def check_output_dir(path: str) -> None:
         raise Failure("InvalidOutputDir", f"cannot create the artifact {path}: {ancestor} is not a writable directory")
 
 
-def write_artifact(output_dir: str, model: Any, metadata: dict[str, Any], profile: dict[str, Any]) -> dict[str, Any]:
-    """Dump the model, add the `artifact` block to the metadata, and move the three files into `output_dir`."""
+def write_artifact(
+    output_dir: str, model: Any, metadata: dict[str, Any], profile: dict[str, Any], signing_key: str | None = None
+) -> dict[str, Any]:
+    """Dump the model, add the `artifact` block to the metadata, and move the three files into `output_dir`; with a
+    signing key (a PEM), sign them into a fourth, model.sig, before they move."""
     import joblib
 
     check_output_dir(output_dir)
@@ -88,12 +94,19 @@ def write_artifact(output_dir: str, model: Any, metadata: dict[str, Any], profil
         os.chmod(staging, 0o755)
         model_path = os.path.join(staging, MODEL_FILE)
         joblib.dump(model, model_path)
-        metadata = {**metadata, "artifact": {"file": MODEL_FILE, "sha256": sha256_file(model_path), "format": "joblib"}}
+        block: dict[str, Any] = {"file": MODEL_FILE, "sha256": sha256_file(model_path), "format": "joblib"}
+        if signing_key is not None:
+            block["signedBy"] = signing.key_fingerprint(signing_key)
+        metadata = {**metadata, "artifact": block}
         _write_json(os.path.join(staging, PROFILE_FILE), profile)
         _write_json(os.path.join(staging, METADATA_FILE), metadata)
+        if signing_key is not None:
+            signing.sign(staging, signing_key)
         _commit(staging, target)
     except (OSError, pickle.PicklingError) as e:
         raise Failure("ArtifactWriteFailed", f"cannot write the artifact to {output_dir}: {e}") from e
+    except signing.SignatureError as e:
+        raise Failure(e.reason, str(e)) from e
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return metadata
@@ -121,7 +134,7 @@ def _commit(staging: str, target: str) -> None:
 def _fill(staging: str, target: str) -> None:
     placed: list[str] = []
     try:
-        for name in _WRITE_ORDER:
+        for name in _present(staging):
             partial = os.path.join(target, f".{name}.partial")
             shutil.copyfile(os.path.join(staging, name), partial)
             os.replace(partial, os.path.join(target, name))
@@ -131,6 +144,11 @@ def _fill(staging: str, target: str) -> None:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(os.path.join(target, name))
         raise
+
+
+def _present(directory: str) -> list[str]:
+    """The artifact's files in `directory`, in writing order (model.sig only when signed)."""
+    return [name for name in _WRITE_ORDER if name != SIGNATURE_FILE or os.path.isfile(os.path.join(directory, name))]
 
 
 def read_artifact(directory: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -204,7 +222,7 @@ def publish(directory: str, prefix: storage.ObjectUri) -> None:
     """Upload an artifact written by write_artifact under `prefix`, metadata.json last; each object is put only where
     none exists, so a second writer fails instead of mixing its files with the first's."""
     check_output_prefix(prefix)
-    for name in _WRITE_ORDER:
+    for name in _present(directory):
         storage.upload_new(os.path.join(directory, name), prefix.child(name))
 
 
@@ -246,5 +264,10 @@ def fetch(prefix: storage.ObjectUri, directory: str, expected_sha256: str) -> di
             "the stored artifact changed after registration, and is not served",
         )
     storage.download(prefix.child(PROFILE_FILE), os.path.join(directory, PROFILE_FILE))
+    try:  # uploaded before metadata.json, so present by now if the artifact is signed
+        storage.download(prefix.child(SIGNATURE_FILE), os.path.join(directory, SIGNATURE_FILE))
+    except storage.StorageFailure as e:
+        if e.reason != "NoSuchKey":
+            raise
     os.replace(meta_path, os.path.join(directory, METADATA_FILE))
     return dict(metadata)

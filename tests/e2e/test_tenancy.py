@@ -376,16 +376,22 @@ def test_a_driftline_object_makes_the_operator_do_only_what_its_author_may_do(
     auth = {"uri": "https://data.example/d.csv", "authorization": {"secretKeyRef": {"name": "tok", "key": "a"}}}
     said = submit(cluster, namespace, training(dataset=auth), "mallory")
     assert "spec.dataset.authorization: mallory may not get Secret tok" in said
+    signer = {"secretKeyRef": {"name": "release-key", "key": "private.pem"}}
+    said = submit(cluster, namespace, training(signing=signer), "mallory")
+    assert "spec.signing.secretKeyRef: mallory may not get Secret release-key" in said and "sign as its key" in said
     isvc = {"apiVersion": "driftline.dev/v1alpha1", "kind": "InferenceService", "metadata": {"name": "s"}}
     retrain = {"retrain": {"template": training(template=CUSTOM_POD)["spec"]}}
     said = submit(cluster, namespace, {**isvc, "spec": {"model": "iris", **retrain}}, "mallory")
     assert "spec.retrain.template.template" in said and "mallory may not create pods" in said
     said = submit(cluster, namespace, {**isvc, "spec": {"model": "iris", "image": "registry.example/srv:1"}}, "mallory")
     assert "mallory may not create pods" in said
+    signed_retrain = {"retrain": {"template": training(signing=signer)["spec"]}}
+    said = submit(cluster, namespace, {**isvc, "spec": {"model": "iris", **signed_retrain}}, "mallory")
+    assert "spec.retrain.template.signing.secretKeyRef: mallory may not get Secret release-key" in said
     # What mallory may do directly stays open to her; alice, who may create pods and read Secrets, may do it all.
     assert submit(cluster, namespace, training(), "mallory") == ""
     assert submit(cluster, namespace, {**isvc, "spec": {"model": "iris"}}, "mallory") == ""
-    for spec in ({"template": CUSTOM_POD}, {"storage": S3_KEYS}, {"dataset": auth}):
+    for spec in ({"template": CUSTOM_POD}, {"storage": S3_KEYS}, {"dataset": auth}, {"signing": signer}):
         assert submit(cluster, namespace, training(**spec), "alice") == "", spec
     assert submit(cluster, namespace, {**isvc, "spec": {"model": "iris", **retrain}}, "alice") == ""
     # A ServiceAccount named in a template is using it: alice may create pods but not use that account until she is

@@ -257,6 +257,7 @@ def test_defaults_run_cluster_wide_restricted_with_probes_and_resources(helm: He
     assert env["DRIFTLINE_RUNTIME_IMAGE"] == "driftline/runtime:0.1.0"
     assert env["DRIFTLINE_ALLOWED_ESTIMATOR_PREFIXES"] == "sklearn."
     assert env["DRIFTLINE_ALLOWED_PROMETHEUS_URLS"] == "http://prometheus-operated.monitoring.svc:9090"
+    assert "DRIFTLINE_TRUSTED_KEYS" not in env  # unsigned artifacts are served unless the admin says otherwise
     assert c["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
 
     (dep,) = by_kind(docs, "Deployment")
@@ -373,6 +374,14 @@ def test_peering_namespaced(helm: Helm) -> None:
     assert "--peering=p" in container(docs)["args"]
     no_objects = documents(helm.template("peering.enabled=true", "peering.create=false"))
     assert not by_kind(no_objects, "ClusterKopfPeering")
+
+
+def test_trusted_signing_keys_reach_the_operator_as_one_text(helm: Helm, tmp_path: Path) -> None:
+    keys = [f"-----BEGIN PUBLIC KEY-----\n{c * 8}\n-----END PUBLIC KEY-----\n" for c in "AB"]
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump({"trustedSigningKeys": keys}))
+    out = helm.run("template", "driftline", str(CHART), "-f", str(values)).stdout
+    assert env_of(container(documents(out)))["DRIFTLINE_TRUSTED_KEYS"] == "\n".join(keys)
 
 
 def test_peering_priority_comes_from_the_pod_uid(helm: Helm, tmp_path: Path) -> None:
@@ -500,6 +509,7 @@ def test_every_value_is_commented_and_in_the_operations_doc() -> None:
         (["metrics.port=0"], "/metrics/port"),
         (["image.digest=latest"], "/image/digest"),
         (["allowedPrometheusUrls={prometheus:9090}"], "/allowedPrometheusUrls/0"),  # no scheme
+        (["trustedSigningKeys={ssh-ed25519 AAAA}"], "/trustedSigningKeys/0"),  # a PEM public key, not an SSH one
         (["image.pullPolicy=Sometimes"], "/image/pullPolicy"),
         (["resources.requests.cpu=lots"], "/resources/requests/cpu"),
         (["metrics.serviceMonitor.interval=often"], "/metrics/serviceMonitor/interval"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -23,12 +24,13 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 from driftline.devcluster.s3 import Identity
-from driftline_runtime import artifact, datasets, storage
+from driftline_runtime import artifact, datasets, signing, storage
 from driftline_runtime.artifact import METADATA_FILE, MODEL_FILE, PROFILE_FILE
 from driftline_runtime.profile import build_profile
-from driftline_runtime.server.model import load_model
+from driftline_runtime.server.model import ModelLoadError, load_model
 from driftline_runtime.termination import Failure
 from tests.conftest import ObjectStore
+from tests.keys import key_pair
 
 pytestmark = pytest.mark.integration
 
@@ -216,3 +218,28 @@ def test_the_fetch_command_reports_in_its_termination_message(s3: ObjectStore, w
     )
     assert (code, document["ok"], document["reason"]) == (1, False, "InvalidCredentials")
     assert s3.stranger.secret_key not in json.dumps(document)
+
+
+def test_a_custom_trainers_publish_signs_and_the_fetch_brings_the_signature(
+    s3: ObjectStore, written: Path, tmp_path: Path
+) -> None:
+    """A custom trainer with spec.signing gets DRIFTLINE_SIGNING_KEY: `driftline-runtime publish` signs its directory
+    before the upload, model.sig travels with the artifact, and a serving pod that trusts the key loads it."""
+    private, public = key_pair()
+    mine = tmp_path / "artifact"
+    shutil.copytree(written, mine)
+    where = prefix()
+    env = {**os.environ, **s3.env(s3.admin), "DRIFTLINE_SIGNING_KEY": private}
+    cmd = [sys.executable, "-m", "driftline_runtime.cli", "publish", f"--from={mine}", f"--to={where}"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"signed {mine} with {signing.fingerprint(public)}" in out.stdout
+    with pytest.MonkeyPatch.context() as mp:
+        use(mp, s3, s3.reader)
+        assert sorted(storage.list_keys(where)) == sorted([MODEL_FILE, PROFILE_FILE, METADATA_FILE, "model.sig"])
+        artifact.fetch(where, str(tmp_path / "models"), sha_of(written))
+    assert "model.sig" in os.listdir(tmp_path / "models")
+    assert load_model(tmp_path / "models", "iris", "1", sha_of(written), [public]).version == "1"
+    _, stranger = key_pair()
+    with pytest.raises(ModelLoadError, match="ArtifactSignatureInvalid"):
+        load_model(tmp_path / "models", "iris", "1", sha_of(written), [stranger])

@@ -121,6 +121,13 @@ KOPF_PREFIX: Final = f"kopf.{GROUP}"
 FINALIZER: Final = f"{GROUP}/finalizer"
 FIELD_MANAGER: Final = "driftline-operator"
 
+# --- The runtime's environment (driftline_runtime reads the same names). --------------------------------------------
+SIGNING_KEY_ENV: Final = "DRIFTLINE_SIGNING_KEY"
+"""A trainer's private key (spec.signing), from the Secret it names: the artifact is signed into model.sig."""
+TRUSTED_KEYS_ENV: Final = "DRIFTLINE_TRUSTED_KEYS"
+"""PEM public keys: set in a serving pod, only artifacts signed by one of them load. The operator gets them from the
+chart under the same name."""
+
 # --- Defaults. -------------------------------------------------------------------------------------------------------
 DEFAULT_RUNTIME_IMAGE: Final = "driftline/runtime:0.1.0"
 DEFAULT_OPERATOR_IMAGE: Final = "driftline/operator:0.1.0"

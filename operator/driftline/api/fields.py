@@ -155,6 +155,11 @@ Sha256 = Annotated[
     Field(min_length=64, max_length=64),
     Matches(r"^[a-f0-9]{64}$", "must be a sha256 digest: 64 lowercase hexadecimal digits"),
 ]
+KeyFingerprint = Annotated[
+    str,
+    Field(min_length=71, max_length=71),
+    Matches(r"^sha256:[a-f0-9]{64}$", "must be a key fingerprint: sha256: and 64 lowercase hexadecimal digits"),
+]
 EstimatorPath = Annotated[
     str,
     Field(min_length=3, max_length=256),

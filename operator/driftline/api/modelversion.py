@@ -13,6 +13,7 @@ from driftline.api.constants import API_VERSION
 from driftline.api.fields import (
     Float,
     ImageRef,
+    KeyFingerprint,
     ModelName,
     ModelVersionNumber,
     Sha256,
@@ -50,6 +51,10 @@ class ArtifactSpec(ApiModel):
     """Library the model was built with."""
     framework_version: Annotated[str, Field(max_length=63)] | None = None
     """Version of that library, e.g. 1.5.2."""
+    signed_by: KeyFingerprint | None = None
+    """The key the trainer signed the artifact with (model.sig beside its files), by the sha256 of its public key, as
+    the trainer reported it. Informational: where the cluster serves only signed artifacts, every serving pod checks
+    model.sig itself against the trusted keys before it loads the model."""
 
 
 class ModelVersionSpec(ApiModel):

@@ -14,6 +14,7 @@ from driftline.api.common import (
     ObjectMeta,
     PodTemplate,
     ResourceRequirements,
+    SecretKeySelector,
     StorageSpec,
 )
 from driftline.api.constants import API_VERSION
@@ -29,6 +30,16 @@ class OutputSpec(ApiModel):
     PersistentVolumeClaim, pvc://<claim>/<path>. Each run gets its own <model>/<run> below it, written once and never
     overwritten: in object storage its metadata.json is uploaded last and marks it complete. A claim must be
     ReadWriteMany for the serving pods to read it from other nodes; object storage has no such limit."""
+
+
+class SigningSpec(ApiModel):
+    """How the trained artifact is signed."""
+
+    secret_key_ref: SecretKeySelector
+    """The Secret key holding the private key, an unencrypted elliptic-curve PEM (P-256, P-384 or P-521). The trainer
+    signs the artifact's files into model.sig beside them, in the OpenSSF model signing format (verifiable with
+    `model_signing verify key`); a custom trainer gets the key as DRIFTLINE_SIGNING_KEY (`driftline-runtime publish`
+    signs with it). Whoever may read this Secret can sign as this key: see docs/reliability.md."""
 
 
 class TrainingJobSpec(ApiModel):
@@ -58,6 +69,8 @@ class TrainingJobSpec(ApiModel):
     """How the trainer reaches object storage, for an s3:// dataset or output."""
     promotion: PromotionPolicy = PromotionPolicy()
     """Whether the resulting version becomes Production on its own."""
+    signing: SigningSpec | None = None
+    """Sign the artifact, for clusters or services that serve only signed artifacts; unsigned when empty."""
     backoff_limit: Annotated[Int, Field(ge=0, le=20)] = 1
     """Retries of the training pod before the TrainingJob fails (the Job's backoffLimit)."""
     active_deadline_seconds: Annotated[Int, Field(ge=1, le=30 * 86400)] | None = None

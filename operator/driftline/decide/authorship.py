@@ -81,6 +81,10 @@ def trainingjob_needs(spec: Mapping[str, Any]) -> list[Need]:
     if isinstance(secret, str):
         why = "the training pod would read this Secret for them"
         needs.append(Need("spec.dataset.authorization", why, "get", "secrets", name=secret))
+    key_secret = _get(spec, "signing", "secretKeyRef", "name")
+    if isinstance(key_secret, str):
+        why = "the training pod would read this Secret for them, and sign as its key"
+        needs.append(Need("spec.signing.secretKeyRef", why, "get", "secrets", name=key_secret))
     credentials = _get(spec, "storage", "s3", "credentials")
     for key in ("accessKeyId", "secretAccessKey", "sessionToken"):
         name = _get(credentials, key, "name")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -228,6 +229,9 @@ def needs_failure_message(job: dict[str, Any] | None) -> bool:
     return job is not None and _job_condition(job, "Failed") is not None
 
 
+_FINGERPRINT = re.compile(r"sha256:[0-9a-f]{64}")
+
+
 @dataclass(frozen=True)
 class Summary:
     """The trainer's termination summary (docs/training-contract.md)."""
@@ -264,6 +268,9 @@ def parse_summary(message: str | None, artifact_uri: str | None = None) -> Summa
         return Summary(
             False, doc, Reason.ARTIFACT_OUTSIDE_RUN, message + " (DRIFTLINE_ARTIFACT_URI); nothing is registered"
         )
+    signed = artifact.get("signedBy")
+    if signed is not None and not (isinstance(signed, str) and _FINGERPRINT.fullmatch(signed)):
+        return Summary(False, doc, "SummaryUnreadable", "artifact.signedBy must be sha256:<64 hex digits>, a key's")
     metrics = doc.get("metrics") or {}
     if not isinstance(metrics, dict) or not all(isinstance(v, int | float) for v in metrics.values()):
         return Summary(False, doc, "SummaryUnreadable", "the termination summary's metrics are not numbers")

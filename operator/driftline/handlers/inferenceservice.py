@@ -228,7 +228,14 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
     if canary_dep is not None and (cplan is None or cplan.outcome is not canary.Outcome.CONTINUE):
         objects.delete_deployment(ns, canary_dep["metadata"]["name"])
     if stable is not None and plan.step is not serving.Step.KEEP:
-        body = render.deployment(isvc, spec, stable, runtime_image=cfg.runtime_image, previous_version=previous)
+        body = render.deployment(
+            isvc,
+            spec,
+            stable,
+            runtime_image=cfg.runtime_image,
+            previous_version=previous,
+            trusted_keys=cfg.trusted_keys,
+        )
         if render.needs_update(dep, body):
             dep = objects.apply_deployment(body)
     svc_body = render.service(isvc, spec)
@@ -300,6 +307,7 @@ def _run_canary(
             previous_version=None,
             track=c.TRACK_CANARY,
             replicas=cplan.replicas,
+            trusted_keys=cfg.trusted_keys,
         )
         if render.needs_update(canary_dep, body):
             objects.apply_deployment(body)

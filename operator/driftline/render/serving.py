@@ -150,16 +150,17 @@ def deployment(
     previous_version: int | None,
     track: str = c.TRACK_STABLE,
     replicas: int | None = None,
+    trusted_keys: str | None = None,
 ) -> dict[str, Any]:
     """The Deployment serving `version`: the stable one (spec.replicas), or a canary's (`replicas`). RollingUpdate with
     maxUnavailable 0 and maxSurge 1: a new pod must be ready before an old one goes, so a roll forward (or back) never
-    drops capacity."""
+    drops capacity. With `trusted_keys` (PEM public keys) the server loads only an artifact signed by one of them."""
     meta = isvc["metadata"]
     image = spec.image or runtime_image
     labels = {**_labels(isvc, spec), c.LABEL_TRACK: track}
     pod_labels = {**labels, c.LABEL_VERSION: str(version.version), c.LABEL_APP_VERSION: str(version.version)}
     probe_port = PORT_NAME
-    container = {
+    container: dict[str, Any] = {
         "name": "server",
         "image": image,
         "args": server_args(spec, version),
@@ -192,6 +193,8 @@ def deployment(
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
+    if trusted_keys is not None:  # public keys: no secret, and a change of trust re-verifies every pod
+        container["env"] = [{"name": c.TRUSTED_KEYS_ENV, "value": trusted_keys}]
     annotations: dict[str, str] = {}
     if previous_version is not None:
         annotations[c.ANNOTATION_PREVIOUS_VERSION] = str(previous_version)

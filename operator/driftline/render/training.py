@@ -81,6 +81,14 @@ def dataset_env(spec: TrainingJobSpec) -> list[dict[str, Any]]:
     return [{"name": AUTHORIZATION_ENV, "valueFrom": {"secretKeyRef": ref}}]
 
 
+def signing_env(spec: TrainingJobSpec) -> list[dict[str, Any]]:
+    """The signing key as a reference the kubelet resolves, like the dataset's credentials."""
+    if spec.signing is None:
+        return []
+    ref = {"name": spec.signing.secret_key_ref.name, "key": spec.signing.secret_key_ref.key}
+    return [{"name": c.SIGNING_KEY_ENV, "valueFrom": {"secretKeyRef": ref}}]
+
+
 def trainer_args(tj: dict[str, Any], spec: TrainingJobSpec, allowed_prefixes: tuple[str, ...]) -> list[str]:
     dataset_arg, _, _ = _dataset(spec)
     output = output_location(tj, spec)
@@ -141,7 +149,7 @@ def training_job(
             "terminationMessagePolicy": "FallbackToLogsOnError",
             "volumeMounts": [*output_mounts, *mounts, *storage_mounts, {"name": "tmp", "mountPath": "/tmp"}],
         }
-        if env := [*dataset_env(spec), *storage_env]:
+        if env := [*dataset_env(spec), *signing_env(spec), *storage_env]:
             container["env"] = env
         pod = {
             "restartPolicy": "Never",
@@ -203,6 +211,7 @@ def _custom_pod(
         {"name": "DRIFTLINE_VALIDATION_SPLIT", "value": str(spec.dataset.validation_split)},
         {"name": "DRIFTLINE_TERMINATION_LOG", "value": TERMINATION_LOG},
         *dataset_env(spec),
+        *signing_env(spec),
         *storage_env,
     ]
     for container in pod.get("containers") or []:
@@ -239,8 +248,9 @@ def model_version(
         "dataset": {"uri": spec.dataset.uri, **({"sha256": dataset["sha256"]} if dataset.get("sha256") else {})},
         "trainingImage": image,
     }
-    if artifact.get("frameworkVersion"):
-        mv_spec["artifact"]["frameworkVersion"] = artifact["frameworkVersion"]
+    for key in ("frameworkVersion", "signedBy"):
+        if artifact.get(key):
+            mv_spec["artifact"][key] = artifact[key]
     if summary.get("params"):
         mv_spec["params"] = summary["params"]
     return {

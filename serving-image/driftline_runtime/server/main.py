@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import disable_created_metrics
 
+from driftline_runtime import signing
 from driftline_runtime.drift import CountWindow, DriftMonitor, TimeWindow, Window
 from driftline_runtime.server import guard
 from driftline_runtime.server.app import ServerState, create_app
@@ -115,7 +117,9 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        model = load_model(args.model_dir, args.model_name, args.model_version, args.expected_sha256)
+        trusted = os.environ.get(signing.TRUSTED_KEYS_ENV)  # set, even empty: only signed artifacts are served
+        keys = None if trusted is None else signing.public_keys(trusted)
+        model = load_model(args.model_dir, args.model_name, args.model_version, args.expected_sha256, keys)
         state = build_state(model, args)
         disable_created_metrics()  # type: ignore[no-untyped-call]  # one series per counter is enough; this process owns its registry
         return asyncio.run(serve(state, args.host, args.port, args.drain_seconds, args.idle_timeout))

@@ -1,4 +1,5 @@
-"""Loading a model directory: verify the artifact's sha256 first, unpickle only after, then read its profile.
+"""Loading a model directory: verify the artifact's sha256 (and, where the cluster trusts only signed artifacts, its
+signature) first, unpickle only after, then read its profile.
 
 The operator never unpickles; this is the one place that does, and only a file whose digest matches the one the
 operator recorded for the ModelVersion.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +18,12 @@ from typing import Any
 import joblib
 import numpy as np
 
+from driftline_runtime import signing
 from driftline_runtime.drift import ProfileError, Reference, parse_reference
 
 METADATA_FILE = "metadata.json"
 PROFILE_FILE = "profile.json"
+log = logging.getLogger("driftline.server")
 NUMERIC_DTYPE_PREFIXES = ("float", "int", "uint", "bool")
 
 
@@ -107,7 +111,11 @@ def _artifact_path(model_dir: Path, metadata: dict[str, Any]) -> tuple[Path, str
     return model_dir / file, recorded if isinstance(recorded, str) else None
 
 
-def load_model(model_dir: Path, name: str, version: str, expected_sha256: str) -> ServedModel:
+def load_model(
+    model_dir: Path, name: str, version: str, expected_sha256: str, trusted_keys: list[str] | None = None
+) -> ServedModel:
+    """The verified model; with `trusted_keys` (PEM public keys), only if model.sig, made by one of them, covers
+    exactly the directory's files."""
     expected = expected_sha256.strip().lower()
     if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
         raise ModelLoadError(f"--expected-sha256 must be 64 hex digits, got {expected_sha256!r}")
@@ -136,6 +144,12 @@ def load_model(model_dir: Path, name: str, version: str, expected_sha256: str) -
         )
     except ProfileError as e:
         raise ModelLoadError(f"profile.json: {e}") from e
+    if trusted_keys is not None:
+        try:
+            signer = signing.verify(str(model_dir), trusted_keys)
+        except signing.SignatureError as e:
+            raise ModelLoadError(f"{e.reason}: {e}") from e
+        log.info("model.sig verified: signed by %s", signer)
     try:
         estimator = joblib.load(artifact)
     except Exception as e:  # unpickling can raise anything (missing module, version skew, corrupt file)

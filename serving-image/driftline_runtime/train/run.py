@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
-from driftline_runtime import artifact, datasets, storage, termination
+from driftline_runtime import artifact, datasets, signing, storage, termination
 from driftline_runtime.profile import build_profile
 from driftline_runtime.termination import Failure
 from driftline_runtime.train import estimator as estimators
@@ -156,16 +156,19 @@ def _stages(options: Options, cls: type[Any], model: Any, params: dict[str, Any]
         metadata = _metadata(options, model, task, target, frame, features, scores, params, data, parts)
         metadata["warnings"] = _warning_texts([*caught, *more])
         metadata = _write(options.output_dir, model, metadata, reference)
-        stage.detail = f"sha256 {metadata['artifact']['sha256'][:12]}"
+        signed = metadata["artifact"].get("signedBy")
+        stage.detail = f"sha256 {metadata['artifact']['sha256'][:12]}" + (f", signed {signed[:19]}" if signed else "")
     return success_summary(metadata, options.artifact_uri)
 
 
 def _write(output: str, model: Any, metadata: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
-    """The artifact into a directory, or built in the pod's temporary storage and published to object storage."""
+    """The artifact into a directory, or built in the pod's temporary storage and published to object storage; signed
+    when the TrainingJob names a signing key (spec.signing, handed over as DRIFTLINE_SIGNING_KEY)."""
+    key = os.environ.get(signing.SIGNING_KEY_ENV) or None
     if not storage.is_object_uri(output):
-        return artifact.write_artifact(output, model, metadata, reference)
+        return artifact.write_artifact(output, model, metadata, reference, signing_key=key)
     with tempfile.TemporaryDirectory(prefix="driftline-artifact-") as staging:
-        written = artifact.write_artifact(os.path.join(staging, "artifact"), model, metadata, reference)
+        written = artifact.write_artifact(os.path.join(staging, "artifact"), model, metadata, reference, key)
         artifact.publish(os.path.join(staging, "artifact"), storage.parse(output))
     return written
 

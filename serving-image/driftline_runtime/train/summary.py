@@ -19,6 +19,7 @@ _METRICS_KEPT = 8
 _PARAMS_KEPT = 20
 _NAME_CHARS = 64
 _URI_CHARS = 1000
+_FINGERPRINT_CHARS = 71  # sha256:<64 hex>
 
 
 def success_summary(metadata: dict[str, Any], artifact_uri: str) -> dict[str, Any]:
@@ -31,6 +32,7 @@ def success_summary(metadata: dict[str, Any], artifact_uri: str) -> dict[str, An
             "format": metadata["artifact"]["format"],
             "framework": metadata["framework"],
             "frameworkVersion": metadata["frameworkVersion"],
+            **({"signedBy": metadata["artifact"]["signedBy"]} if "signedBy" in metadata["artifact"] else {}),
         },
         "metrics": dict(metadata["metrics"]),
         "task": metadata["task"],
@@ -72,7 +74,8 @@ def _few_features(d: dict[str, Any]) -> dict[str, Any]:
 def _short_strings(d: dict[str, Any]) -> dict[str, Any]:
     """Bounded by construction: every remaining string is clipped, every list and map is short."""
     artifact = {
-        k: termination.clip(str(v), _URI_CHARS if k == "storageUri" else _NAME_CHARS) for k, v in d["artifact"].items()
+        k: termination.clip(str(v), {"storageUri": _URI_CHARS, "signedBy": _FINGERPRINT_CHARS}.get(k, _NAME_CHARS))
+        for k, v in d["artifact"].items()
     }
     dataset = {
         "uri": termination.clip(str(d["dataset"].get("uri", "")), _URI_CHARS),

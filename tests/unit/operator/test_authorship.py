@@ -34,11 +34,13 @@ def test_each_escalating_field_names_the_right_it_needs() -> None:
         "dataset": {"uri": "https://x/d.csv", "authorization": {"secretKeyRef": {"name": "token", "key": "t"}}},
         "storage": {"s3": {"credentials": {
             "accessKeyId": {"name": "keys", "key": "id"}, "secretAccessKey": {"name": "keys", "key": "secret"}}}},
+        "signing": {"secretKeyRef": {"name": "signer", "key": "private.pem"}},
     }  # fmt: skip
     assert [(n.field, n.verb, n.group, n.resource, n.name) for n in authorship.trainingjob_needs(spec)] == [
         ("spec.template", "create", "", "pods", None),
         ("spec.promotion.auto", "promote", "driftline.dev", "modelversions", None),
         ("spec.dataset.authorization", "get", "", "secrets", "token"),
+        ("spec.signing.secretKeyRef", "get", "", "secrets", "signer"),
         ("spec.storage.s3.credentials.accessKeyId", "get", "", "secrets", "keys"),
         ("spec.storage.s3.credentials.secretAccessKey", "get", "", "secrets", "keys"),
     ]

@@ -243,3 +243,14 @@ def test_without_storage_settings_the_fetch_uses_the_default_chain() -> None:
     fetch = render(isvc(), V4_S3)["spec"]["template"]["spec"]["initContainers"][0]
     assert "env" not in fetch  # no endpoint, no keys: AWS, with web identity / pod identity / instance profile
     assert not render(isvc())["spec"]["template"]["spec"].get("initContainers")  # a claim needs no fetch
+
+
+def test_trusted_keys_reach_every_serving_pod_and_a_change_of_them_rolls_it() -> None:
+    keys = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
+    obj = isvc()
+    spec = InferenceServiceSpec.model_validate(obj["spec"])
+    plain = render(obj)
+    signed = deployment(obj, spec, V3, runtime_image="driftline/runtime:9", previous_version=2, trusted_keys=keys)
+    assert "env" not in container(plain)
+    assert container(signed)["env"] == [{"name": "DRIFTLINE_TRUSTED_KEYS", "value": keys}]
+    assert needs_update(plain, signed) and needs_update(signed, plain)

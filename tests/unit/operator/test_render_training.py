@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
+from driftline.api.constants import SIGNING_KEY_ENV, TRUSTED_KEYS_ENV
 from driftline.api.trainingjob import TrainingJobSpec
 from driftline.render.training import AUTHORIZATION_ENV, job_name, model_version, training_job
-from driftline_runtime import datasets
+from driftline_runtime import datasets, signing
 
 pytestmark = pytest.mark.unit
 
@@ -192,3 +193,26 @@ def test_a_custom_trainer_with_object_storage_output_gets_its_uri_and_settings_n
     assert "DRIFTLINE_OUTPUT_DIR" not in env
     assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"] == {"secretKeyRef": {"name": "s3", "key": "secret"}}
     assert "volumeMounts" not in container or not any(m["name"] == "output" for m in container["volumeMounts"])
+
+
+def test_the_signing_key_reaches_the_trainer_only_as_a_secret_reference_and_its_fingerprint_the_version() -> None:
+    key = {"name": "model-signing", "key": "private.pem"}
+    ref = {"name": "DRIFTLINE_SIGNING_KEY", "valueFrom": {"secretKeyRef": key}}
+    (builtin,) = render(tj(signing={"secretKeyRef": key}))["spec"]["template"]["spec"]["containers"]
+    assert builtin["env"] == [ref]
+    template = {"spec": {"containers": [{"name": "t", "image": "me/trainer:1"}]}}
+    obj = tj(signing={"secretKeyRef": key}, template=template)
+    del obj["spec"]["estimator"]
+    (custom,) = render(obj)["spec"]["template"]["spec"]["containers"]
+    assert ref in custom["env"]
+    assert SIGNING_KEY_ENV == signing.SIGNING_KEY_ENV and TRUSTED_KEYS_ENV == signing.TRUSTED_KEYS_ENV
+
+    fingerprint = "sha256:" + "b" * 64
+    summary = {"artifact": {"storageUri": "pvc://models/a", "sha256": "f" * 64, "signedBy": fingerprint}}
+    mv = model_version(obj, TrainingJobSpec.model_validate(obj["spec"]), summary, 1, "me/trainer:1")
+    assert mv["spec"]["artifact"]["signedBy"] == fingerprint
+    del summary["artifact"]["signedBy"]
+    assert (
+        "signedBy"
+        not in model_version(obj, TrainingJobSpec.model_validate(obj["spec"]), summary, 1, "i")["spec"]["artifact"]
+    )

@@ -120,6 +120,19 @@ def test_failed_job_carries_the_trainers_message() -> None:
             "SummaryUnreadable",
         ),
         ('{"ok": true, "artifact": {"storageUri": "pvc://m/x", "sha256": "ab"}, "metrics": {"a": 0.9}}', True, ""),
+        # A key's fingerprint, or nothing: anything else would make the ModelVersion invalid.
+        (
+            '{"ok": true, "artifact": {"storageUri": "pvc://m/x", "sha256": "ab", "signedBy": "me"}}',
+            False,
+            "SummaryUnreadable",
+        ),
+        (
+            '{"ok": true, "artifact": {"storageUri": "pvc://m/x", "sha256": "ab", "signedBy": "sha256:'
+            + "c" * 64
+            + '"}}',
+            True,
+            "",
+        ),
     ],
 )
 def test_parse_summary_never_trusts_the_message(message: str | None, ok: bool, reason: str) -> None:
