@@ -15,7 +15,8 @@ from prometheus_client import disable_created_metrics
 from driftline_runtime import signing
 from driftline_runtime.drift import CountWindow, DriftMonitor, TimeWindow, Window
 from driftline_runtime.server import guard
-from driftline_runtime.server.app import ServerState, create_app
+from driftline_runtime.server.app import create_app
+from driftline_runtime.server.handling import ServerState
 from driftline_runtime.server.metrics import ServerMetrics
 from driftline_runtime.server.model import ModelLoadError, ServedModel, load_model
 

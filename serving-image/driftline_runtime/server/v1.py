@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from driftline_runtime.server.app import (
+from driftline_runtime.server.handling import (
     ServerState,
     check_model,
     inference,

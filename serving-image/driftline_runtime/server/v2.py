@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from driftline_runtime.server.app import (
+from driftline_runtime.server.errors import ApiError
+from driftline_runtime.server.handling import (
     ServerState,
     check_model,
     inference,
@@ -19,7 +20,6 @@ from driftline_runtime.server.app import (
     record,
     state_of,
 )
-from driftline_runtime.server.errors import ApiError
 from driftline_runtime.server.predict import datatype_of, jsonable, predict
 from driftline_runtime.server.tensors import decode_v2, requested_outputs
 
