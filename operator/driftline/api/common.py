@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from driftline.api.base import ApiModel, FieldError, OpenModel, StatusModel, rule
 from driftline.api.constants import CONDITIONS_CAP, ConditionStatus
@@ -25,6 +25,7 @@ from driftline.api.fields import (
     ReasonString,
     Sha256,
     Timestamp,
+    quantity_value,
 )
 
 
@@ -85,13 +86,53 @@ class ObjectRef(ApiModel):
     """UID of the referent, which tells it apart from a later object of the same name."""
 
 
+_RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
+_KNOWN_RESOURCE = "k in ['cpu', 'memory', 'ephemeral-storage'] || k.startsWith('hugepages-') || k.contains('/')"
+_RESOURCE_NAMES_MESSAGE = (
+    "resource names are cpu, memory, ephemeral-storage, hugepages-<size> or an extended resource with its domain, "
+    "such as nvidia.com/gpu"
+)
+
+
+def _known_resource(name: str) -> bool:
+    return name in _RESOURCE_NAMES or name.startswith("hugepages-") or "/" in name
+
+
 class ResourceRequirements(ApiModel):
     """Compute resources of a container, as core/v1 ResourceRequirements (quantities like 500m, 1Gi or 2)."""
 
     limits: Annotated[dict[str, Quantity], Field(max_length=16)] | None = None
     """Maximum amount of each resource the container may use, e.g. {cpu: "1", memory: 1Gi}."""
     requests: Annotated[dict[str, Quantity], Field(max_length=16)] | None = None
-    """Amount of each resource the scheduler reserves for the container, e.g. {cpu: 250m, memory: 256Mi}."""
+    """Amount of each resource the scheduler reserves for the container, e.g. {cpu: 250m, memory: 256Mi}; none may
+    exceed its limit."""
+
+    @rule(f"!has(self.limits) || self.limits.all(k, {_KNOWN_RESOURCE})", _RESOURCE_NAMES_MESSAGE, field_path=".limits")
+    def _known_limits(self) -> bool:
+        return all(_known_resource(k) for k in self.limits or {})
+
+    @rule(
+        f"!has(self.requests) || self.requests.all(k, {_KNOWN_RESOURCE})",
+        _RESOURCE_NAMES_MESSAGE,
+        field_path=".requests",
+    )
+    def _known_requests(self) -> bool:
+        return all(_known_resource(k) for k in self.requests or {})
+
+    @rule(
+        "!has(self.requests) || !has(self.limits) || self.requests.all(k, !(k in self.limits) || "
+        "!isQuantity(string(self.requests[k])) || !isQuantity(string(self.limits[k])) || "
+        "quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) <= 0)",
+        "a request must not exceed the limit of the same resource: no pod could be created",
+        field_path=".requests",
+    )
+    def _requests_within_limits(self) -> bool:
+        limits = self.limits or {}
+        for name, request in (self.requests or {}).items():
+            asked, cap = quantity_value(request), quantity_value(limits.get(name))
+            if asked is not None and cap is not None and asked > cap:
+                return False
+        return True
 
 
 class DatasetFormat(StrEnum):
@@ -185,8 +226,15 @@ class DatasetSpec(ApiModel):
     """File format: auto guesses it from the file name; ignored for sklearn:// datasets."""
     target: Annotated[str, Field(min_length=1, max_length=253)] = "target"
     """Column holding the label to predict. The sklearn:// datasets call it target."""
-    features: Annotated[list[Annotated[str, Field(min_length=1, max_length=253)]], Field(max_length=1000)] | None = None
-    """Columns to train on, in this order; every column but the target when empty."""
+    features: (
+        Annotated[
+            list[Annotated[str, Field(min_length=1, max_length=253)]],
+            Field(min_length=1, max_length=1000, json_schema_extra={"x-kubernetes-list-type": "set"}),
+        ]
+        | None
+    ) = None
+    """Columns to train on, in this order, each once and never the target; every column but the target when
+    absent."""
     validation_split: Annotated[Float, Field(gt=0, lt=1)] = 0.2
     """Share of the rows held out to evaluate the model, strictly between 0 and 1."""
     seed: Annotated[Int, Field(ge=0, le=2**32 - 1)] = 42
@@ -204,6 +252,21 @@ class DatasetSpec(ApiModel):
     )
     def _authorization_only_over_https(self) -> bool:
         return self.authorization is None or self.uri.startswith("https://")
+
+    @rule(
+        "!has(self.features) || !(self.target in self.features)",
+        "the target column cannot also be a feature: the model would be given the answer",
+        field_path=".features",
+    )
+    def _target_not_a_feature(self) -> bool:
+        return self.features is None or self.target not in self.features
+
+    @field_validator("features")
+    @classmethod
+    def _features_once(cls, features: list[str] | None) -> list[str] | None:
+        if features is not None and len(set(features)) != len(features):
+            raise ValueError("features: Duplicate value: each column may be listed once")
+        return features
 
 
 class DatasetRef(ApiModel):
@@ -269,8 +332,23 @@ class ContainerSketch(OpenModel):
 class PodSpecSketch(OpenModel):
     """A core/v1 PodSpec, of which Driftline checks only that containers are listed; other fields pass through."""
 
-    containers: Annotated[list[ContainerSketch], Field(min_length=1, max_length=20)]
-    """The pod's containers: at least one."""
+    containers: Annotated[
+        list[ContainerSketch],
+        Field(
+            min_length=1,
+            max_length=20,
+            json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+        ),
+    ]
+    """The pod's containers: at least one, each with its own name."""
+
+    @field_validator("containers")
+    @classmethod
+    def _names_once(cls, containers: list[ContainerSketch]) -> list[ContainerSketch]:
+        names = [c.name for c in containers]
+        if len(set(names)) != len(names):
+            raise ValueError("containers: Duplicate value: each container needs its own name")
+        return containers
 
 
 class PodTemplate(OpenModel):

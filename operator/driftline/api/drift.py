@@ -10,7 +10,7 @@ from pydantic import Field
 from driftline.api.base import ApiModel, StatusModel, rule
 from driftline.api.common import MetricSource, MetricValue, pods_source
 from driftline.api.constants import DRIFT_TOP_FEATURES
-from driftline.api.fields import Bool, Duration, Float, Int, Timestamp
+from driftline.api.fields import Bool, Duration, Float, Int, Timestamp, parse_duration
 
 PSI_MAX: Final = 10.0
 """PSI has no upper bound; a threshold beyond this is a mistake, not a policy."""
@@ -87,6 +87,31 @@ class DriftSpec(ApiModel):
     )
     def _threshold_in_range(self) -> bool:
         return self.metric is DriftMetric.PSI or self.threshold <= 1.0
+
+    @rule(
+        "!has(self.window.size) || self.window.size >= self.minSamples",
+        "window.size must hold at least minSamples inputs, or no reading could ever be judged",
+        field_path=".window.size",
+    )
+    def _window_holds_min_samples(self) -> bool:
+        return self.window.size is None or self.window.size >= self.min_samples
+
+    @rule(
+        "duration(self.scrapeInterval) >= duration('1s')",
+        "scrapeInterval must be at least 1s: drift would be read without pause",
+        field_path=".scrapeInterval",
+    )
+    def _interval_positive(self) -> bool:
+        return parse_duration(self.scrape_interval) >= 1
+
+    @rule(
+        "self.action != 'Rollback' || self.rollbackWindowSeconds > 0",
+        "action Rollback needs rollbackWindowSeconds above 0: drift never begins within 0s of a roll forward, so "
+        "nothing would ever be rolled back (use Alert to only be told)",
+        field_path=".rollbackWindowSeconds",
+    )
+    def _rollback_possible(self) -> bool:
+        return self.action is not DriftAction.ROLLBACK or self.rollback_window_seconds > 0
 
 
 # --- Status. ---------------------------------------------------------------------------------------------------------

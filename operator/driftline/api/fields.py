@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Final
 
 from pydantic import Field, GetCoreSchemaHandler, GetJsonSchemaHandler, PlainSerializer, Strict
@@ -192,6 +193,24 @@ QUANTITY_PATTERN: Final = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 )
 Quantity = Int | Annotated[str, Field(max_length=64, pattern=QUANTITY_PATTERN)]
+
+
+_QUANTITY = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:([KMGTPE]i|[numkMGTPE])|[eE]([+-]?[0-9]+))?")
+_SUFFIX = {
+    **{s: Decimal(1024) ** (i + 1) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
+    **{s: Decimal(10) ** e for s, e in zip("numkMGTPE", (-9, -6, -3, 3, 6, 9, 12, 15, 18), strict=True)},
+}
+
+
+def quantity_value(value: Any) -> Decimal | None:
+    """A resource quantity's value ("500m" -> 0.5, "1Gi" -> 1073741824, "1e3" -> 1000, 2 -> 2), or None."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    match = _QUANTITY.fullmatch(str(value))
+    if match is None:
+        return None
+    number, suffix, exponent = match.groups()
+    return Decimal(number) * (_SUFFIX[suffix] if suffix else Decimal(10) ** int(exponent or 0))
 
 
 # --- Timestamps: RFC 3339 in UTC at second precision, as metav1.Time writes them, so rewriting is a no-op. ----------

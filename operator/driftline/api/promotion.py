@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Final
 
 from pydantic import Field
 
-from driftline.api.base import ApiModel
+from driftline.api.base import ApiModel, rule
 from driftline.api.fields import Bool, Float, MetricName
+
+SHARES: Final = (
+    "accuracy", "balanced_accuracy", "precision", "recall", "f1", "f1_macro", "f1_weighted", "roc_auc",
+    "average_precision",
+)  # fmt: skip
+"""Scores that lie in 0..1 (higher is better)."""
+LOSSES: Final = ("log_loss", "rmse", "mae", "mse")
+"""Losses: never below 0, lower is better."""
+_AT_MOST_ONE: Final = (*SHARES, "r2")
+
+
+def _cel_list(names: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f"'{n}'" for n in names) + "]"
 
 
 class ComparisonOp(StrEnum):
@@ -41,7 +54,30 @@ class MetricGate(ApiModel):
     op: ComparisonOp = ComparisonOp.GE
     """Comparison: >=, <=, > or <."""
     value: Float
-    """The value compared against."""
+    """The value compared against. A gate no value could pass is refused: scores such as accuracy, f1 and roc_auc
+    lie in 0..1 and r2 at most 1; losses (log_loss, rmse, mae, mse) are never below 0."""
+
+    @rule(
+        f"!(self.metric in {_cel_list(_AT_MOST_ONE)}) || !((self.op == '>=' && self.value > 1.0) || "
+        "(self.op == '>' && self.value >= 1.0))",
+        f"no version can pass this gate: {', '.join(SHARES)} lie in 0..1 and r2 is at most 1",
+        field_path=".value",
+    )
+    def _reachable_from_above(self) -> bool:
+        if self.metric not in _AT_MOST_ONE:
+            return True
+        return not ((self.op is ComparisonOp.GE and self.value > 1) or (self.op is ComparisonOp.GT and self.value >= 1))
+
+    @rule(
+        f"!(self.metric in {_cel_list((*SHARES, *LOSSES))}) || !((self.op == '<=' && self.value < 0.0) || "
+        "(self.op == '<' && self.value <= 0.0))",
+        f"no version can pass this gate: {', '.join(SHARES)} and the losses {', '.join(LOSSES)} are never below 0",
+        field_path=".value",
+    )
+    def _reachable_from_below(self) -> bool:
+        if self.metric not in (*SHARES, *LOSSES):
+            return True
+        return not ((self.op is ComparisonOp.LE and self.value < 0) or (self.op is ComparisonOp.LT and self.value <= 0))
 
 
 class MustBeat(ApiModel):
@@ -53,7 +89,20 @@ class MustBeat(ApiModel):
     """How much better the candidate must be: it passes when candidate - production >= minDelta for a score
     (production - candidate for a loss). With 0 a tie passes."""
     higher_is_better: Bool = True
-    """True for scores (accuracy, f1, r2), false for losses (rmse, mae, log_loss)."""
+    """True for scores (accuracy, f1, r2), false for losses (rmse, mae, log_loss); a known metric with the wrong
+    direction is refused, since a worse version would win."""
+
+    @rule(
+        f"!(self.metric in {_cel_list(LOSSES)} && self.higherIsBetter) && "
+        f"!(self.metric in {_cel_list((*SHARES, 'r2'))} && !self.higherIsBetter)",
+        "higherIsBetter contradicts the metric: set it false for a loss (log_loss, rmse, mae, mse) and true for a "
+        "score (accuracy, f1, roc_auc, r2, ...), or the worse version would win",
+        field_path=".higherIsBetter",
+    )
+    def _direction(self) -> bool:
+        if self.metric in LOSSES:
+            return not self.higher_is_better
+        return self.higher_is_better or self.metric not in (*SHARES, "r2")
 
 
 class PromotionPolicy(ApiModel):
@@ -68,3 +117,22 @@ class PromotionPolicy(ApiModel):
     must_beat: MustBeat | None = None
     """Also require beating the current Production version on a metric. With no Production version yet, it
     passes."""
+
+    @rule(
+        "self.gates.all(a, self.gates.all(b, a.metric != b.metric || !(a.op in ['>=', '>']) || "
+        "!(b.op in ['<=', '<']) || a.value < b.value || (a.value == b.value && a.op == '>=' && b.op == '<=')))",
+        "gates on the same metric contradict each other: no value passes them all (e.g. accuracy >= 0.9 with "
+        "accuracy < 0.8)",
+        field_path=".gates",
+    )
+    def _gates_agree(self) -> bool:
+        for low in self.gates:
+            for high in self.gates:
+                if low.metric != high.metric or low.op not in (ComparisonOp.GE, ComparisonOp.GT):
+                    continue
+                if high.op not in (ComparisonOp.LE, ComparisonOp.LT):
+                    continue
+                both_inclusive = low.op is ComparisonOp.GE and high.op is ComparisonOp.LE
+                if not (low.value < high.value or (low.value == high.value and both_inclusive)):
+                    return False
+        return True

@@ -7,12 +7,12 @@ import itertools
 from enum import StrEnum
 from typing import Annotated, Final
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from driftline.api.base import ApiModel, FieldError, StatusModel, rule
 from driftline.api.common import MetricSource, pods_source
 from driftline.api.constants import ANALYSIS_MEASUREMENTS_CAP
-from driftline.api.fields import Bool, Duration, Float, Int, MetricName, Timestamp
+from driftline.api.fields import Bool, Duration, Float, Int, MetricName, Timestamp, parse_duration
 
 BUILTIN_POD_METRICS: Final = ("error-rate", "latency-p95", "latency-p99", "request-rate")
 """Measurements the pods provider computes from the serving pods' /metrics over one interval."""
@@ -70,6 +70,20 @@ class AnalysisMetric(ApiModel):
     def _builtin_for_pods(self) -> bool:
         return self.provider.prometheus is not None or self.name in BUILTIN_POD_METRICS
 
+    @rule(
+        "has(self.provider.prometheus) || self.threshold.relativeToStable || "
+        "[has(self.threshold.min) ? self.threshold.min : 0.0, has(self.threshold.max) ? self.threshold.max : 0.0]"
+        ".all(v, v >= 0.0 && (self.name != 'error-rate' || v <= 1.0))",
+        "the threshold lies outside what the pods provider can measure: error-rate is a share, 0..1 (max 0.05 is "
+        "5%), latencies and request-rate are never below 0",
+        field_path=".threshold",
+    )
+    def _threshold_measurable(self) -> bool:
+        if self.provider.prometheus is not None or self.threshold.relative_to_stable:
+            return True
+        bounds = [b for b in (self.threshold.min, self.threshold.max) if b is not None]
+        return all(b >= 0 and (self.name != "error-rate" or b <= 1) for b in bounds)
+
 
 def _default_analysis_metrics() -> list[AnalysisMetric]:
     return [AnalysisMetric(name="error-rate", threshold=Threshold(max=0.05))]
@@ -100,9 +114,43 @@ class AnalysisSpec(ApiModel):
         default_factory=_default_analysis_metrics,
         json_schema_extra={
             "default": [{"name": "error-rate", "provider": {"pods": {}}, "threshold": {"max": 0.05}}],
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
         },
     )
-    """What to measure; every metric must pass. Defaults to error-rate at most 5%."""
+    """What to measure, each name once; every metric must pass. Defaults to error-rate at most 5%."""
+
+    @rule(
+        "duration(self.interval) >= duration('1s')",
+        "interval must be at least 1s: the analysis would measure without pause",
+        field_path=".interval",
+    )
+    def _interval_positive(self) -> bool:
+        return parse_duration(self.interval) >= 1
+
+    @rule(
+        "self.failureLimit < self.count",
+        "failureLimit must be below count: a step takes count measurements, so it could never fail",
+        field_path=".failureLimit",
+    )
+    def _can_fail(self) -> bool:
+        return self.failure_limit < self.count
+
+    @rule(
+        "self.inconclusiveLimit < self.count",
+        "inconclusiveLimit must be below count: a step takes count measurements, so it could never be inconclusive",
+        field_path=".inconclusiveLimit",
+    )
+    def _can_be_inconclusive(self) -> bool:
+        return self.inconclusive_limit < self.count
+
+    @field_validator("metrics")
+    @classmethod
+    def _names_once(cls, metrics: list[AnalysisMetric]) -> list[AnalysisMetric]:
+        names = [m.name for m in metrics]
+        if len(set(names)) != len(names):
+            raise ValueError("metrics: Duplicate value: each metric name may be used once")
+        return metrics
 
 
 class CanaryStep(ApiModel):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-from decimal import Decimal
 from typing import Any, Protocol
 
 from driftline.api import constants as c
 from driftline.api import inferenceservice as api
+from driftline.api.fields import quantity_value
 from driftline.api.inferenceservice import InferenceServiceSpec
 from driftline.render.common import (
     child_name,
@@ -319,24 +318,6 @@ def _covers(live: Any, desired: Any, quantities: bool = False) -> bool:
             return all(any(_covers(item, d, quantities) for item in live) for d in desired)
         return len(live) == len(desired) and all(_covers(a, b, quantities) for a, b in zip(live, desired, strict=True))
     if quantities and live != desired:
-        a, b = _quantity(live), _quantity(desired)
+        a, b = quantity_value(live), quantity_value(desired)
         return a is not None and a == b
     return bool(live == desired)
-
-
-_QUANTITY = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:([KMGTPE]i|[numkMGTPE])|[eE]([+-]?[0-9]+))?")
-_SUFFIX = {
-    **{s: Decimal(1024) ** (i + 1) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
-    **{s: Decimal(10) ** e for s, e in zip("numkMGTPE", (-9, -6, -3, 3, 6, 9, 12, 15, 18), strict=True)},
-}
-
-
-def _quantity(value: Any) -> Decimal | None:
-    """A resource quantity's value ("500m" -> 0.5, "1Gi" -> 1073741824, "1e3" -> 1000, 2 -> 2), or None."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        return None
-    match = _QUANTITY.fullmatch(str(value))
-    if match is None:
-        return None
-    number, suffix, exponent = match.groups()
-    return Decimal(number) * (_SUFFIX[suffix] if suffix else Decimal(10) ** int(exponent or 0))

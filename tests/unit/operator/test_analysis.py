@@ -84,7 +84,7 @@ def spec(**kw: Any) -> AnalysisSpec:
         ([E, E, E], {}, AnalysisPhase.FAILED),
         ([E, S, E], {}, AnalysisPhase.SUCCESSFUL),
         # Nothing succeeded, within the limits: not a pass.
-        ([N, N, E], {"inconclusiveLimit": 5}, AnalysisPhase.INCONCLUSIVE),
+        ([N, N, E], {"inconclusiveLimit": 2}, AnalysisPhase.INCONCLUSIVE),
     ],
 )
 def test_assess(phases: list[MeasurementPhase], limits: dict[str, Any], want: AnalysisPhase) -> None:
