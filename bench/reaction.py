@@ -562,8 +562,8 @@ class DriftAlerts:
 def _drift_alerts(env: Env, ns: str, good: int, trials: int) -> DriftAlerts:
     out = DriftAlerts([], [], [], [])
     path = f"{API.format(ns=ns)}/inferenceservices"
-    # Pinned to a good version: after the canary aborts above, the model has no Production version (the abort marks
-    # the canary RolledBack; the version it replaced stays Archived), so following the model would serve none.
+    # Pinned to a good version, so the drift trials below measure drift alone, whatever the canary trials above left
+    # as the model's Production version (an abort restores the version the canary was to replace).
     env.api.create(
         path,
         {

@@ -95,6 +95,26 @@ def train(cluster: Cluster, ns: str, name: str, estimator: str, params: dict[str
     return version
 
 
+def restored_to_production(cluster: Cluster, ns: str, version: int, why: str) -> None:
+    """After a rollback the registry says what serves: the version traffic went back to is Production again, with a
+    Restored Event, and the one rolled back is not."""
+    name = f"{MODEL}-v{version}"
+    status = versions(cluster, ns)[name]["status"]
+    assert (status["stage"], status["promotedBy"]) == ("Production", "rollback"), status
+    assert why in status["reason"], status["reason"]
+    assert [s for s in stages(cluster, ns).values() if s == "Production"] == ["Production"]
+
+    def told() -> list[str]:  # kopf posts Events from a queue: a moment after the status
+        return [e["message"] for e in events_of(cluster, ns, "ModelVersion", name) if e["reason"] == "Restored"]
+
+    said = cluster.wait_for(f"the Restored Event of {name}", told, timeout=30)
+    assert f"{name} is now Production (serving again since" in said[0], said
+
+
+def stages(cluster: Cluster, ns: str) -> dict[str, str]:
+    return {name: (mv.get("status") or {}).get("stage", "") for name, mv in versions(cluster, ns).items()}
+
+
 def snapshot(cluster: Cluster, ns: str) -> dict[str, str]:
     paths = [
         f"{DIS.format(ns=ns)}/bc",
@@ -362,6 +382,7 @@ def test_rollout_past_the_progress_deadline_is_rolled_back(
     st = cluster.wait_for("bc Ready on v1 again", ready_at(cluster, ns, "bc", 1), timeout=60)
     v2 = versions(cluster, ns)[f"{MODEL}-v2"]
     assert v2["status"]["stage"] == "RolledBack" and "30s" in v2["status"]["reason"]
+    restored_to_production(cluster, ns, 1, "v2 was rolled back (ProgressDeadlineExceeded)")
     assert any(
         e["reason"] == "ProgressDeadlineExceeded" and e["type"] == "Warning"
         for e in events_of(cluster, ns, "InferenceService", "bc")
@@ -401,6 +422,7 @@ def test_canary_of_a_bad_version_is_aborted_and_a_good_one_promoted(
     assert "canaryVersion" not in st
     v2 = versions(cluster, ns)[f"{MODEL}-v2"]
     assert v2["status"]["stage"] == "RolledBack" and "error-rate 1" in v2["status"]["reason"]
+    restored_to_production(cluster, ns, 1, "v2 was rolled back (AnalysisFailed)")
     assert any(
         e["reason"] == "AnalysisFailed" and e["type"] == "Warning"
         for e in events_of(cluster, ns, "InferenceService", "bc")

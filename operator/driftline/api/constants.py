@@ -193,6 +193,7 @@ class Reason(StrEnum):
     REJECT_REQUESTED = "RejectRequested"
     SUPERSEDED = "Superseded"
     ROLLED_BACK = "RolledBack"
+    RESTORED = "Restored"
     # InferenceService
     NO_PRODUCTION_VERSION = "NoProductionVersion"
     VERSION_NOT_FOUND = "VersionNotFound"

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from driftline.api.constants import ANNOTATION_PROMOTE, ANNOTATION_REJECT
+from driftline.api.modelversion import Stage
 from driftline.api.promotion import PromotionPolicy
 
 
@@ -104,6 +105,16 @@ def survivor(versions: Sequence[Registered]) -> str | None:
     if not prod:
         return None
     return max(prod, key=lambda v: (v.promoted_at or "", v.version)).name
+
+
+def restored_after_rollback(versions: Sequence[Registered], rolled_back: str, to_version: int) -> str | None:
+    """The version that is Production again once `rolled_back` is out of service and traffic went back to
+    `to_version`, so the registry says what serves. Only a version that was Production before (Archived) comes back;
+    none does when another version is Production (a person promoted one since) or the one returned to is gone."""
+    if any(v.stage == Stage.PRODUCTION and v.name != rolled_back for v in versions):
+        return None
+    back = next((v for v in versions if v.version == to_version and v.name != rolled_back), None)
+    return back.name if back is not None and back.stage == Stage.ARCHIVED else None
 
 
 def next_version(existing: Sequence[int]) -> int:

@@ -239,6 +239,7 @@ class Demo:
                 self.show.step("v3 drifts right after its roll forward", "caused by v3: rolled back to v2")
                 self.until("the Rollback action", self.last_action("Rollback"), timeout=120)
                 self.stage(3, "RolledBack")
+                self.stage(2, "Production")  # traffic went back to it: the registry says so
                 self.until(f"{m.SERVICE} Ready on v2 again", self.ready_on(2), timeout=180)
                 self.until("an Ok drift reading on v2 again", self.drift_is("Ok", 2), timeout=120)
             self.traffic = (traffic.predictions, traffic.failures)

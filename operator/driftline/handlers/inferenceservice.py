@@ -24,7 +24,7 @@ from driftline import telemetry
 from driftline.api import constants as c
 from driftline.api.inferenceservice import InferenceServiceSpec, ServicePhase
 from driftline.config import OperatorConfig
-from driftline.decide import authorship, canary, drift, pods, serving
+from driftline.decide import authorship, canary, drift, pods, promotion, serving
 from driftline.decide import conditions as conds
 from driftline.handlers import authors, failpoints, hints, podstart, readings, recheck, registry
 from driftline.handlers import canary as canary_handler
@@ -358,3 +358,10 @@ def mark_rolled_back(namespace: str, model: str, rb: serving.RollBack) -> None:
             registry.stage_status(mv, "RolledBack", rb.reason, rb.message),
         )
         events.warning(mv, rb.reason, f"{rb.version.name} rolled back: {rb.message}")
+        # Traffic went back to an earlier version: the registry says so, as `kubectl get mv` is read.
+        mvs = registry.versions_of(namespace, model)
+        back = promotion.restored_after_rollback(registry.registered(mvs), rb.version.name, rb.to_version)
+        restored = next((m for m in mvs if m["metadata"]["name"] == back), None)
+        if restored is not None:
+            why = f"serving again since {rb.version.name} was rolled back ({rb.reason})"
+            registry.promote(restored, "rollback", why, reason=c.Reason.RESTORED)

@@ -81,13 +81,13 @@ def production_of(mvs: list[dict[str, Any]]) -> dict[str, Any] | None:
     return next((m for m in mvs if m["metadata"]["name"] == name), None)
 
 
-def promote(mv: dict[str, Any], by: str, message: str, **extra: Any) -> None:
+def promote(mv: dict[str, Any], by: str, message: str, reason: str = c.Reason.PROMOTED, **extra: Any) -> None:
     """Make `mv` Production and archive the model's other Production versions. Call under the model's lock."""
     ns, name, model = mv["metadata"]["namespace"], mv["metadata"]["name"], mv["spec"]["model"]
-    status = stage_status(mv, "Production", c.Reason.PROMOTED, message, promotedAt=now(), promotedBy=by, **extra)
+    status = stage_status(mv, "Production", reason, message, promotedAt=now(), promotedBy=by, **extra)
     objects.patch_status(c.MODEL_VERSION, ns, name, status)
     failpoints.hit("registry.promoted")
-    events.normal(mv, c.Reason.PROMOTED, f"{name} is now Production ({message})")
+    events.normal(mv, reason, f"{name} is now Production ({message})")
     archive_others(ns, model, keep=name)
 
 

@@ -89,6 +89,29 @@ def test_after_repair_exactly_one_production_survives(rows: list[tuple[str | Non
     assert [v.name for v in remaining] == [keep]
 
 
+@pytest.mark.parametrize(
+    ("stages", "rolled_back", "to", "restored"),
+    [
+        # v2 took over from v1 and was rolled back: v1, archived when v2 came, is Production again.
+        (["Archived", "RolledBack"], "m-v2", 1, "m-v1"),
+        (["Archived", "Production"], "m-v2", 1, "m-v1"),  # the mark not yet seen: v2 counts as out all the same
+        # A person promoted v3 since: it stays Production, and v1 stays archived.
+        (["Archived", "RolledBack", "Production"], "m-v2", 1, None),
+        # Never Production (served by a pin, or rejected): a rollback does not make it Production.
+        (["Candidate", "RolledBack"], "m-v2", 1, None),
+        (["Rejected", "RolledBack"], "m-v2", 1, None),
+        (["RolledBack", "RolledBack"], "m-v2", 1, None),
+        (["Production", "RolledBack"], "m-v2", 1, None),  # already Production: nothing to do
+        (["Archived", "RolledBack"], "m-v2", 7, None),  # the version returned to is gone
+    ],
+)
+def test_the_version_traffic_went_back_to_is_production_again(
+    stages: list[str], rolled_back: str, to: int, restored: str | None
+) -> None:
+    vs = [Registered(f"m-v{i + 1}", i + 1, stage) for i, stage in enumerate(stages)]
+    assert promotion.restored_after_rollback(vs, rolled_back, to) == restored
+
+
 def test_next_version() -> None:
     assert next_version([]) == 1
     assert next_version([1, 3, 2]) == 4
