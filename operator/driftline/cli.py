@@ -45,7 +45,7 @@ def _run(args: argparse.Namespace) -> int:
     if not args.all_namespaces and not args.namespace:
         print("driftline run: pass --all-namespaces or one or more --namespace", file=sys.stderr)
         return 2
-    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
+    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat[args.log_format.upper()])
     if args.metrics_port is not None and args.metrics_secure:
         from driftline.k8s import secure_metrics
 
@@ -92,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-cert-dir", type=Path, help="with --metrics-secure: tls.crt and tls.key (default: self-signed)"
     )
     run.add_argument("-v", "--verbose", action="store_true", help="log every handler invocation")
+    run.add_argument(
+        "--log-format",
+        choices=["plain", "full", "json"],
+        default="plain",
+        help="log lines as text (plain; full adds time and logger) or one JSON object each, for log collectors",
+    )
     run.set_defaults(func=_run)
     demo = sub.add_parser("demo", help="the model loop on the embedded local control plane (starts it if needed)")
     demo.add_argument("--dir", type=Path, default=default_cluster_dir(), help="where the local cluster keeps its state")

@@ -32,11 +32,36 @@ TIMEOUT = urllib3.Timeout(connect=10, read=60)
 
 
 class ApiError(Exception):
-    """The API server answered with other than 2xx (`status`), or could not be reached (`status` 0)."""
+    """The API server answered with other than 2xx (`status`), or could not be reached (`status` 0).
 
-    def __init__(self, status: int, reason: str, body: str = "") -> None:
+    `status_reason` is the answer's metav1.Status reason (AlreadyExists, Conflict, NotFound, Invalid, TooManyRequests,
+    ...; empty when the body is no Status), the machine-readable cause to branch on; `retry_after` the seconds the
+    server asked to wait (the Retry-After header, else the Status's details.retryAfterSeconds), or None."""
+
+    def __init__(
+        self, status: int, reason: str, body: str = "", status_reason: str = "", retry_after: float | None = None
+    ) -> None:
         super().__init__(f"({status}) {reason}" + (f": {body[:500]}" if body else ""))
         self.status, self.reason, self.body = status, reason, body
+        self.status_reason, self.retry_after = status_reason, retry_after
+
+
+def status_details(body: str, retry_after_header: str | None) -> tuple[str, float | None]:
+    """(reason, retry after in seconds) of an error answer: its metav1.Status reason, and how long it asked to wait.
+    Retry-After in the HTTP-date form is not used by the API server and counts as absent."""
+    reason, retry_after = "", None
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and doc.get("kind") == "Status":
+        reason = str(doc.get("reason") or "")
+        seconds = (doc.get("details") or {}).get("retryAfterSeconds")
+        if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds >= 0:
+            retry_after = float(seconds)
+    if retry_after_header and retry_after_header.strip().isdigit():
+        retry_after = float(retry_after_header.strip())
+    return reason, retry_after
 
 
 class _Connection:
@@ -46,7 +71,9 @@ class _Connection:
         options: dict[str, Any] = {
             "maxsize": POOL_SIZE,
             "timeout": TIMEOUT,
-            "retries": urllib3.Retry(total=3, redirect=0),  # connection failures; reads only of idempotent calls
+            # Connection failures only (reads of idempotent calls). Not an answer's Retry-After: urllib3 would sleep
+            # it out in a handler thread; the error carries it to kopf's retry delay instead (objects._retry_delay).
+            "retries": urllib3.Retry(total=3, redirect=0, respect_retry_after_header=False),
         }
         if self.server.startswith("https:"):
             options["ssl_context"] = info.as_ssl_context()
@@ -88,5 +115,7 @@ def request(
     except urllib3.exceptions.HTTPError as e:  # refused, reset, timed out, TLS
         raise ApiError(0, f"{type(e).__name__}: {e}") from e
     if not 200 <= response.status <= 299:
-        raise ApiError(response.status, response.reason or "", response.data.decode(errors="replace"))
+        text = response.data.decode(errors="replace")
+        status_reason, retry_after = status_details(text, response.headers.get("Retry-After"))
+        raise ApiError(response.status, response.reason or "", text, status_reason, retry_after)
     return cast(dict[str, Any], json.loads(response.data))

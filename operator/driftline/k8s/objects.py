@@ -22,19 +22,32 @@ class Conflict(RuntimeError):
     """The object changed since it was read (resourceVersion precondition failed)."""
 
 
+RETRY_DELAY = 5.0
+"""Seconds before a retry after a temporary failure, unless the API server asked for another wait."""
+MAX_RETRY_DELAY = 60.0
+
+
+def _retry_delay(retry_after: float | None) -> float:
+    """The wait before retrying: what the API server asked (Retry-After), within 1..60 s, else RETRY_DELAY."""
+    return RETRY_DELAY if retry_after is None else min(max(retry_after, 1.0), MAX_RETRY_DELAY)
+
+
 @contextlib.contextmanager
 def _mapped() -> Iterator[None]:
     try:
         yield
     except ApiError as e:
-        if e.status == 409:
-            if "AlreadyExists" in (e.body or "") or "already exists" in (e.body or ""):
+        if e.status == 409:  # by the Status reason, not its wording: AlreadyExists on create, else a conflict
+            if e.status_reason == "AlreadyExists":
                 raise AlreadyExists(str(e.reason)) from e
             raise Conflict(str(e.reason)) from e
         if e.status == 0:  # refused, reset or timed out, as while the API server restarts
-            raise kopf.TemporaryError(f"API server unreachable: {e.reason}", delay=5) from e
+            raise kopf.TemporaryError(f"API server unreachable: {e.reason}", delay=RETRY_DELAY) from e
         if e.status in (401, 429, 500, 502, 503, 504):  # 401: expired credentials, until kopf's next login
-            raise kopf.TemporaryError(f"API server: {e.status} {e.reason}", delay=5) from e
+            delay = _retry_delay(e.retry_after)
+            raise kopf.TemporaryError(
+                f"API server: {e.status} {e.reason}, retrying in {delay:.0f}s", delay=delay
+            ) from e
         raise
 
 

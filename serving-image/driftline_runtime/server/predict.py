@@ -27,9 +27,11 @@ def _first_missing(model: ServedModel, batch: Batch) -> str | None:
 
 
 def _diagnose(error: Exception, model: ServedModel, batch: Batch) -> ApiError:
+    """400 when the input has a missing value (the request's own fault, told by the data, not by the model's
+    wording), else 422: well-formed input that this model cannot take."""
     said = str(error).strip().replace("\n", " ")[:MAX_MESSAGE]
     where = _first_missing(model, batch)
-    if where is not None and ("NaN" in said or "missing" in said.lower() or "None" in said):
+    if where is not None:
         return ApiError(400, f"{where}: missing value (null/NaN), which this model does not accept (model: {said})")
     return ApiError(422, f"the model rejected the input: {type(error).__name__}: {said}")
 

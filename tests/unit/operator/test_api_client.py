@@ -20,8 +20,14 @@ from driftline.k8s import client, objects
 pytestmark = pytest.mark.unit
 
 
+def status(code: int, reason: str, message: str = "", **details: Any) -> tuple[int, dict[str, Any]]:
+    """An error answer as the API server writes it: a metav1.Status."""
+    body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "message": message}
+    return code, {**body, "code": code, **({"details": details} if details else {})}
+
+
 class Recorder(BaseHTTPRequestHandler):
-    answers: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
+    answers: dict[tuple[str, str], tuple[int, dict[str, Any]] | tuple[int, dict[str, Any], dict[str, str]]] = {}
     seen: list[dict[str, Any]] = []
 
     def _answer(self) -> None:
@@ -35,9 +41,11 @@ class Recorder(BaseHTTPRequestHandler):
                 "body": json.loads(body) if body else None,
             }
         )
-        status, answer = self.answers.get((self.command, self.path.split("?")[0]), (404, {"reason": "NotFound"}))
+        code, answer, *extra = self.answers.get((self.command, self.path.split("?")[0]), status(404, "NotFound"))
         data = json.dumps(answer).encode()
-        self.send_response(status)
+        self.send_response(code)
+        for name, value in (extra[0] if extra else {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -89,26 +97,48 @@ def test_queries_are_encoded_and_empty_ones_left_out(server: type[Recorder]) -> 
 
 def test_an_absent_object_is_none_and_a_conflict_says_which(server: type[Recorder]) -> None:
     assert objects.get(c.MODEL_VERSION, "ml", "gone") is None
-    server.answers[("POST", MV)] = (409, {"reason": "AlreadyExists", "message": 'modelversions "v1" already exists'})
+    # Told apart by the Status reason, never by the wording (which is for people, and may change).
+    server.answers[("POST", MV)] = status(409, "AlreadyExists", 'modelversions.driftline.dev "v1" exists')
     with pytest.raises(objects.AlreadyExists):
         objects.create(c.MODEL_VERSION, "ml", {"metadata": {"name": "v1"}})
-    server.answers[("PATCH", f"{MV}/v1/status")] = (409, {"reason": "Conflict", "message": "object was modified"})
+    server.answers[("PATCH", f"{MV}/v1/status")] = status(409, "Conflict", "the object already exists in a new form")
     with pytest.raises(objects.Conflict):
         objects.patch_status(c.MODEL_VERSION, "ml", "v1", {}, resource_version="1")
 
 
-@pytest.mark.parametrize("status", [401, 429, 500, 503])
-def test_a_passing_failure_is_retried_later_by_kopf(server: type[Recorder], status: int) -> None:
-    server.answers[("GET", f"{MV}/v1")] = (status, {"reason": "x"})
-    with pytest.raises(kopf.TemporaryError, match=f"API server: {status}"):
+@pytest.mark.parametrize("code", [401, 429, 500, 503])
+def test_a_passing_failure_is_retried_later_by_kopf(server: type[Recorder], code: int) -> None:
+    server.answers[("GET", f"{MV}/v1")] = status(code, "x")
+    with pytest.raises(kopf.TemporaryError, match=f"API server: {code}") as e:
         objects.get(c.MODEL_VERSION, "ml", "v1")
+    assert e.value.delay == objects.RETRY_DELAY
+
+
+@pytest.mark.parametrize(
+    ("header", "details", "delay"),
+    [
+        ({"Retry-After": "7"}, {}, 7.0),  # the header, as the API server's priority and fairness sends it
+        ({}, {"retryAfterSeconds": 3}, 3.0),  # only in the Status
+        ({"Retry-After": "2"}, {"retryAfterSeconds": 9}, 2.0),  # both: the header
+        ({"Retry-After": "3600"}, {}, 60.0),  # never more than a minute
+        ({"Retry-After": "0"}, {}, 1.0),  # never a hot loop
+        ({"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}, {}, objects.RETRY_DELAY),  # the date form: ours
+    ],
+)
+def test_too_many_requests_waits_as_long_as_the_api_server_asks(
+    server: type[Recorder], header: dict[str, str], details: dict[str, Any], delay: float
+) -> None:
+    server.answers[("GET", f"{MV}/v1")] = (*status(429, "TooManyRequests", "too many requests", **details), header)
+    with pytest.raises(kopf.TemporaryError) as e:
+        objects.get(c.MODEL_VERSION, "ml", "v1")
+    assert e.value.delay == delay
 
 
 def test_a_refused_spec_is_raised_with_the_api_servers_message(server: type[Recorder]) -> None:
-    server.answers[("POST", MV)] = (422, {"reason": "Invalid", "message": "spec.model: Required value"})
+    server.answers[("POST", MV)] = status(422, "Invalid", "spec.model: Required value")
     with pytest.raises(client.ApiError, match=r"spec\.model: Required value") as e:
         objects.create(c.MODEL_VERSION, "ml", {})
-    assert e.value.status == 422
+    assert (e.value.status, e.value.status_reason) == (422, "Invalid")
 
 
 def test_an_api_server_that_is_down_is_retried_later_by_kopf() -> None:
