@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field
 
@@ -92,6 +92,11 @@ class Stage(StrEnum):
     ARCHIVED = "Archived"
     REJECTED = "Rejected"
     ROLLED_BACK = "RolledBack"
+
+
+BAD_STAGES: Final = frozenset({Stage.REJECTED, Stage.ROLLED_BACK})
+"""Stages a version is finished with as far as serving goes: auto-follow never serves it, kstatus reads it as
+Stalled."""
 
 
 class ModelVersionStatus(StatusModel):

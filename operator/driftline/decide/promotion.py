@@ -96,12 +96,12 @@ def artifact_owner(name: str, holders: Sequence[Holder]) -> str | None:
 
 def to_archive(versions: Sequence[Registered], promoted: str) -> list[str]:
     """After `promoted` became Production, every other Production version of the model is archived."""
-    return [v.name for v in versions if v.stage == "Production" and v.name != promoted]
+    return [v.name for v in versions if v.stage == Stage.PRODUCTION and v.name != promoted]
 
 
 def survivor(versions: Sequence[Registered]) -> str | None:
     """When a crash left two Production versions, the most recently promoted one stays (ties: the higher version)."""
-    prod = [v for v in versions if v.stage == "Production"]
+    prod = [v for v in versions if v.stage == Stage.PRODUCTION]
     if not prod:
         return None
     return max(prod, key=lambda v: (v.promoted_at or "", v.version)).name
@@ -145,4 +145,4 @@ def pending(annotations: Mapping[str, str], status: Mapping[str, Any]) -> Reques
     stage = status.get("stage")
     if stage is None:
         return Request.REGISTER
-    return Request.DEDUPE if stage == "Production" else None
+    return Request.DEDUPE if stage == Stage.PRODUCTION else None

@@ -23,11 +23,11 @@ from typing import Any
 
 from driftline.api.constants import HISTORY_CAP, ConditionType, Reason
 from driftline.api.inferenceservice import HistoryAction, InferenceServiceSpec, ServicePhase
+from driftline.api.modelversion import BAD_STAGES, Stage
 from driftline.api.rollout import RolloutStrategy
 from driftline.decide.conditions import Cond, lifecycle
 from driftline.decide.promotion import Registered, survivor
 
-BAD_STAGES = ("Rejected", "RolledBack")
 """Stages auto-follow never serves; a rolled-back pin is not served either."""
 
 CONFLICT_RECHECK_SECONDS = 30.0
@@ -215,7 +215,7 @@ def resolve(spec: InferenceServiceSpec, versions: Sequence[Version], served: Seq
             if fallback is not None:
                 msg += f"; still serving version {fallback.version}"
             return Target(fallback, Reason.VERSION_NOT_FOUND, msg, degraded=fallback is not None, invalid=True)
-        if pin.stage == "RolledBack":
+        if pin.stage == Stage.ROLLED_BACK:
             why = f" ({pin.reason})" if pin.reason else ""
             if fallback is None:
                 msg = f"pinned version {pin.version} was rolled back{why} and no earlier good version is known; "
@@ -346,7 +346,7 @@ def decide(
     if refused is not None:
         events.append(refused)
     if roll_back is not None:
-        marked = replace(roll_back.version, stage="RolledBack", reason=roll_back.message)
+        marked = replace(roll_back.version, stage=Stage.ROLLED_BACK, reason=roll_back.message)
         versions = [marked if v.version == marked.version else v for v in versions]
         by_number[marked.version] = marked
 

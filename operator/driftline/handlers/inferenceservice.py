@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from driftline import telemetry
 from driftline.api import constants as c
 from driftline.api.inferenceservice import InferenceServiceSpec, ServicePhase
+from driftline.api.modelversion import Stage
 from driftline.config import OperatorConfig
 from driftline.decide import authorship, canary, drift, pods, promotion, serving
 from driftline.decide import conditions as conds
@@ -349,13 +350,13 @@ def mark_rolled_back(namespace: str, model: str, rb: serving.RollBack) -> None:
     """The version left behind becomes RolledBack (model-wide: auto-follow never picks it again)."""
     with lock(("model", namespace, model)):
         mv = objects.get(c.MODEL_VERSION, namespace, rb.version.name)
-        if mv is None or (mv.get("status") or {}).get("stage") == "RolledBack":
+        if mv is None or (mv.get("status") or {}).get("stage") == Stage.ROLLED_BACK:
             return
         objects.patch_status(
             c.MODEL_VERSION,
             namespace,
             rb.version.name,
-            registry.stage_status(mv, "RolledBack", rb.reason, rb.message),
+            registry.stage_status(mv, Stage.ROLLED_BACK, rb.reason, rb.message),
         )
         events.warning(mv, rb.reason, f"{rb.version.name} rolled back: {rb.message}")
         # Traffic went back to an earlier version: the registry says so, as `kubectl get mv` is read.

@@ -11,6 +11,7 @@ from typing import Any
 import kopf
 
 from driftline.api import constants as c
+from driftline.api.modelversion import BAD_STAGES, Stage
 from driftline.decide import promotion
 from driftline.handlers import registry
 from driftline.handlers.locks import lock
@@ -91,7 +92,7 @@ def reconcile(mv: dict[str, Any]) -> None:
             )
         case promotion.Request.PROMOTE:
             promote_req, stage = annotations[c.ANNOTATION_PROMOTE], status.get("stage")
-            if stage in ("Rejected", "RolledBack"):
+            if stage in BAD_STAGES:
                 # A person may overrule a gate: an explicit request wins over an automatic verdict, and is recorded.
                 events.warning(mv, c.Reason.PROMOTE_REQUESTED, f"promoting {name} although it was {stage}")
             registry.promote(
@@ -106,7 +107,7 @@ def reconcile(mv: dict[str, Any]) -> None:
                 c.MODEL_VERSION,
                 ns,
                 name,
-                registry.stage_status(mv, "Candidate", c.Reason.REGISTERED, "registered"),
+                registry.stage_status(mv, Stage.CANDIDATE, c.Reason.REGISTERED, "registered"),
                 resource_version=meta.get("resourceVersion"),
             )
             events.normal(mv, c.Reason.REGISTERED, f"{name} registered as Candidate")

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from driftline.api import constants as c
+from driftline.api.modelversion import BAD_STAGES, Stage
 from driftline.decide import conditions as conds
 from driftline.decide import promotion
 from driftline.handlers import failpoints
@@ -14,17 +15,14 @@ from driftline.k8s import events, objects
 
 log = logging.getLogger(__name__)
 
-# Stages in which a version is finished with, as far as serving goes: kstatus reads them as Stalled.
-_TERMINAL_STAGES = ("Rejected", "RolledBack")
-
 
 def now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def stage_status(mv: dict[str, Any], stage: str, reason: str, message: str, **fields: Any) -> dict[str, Any]:
+def stage_status(mv: dict[str, Any], stage: Stage, reason: str, message: str, **fields: Any) -> dict[str, Any]:
     """The status patch that puts `mv` in `stage`, with conditions GitOps tools can read."""
-    bad = stage in _TERMINAL_STAGES
+    bad = stage in BAD_STAGES  # kstatus reads these as Stalled
     cond_list = conds.merge(
         (mv.get("status") or {}).get("conditions"),
         conds.lifecycle(not bad, reason, message, reconciling=False, stalled=bad),
@@ -84,7 +82,7 @@ def production_of(mvs: list[dict[str, Any]]) -> dict[str, Any] | None:
 def promote(mv: dict[str, Any], by: str, message: str, reason: str = c.Reason.PROMOTED, **extra: Any) -> None:
     """Make `mv` Production and archive the model's other Production versions. Call under the model's lock."""
     ns, name, model = mv["metadata"]["namespace"], mv["metadata"]["name"], mv["spec"]["model"]
-    status = stage_status(mv, "Production", reason, message, promotedAt=now(), promotedBy=by, **extra)
+    status = stage_status(mv, Stage.PRODUCTION, reason, message, promotedAt=now(), promotedBy=by, **extra)
     objects.patch_status(c.MODEL_VERSION, ns, name, status)
     failpoints.hit("registry.promoted")
     events.normal(mv, reason, f"{name} is now Production ({message})")
@@ -97,12 +95,12 @@ def archive_others(namespace: str, model: str, keep: str) -> None:
         other = next(m for m in mvs if m["metadata"]["name"] == other_name)
         msg = f"superseded by {keep}"
         objects.patch_status(
-            c.MODEL_VERSION, namespace, other_name, stage_status(other, "Archived", c.Reason.SUPERSEDED, msg)
+            c.MODEL_VERSION, namespace, other_name, stage_status(other, Stage.ARCHIVED, c.Reason.SUPERSEDED, msg)
         )
         events.normal(other, c.Reason.SUPERSEDED, f"{other_name} archived: {msg}")
 
 
 def reject(mv: dict[str, Any], reason: str, message: str, **extra: Any) -> None:
     ns, name = mv["metadata"]["namespace"], mv["metadata"]["name"]
-    objects.patch_status(c.MODEL_VERSION, ns, name, stage_status(mv, "Rejected", reason, message, **extra))
+    objects.patch_status(c.MODEL_VERSION, ns, name, stage_status(mv, Stage.REJECTED, reason, message, **extra))
     events.warning(mv, reason, f"{name} rejected: {message}")

@@ -13,6 +13,7 @@ import kopf
 from pydantic import ValidationError
 
 from driftline.api import constants as c
+from driftline.api.modelversion import Stage
 from driftline.api.trainingjob import TrainingJobSpec
 from driftline.config import OperatorConfig
 from driftline.decide import authorship, promotion, training
@@ -261,7 +262,7 @@ def _register(
             failpoints.hit("trainingjob.version-created")
             status = registry.stage_status(
                 mv,
-                "Candidate",
+                Stage.CANDIDATE,
                 c.Reason.REGISTERED,
                 f"trained by TrainingJob {tj['metadata']['name']}",
                 headlineMetric=_headline(mv["spec"].get("metrics") or {}),
@@ -285,12 +286,12 @@ def _headline(metrics: dict[str, float]) -> str | None:
 def _apply_policy(tj: dict[str, Any], spec: TrainingJobSpec, mv: dict[str, Any]) -> None:
     """Auto-promotion: gates and must-beat against the current Production version. Runs once per version (only a
     Candidate is judged), and again after a crash between registering and judging."""
-    if not spec.promotion.auto or (mv.get("status") or {}).get("stage") not in (None, "Candidate"):
+    if not spec.promotion.auto or (mv.get("status") or {}).get("stage") not in (None, Stage.CANDIDATE):
         return
     ns = mv["metadata"]["namespace"]
     with lock(("model", ns, spec.model)):
         fresh = objects.get(c.MODEL_VERSION, ns, mv["metadata"]["name"])
-        if fresh is None or (fresh.get("status") or {}).get("stage") not in (None, "Candidate"):
+        if fresh is None or (fresh.get("status") or {}).get("stage") not in (None, Stage.CANDIDATE):
             return
         prod = registry.production_of(registry.versions_of(ns, spec.model))
         prod_metrics = None if prod is None else {k: float(v) for k, v in (prod["spec"].get("metrics") or {}).items()}
