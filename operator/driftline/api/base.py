@@ -10,10 +10,12 @@ CRD generator emits the CEL twin into `x-kubernetes-validations`, next to each o
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self, Union
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
@@ -119,3 +121,32 @@ class OpenModel(_CamelModel):
     """An object Driftline checks only in part (a pod template); fields it does not know are kept as they are."""
 
     model_config = ConfigDict(extra="allow")
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds (itself, optional, or the items of a list), if any."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _model_of(typing.get_args(annotation)[0])
+    if origin in (Union, types.UnionType, list):
+        found = [m for m in map(_model_of, typing.get_args(annotation)) if m is not None]
+        return found[0] if found else None
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def unknown_fields(model: type[BaseModel], data: Any, path: str) -> list[str]:
+    """Paths in `data` (wire names) that `model` has no field for, at every depth: what the API server would drop
+    without a word from a status it was sent."""
+    if isinstance(data, list):
+        return [p for i, item in enumerate(data) for p in unknown_fields(model, item, f"{path}[{i}]")]
+    if not isinstance(data, dict):
+        return []
+    by_alias = {(f.alias or name): f for name, f in model.model_fields.items()}
+    out = []
+    for key, value in data.items():
+        field = by_alias.get(key)
+        if field is None:
+            out.append(f"{path}.{key}")
+        elif (inner := _model_of(field.annotation)) is not None and value is not None:
+            out += unknown_fields(inner, value, f"{path}.{key}")
+    return out

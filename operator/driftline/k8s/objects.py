@@ -8,7 +8,19 @@ from typing import Any, TypeVar
 
 import kopf
 
-from driftline.api.constants import FIELD_MANAGER, GROUP, VERSION, KindNames
+from driftline.api.base import unknown_fields
+from driftline.api.constants import (
+    FIELD_MANAGER,
+    GROUP,
+    INFERENCE_SERVICE,
+    MODEL_VERSION,
+    TRAINING_JOB,
+    VERSION,
+    KindNames,
+)
+from driftline.api.inferenceservice import InferenceServiceStatus
+from driftline.api.modelversion import ModelVersionStatus
+from driftline.api.trainingjob import TrainingJobStatus
 from driftline.k8s.client import APPLY_PATCH, MERGE_PATCH, ApiError, request
 
 T = TypeVar("T")
@@ -64,6 +76,13 @@ def _or_none(call: Callable[[], T]) -> T | None:
 # -- Driftline's custom resources ---------------------------------------------------------------------------------
 
 
+_STATUS_MODELS = {
+    TRAINING_JOB.kind: TrainingJobStatus,
+    MODEL_VERSION.kind: ModelVersionStatus,
+    INFERENCE_SERVICE.kind: InferenceServiceStatus,
+}
+
+
 def _path(kind: KindNames, namespace: str, name: str = "") -> str:
     return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{kind.plural}" + (f"/{name}" if name else "")
 
@@ -98,7 +117,13 @@ def create(kind: KindNames, namespace: str, body: dict[str, Any]) -> dict[str, A
 def patch_status(
     kind: KindNames, namespace: str, name: str, status: dict[str, Any], resource_version: str | None = None
 ) -> dict[str, Any] | None:
-    """A JSON merge patch of the status subresource; with resource_version, only if nothing changed since the read."""
+    """A JSON merge patch of the status subresource; with resource_version, only if nothing changed since the read.
+    A key the kind's status has no field for is refused here: the API server would drop it without a word."""
+    unknown = unknown_fields(_STATUS_MODELS[kind.kind], status, "status")
+    if unknown:
+        raise ValueError(
+            f"{kind.kind} {namespace}/{name}: {', '.join(unknown)}: no such field, the write would be lost"
+        )
     body: dict[str, Any] = {"status": status}
     if resource_version:
         body["metadata"] = {"resourceVersion": resource_version}

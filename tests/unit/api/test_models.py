@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
-from driftline.api.base import StatusModel
+from driftline.api.base import StatusModel, unknown_fields
 from driftline.api.common import Condition, MetricSource, PrometheusSource
 from driftline.api.constants import API_VERSION, GROUP, HISTORY_CAP, VERSION, ConditionStatus, ConditionType, Reason
 from driftline.api.drift import DriftAction, DriftMetric, DriftSpec, DriftStatus
@@ -26,6 +28,7 @@ from driftline.api.rollout import AnalysisStatus, CanarySpec, RolloutStrategy
 from driftline.api.trainingjob import TrainingJobSpec, TrainingJobStatus
 
 pytestmark = pytest.mark.unit
+REPO = Path(__file__).resolve().parents[3]
 
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 TRAINING: dict[str, Any] = {
@@ -274,3 +277,32 @@ def test_comparison_ops() -> None:
     assert not ComparisonOp(">").holds(0.9, 0.9)
     assert ComparisonOp("<=").holds(0.1, 0.2)
     assert not ComparisonOp("<").holds(0.2, 0.2)
+
+
+def test_a_misspelt_status_key_is_found_at_any_depth() -> None:
+    status = {
+        "phase": "Ready",
+        "activeVersoin": 3,
+        "drift": {"score": 0.1, "scroe": 0.2, "features": [{"name": "a", "value": 1.0, "vaule": 2}]},
+        "conditions": [{"type": "Ready", "status": "True", "lastTransitonTime": "2026-01-01T00:00:00Z"}],
+        "analysis": None,
+    }
+    assert unknown_fields(InferenceServiceStatus, status, "status") == [
+        "status.activeVersoin",
+        "status.drift.scroe",
+        "status.drift.features[0].vaule",
+        "status.conditions[0].lastTransitonTime",
+    ]
+
+
+@pytest.mark.parametrize(
+    "path", sorted((REPO / "tests" / "data" / "status").glob("*/*.yaml")), ids=lambda p: f"{p.parent.name}/{p.stem}"
+)
+def test_every_status_the_operator_was_seen_writing_has_only_known_fields(path: Path) -> None:
+    document = yaml.safe_load(path.read_text())
+    model = {
+        "InferenceService": InferenceServiceStatus,
+        "ModelVersion": ModelVersionStatus,
+        "TrainingJob": TrainingJobStatus,
+    }[document["kind"]]
+    assert unknown_fields(model, document.get("status") or {}, "status") == []
