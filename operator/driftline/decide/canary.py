@@ -22,7 +22,7 @@ from driftline.api.constants import ANALYSIS_MEASUREMENTS_CAP, Reason
 from driftline.api.inferenceservice import HistoryAction, InferenceServiceSpec
 from driftline.api.rollout import AnalysisMetric, AnalysisPhase, MeasurementPhase
 from driftline.decide.analysis import Reading, Tally, aborts, assess, judge, worst
-from driftline.decide.serving import EventNote, Rollout, Version, history_entry
+from driftline.decide.serving import EventNote, Plan, Rollout, Version, history_entry
 
 
 class Outcome(StrEnum):
@@ -229,3 +229,42 @@ def abandoned(analysis: Mapping[str, Any] | None, why: str) -> dict[str, Any] | 
     if not analysis or analysis.get("phase") != AnalysisPhase.RUNNING:
         return None
     return {**analysis, "phase": AnalysisPhase.FAILED.value, "message": why[:1024]}
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What a reconcile writes once the serving plan and the canary step are known."""
+
+    stable: Version | None
+    """The version the stable Deployment is rendered for."""
+    previous_version: int | None
+    active_version: int | None
+    delete_canary: bool
+    """The canary Deployment goes: its canary was promoted, aborted, or is no longer wanted."""
+    status: dict[str, Any]
+    """canaryVersion, canaryWeight (None: cleared) and, where it changes, analysis."""
+
+
+def settle(plan: Plan, cplan: CanaryPlan | None, status: Mapping[str, Any], canary_deployed: bool) -> Settled:
+    """A promoted canary swaps in as stable (its version active, the old stable previous); the canary Deployment
+    stays only while its canary continues; status.analysis is the canary's, or the last one's, ended as Failed if
+    its canary was abandoned (rolled back on request, or no longer wanted)."""
+    stable, previous, active = plan.serve, plan.previous_version, plan.active_version
+    promoted = cplan is not None and cplan.outcome is Outcome.PROMOTE
+    if promoted and plan.serve is not None and plan.canary is not None:
+        stable, previous, active = plan.canary, plan.serve.version, plan.canary.version
+    delete = canary_deployed and (cplan is None or cplan.outcome is not Outcome.CONTINUE)
+    out: dict[str, Any] = {"canaryVersion": None, "canaryWeight": None}
+    if cplan is not None:
+        out["analysis"] = cplan.analysis
+        if cplan.outcome is Outcome.CONTINUE and plan.canary is not None:
+            out.update(canaryVersion=plan.canary.version, canaryWeight=cplan.weight)
+        return Settled(stable, previous, active, delete, out)
+    analysis = status.get("analysis") or {}
+    why = f"the canary of version {analysis.get('version')} was abandoned: the service no longer moves to it"
+    if plan.roll_back is not None and plan.roll_back.version.version == analysis.get("version"):
+        why = plan.roll_back.message
+    ended = abandoned(analysis, why)
+    if ended is not None:
+        out["analysis"] = ended
+    return Settled(stable, previous, active, delete, out)

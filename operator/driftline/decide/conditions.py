@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,3 +64,30 @@ def same(a: Sequence[dict[str, Any]] | None, b: Sequence[dict[str, Any]] | None)
         )
 
     return key(a) == key(b)
+
+
+def status_patch(
+    old: Mapping[str, Any],
+    phase: str,
+    conditions: list[dict[str, Any]],
+    generation: int | None,
+    fields: Mapping[str, Any],
+    clear: Sequence[str] = (),
+) -> dict[str, Any] | None:
+    """The status merge patch to write, or None when a reader would see nothing new (nothing is written at steady
+    state). A None field is left as it is, except those named in `clear`, which are removed (null in a merge
+    patch)."""
+    patch: dict[str, Any] = {
+        "phase": phase,
+        "observedGeneration": generation,
+        **{k: v for k, v in fields.items() if v is not None or (k in clear and k in old)},
+    }
+    if same(old.get("conditions"), conditions) and all(old.get(k) == v for k, v in patch.items()):
+        return None
+    return {**patch, "conditions": conditions}
+
+
+def warn_on_failure(old_phase: str | None, warn: tuple[str, str] | None) -> bool:
+    """Whether a failure is news: announced once, when the object was not already Failed (a retry of the same
+    hopeless spec is not a new Event)."""
+    return bool(warn and warn[1]) and old_phase != "Failed"

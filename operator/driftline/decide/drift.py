@@ -20,11 +20,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from driftline.api.constants import ANNOTATION_RETRAIN_REASON, ANNOTATION_RETRAIN_SERVED, ConditionType, Reason
+from driftline.api.constants import (
+    ANNOTATION_RETRAIN_REASON,
+    ANNOTATION_RETRAIN_SERVED,
+    HISTORY_CAP,
+    ConditionType,
+    Reason,
+)
 from driftline.api.drift import DriftAction, DriftAssessment, DriftSpec
 from driftline.api.fields import parse_duration
 from driftline.api.inferenceservice import HistoryAction, RetrainSpec, ServicePhase
-from driftline.decide.conditions import Cond
+from driftline.decide.conditions import Cond, same
 from driftline.decide.serving import EventNote, history_entry
 
 TOP_FEATURES = 10
@@ -376,3 +382,27 @@ def overlay(phase: ServicePhase, conditions: list[Cond], why_degraded: str | Non
     out = [cond for cond in conditions if cond.type != ConditionType.DEGRADED]
     out.append(Cond(ConditionType.DEGRADED, True, Reason.METRICS_UNAVAILABLE, why_degraded))
     return ServicePhase.DEGRADED, out
+
+
+def status_patch(old: Mapping[str, Any], plan: DriftPlan, conditions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The InferenceService status patch of a reading (`conditions`: the merged ones), or None when it changes
+    nothing a reader needs (see worth_writing). History entries go in by time: one recorded after the fact goes
+    where it happened."""
+    patch: dict[str, Any] = {"drift": plan.status, "conditions": conditions}
+    if (
+        not plan.history
+        and same(old.get("conditions"), conditions)
+        and not worth_writing(old.get("drift") or {}, plan.status)
+    ):
+        return None
+    if plan.history:
+        merged = sorted([*(old.get("history") or []), *plan.history], key=lambda h: str(h.get("time", "")))
+        patch["history"] = merged[-HISTORY_CAP:]
+    return patch
+
+
+def serving_follows(settings: DriftSpec, last: Mapping[str, Any] | None, plan: DriftPlan) -> bool:
+    """Whether the serving reconcile must run now: a rollback was decided, or the service's Degraded state (too many
+    failed readings) began or ended."""
+    degraded_changed = (degraded(settings, last) is None) != (degraded(settings, plan.status) is None)
+    return plan.action is DriftAction.ROLLBACK or degraded_changed

@@ -13,8 +13,9 @@ Pure: the scraping is in driftline.metrics; this turns text into counters and tw
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -152,3 +153,21 @@ def reading(metric: str, canary: Counters, stable: Counters | None, seconds: flo
         samples=int(canary.requests),
         stable_value=None if stable is None else value(metric, stable, seconds),
     )
+
+
+class Due(StrEnum):
+    """What a measurement round does now, given the baseline it has."""
+
+    WAIT = "Wait"
+    """The interval since the baseline has not passed: nothing to read."""
+    BASELINE = "Baseline"
+    """No baseline for this step (a new step, a new canary, an operator restart): read one, measure nothing."""
+    MEASURE = "Measure"
+    """Read, and measure the increase since the baseline (the read is the next interval's baseline)."""
+
+
+def due(baseline: tuple[Hashable, float] | None, key: Hashable, now: float, interval: float) -> Due:
+    """`baseline`: (what it was taken for, when, in monotonic seconds); `key` names the step being measured."""
+    if baseline is None or baseline[0] != key:
+        return Due.BASELINE
+    return Due.WAIT if now - baseline[1] < interval else Due.MEASURE

@@ -81,14 +81,15 @@ def _round(
     key = (str(meta["uid"]), version, at_step, started_at)  # a later canary of the same version starts afresh
     base = _baselines.get((ns, name))
     started = time.monotonic()
-    if base is not None and base.key == key and started - base.at < parse_duration(analysis.interval):
+    when = measure.due(None if base is None else (base.key, base.at), key, started, parse_duration(analysis.interval))
+    if when is measure.Due.WAIT:
         return []
     uses_pods = any(m.provider.prometheus is None for m in analysis.metrics)
     canary_now = _scrape(ns, name, c.TRACK_CANARY, spec.port) if uses_pods else measure.Snapshot()
     stable_now = _scrape(ns, name, c.TRACK_STABLE, spec.port) if uses_pods else measure.Snapshot()
     _baselines[(ns, name)] = _Baseline(key, started, canary_now, stable_now)
-    if base is None or base.key != key:
-        return []  # the first read of a step is its baseline
+    if when is measure.Due.BASELINE or base is None:
+        return []
     seconds = started - base.at
     out = []
     for metric in analysis.metrics:

@@ -139,8 +139,7 @@ def read_and_act(namespace: str, name: str) -> tuple[float, bool]:
         for note in plan.events:
             (events.warning if note.warning else events.normal)(isvc, note.reason, note.message)
         _export(namespace, name, settings, plan.status)
-        degraded_changed = (drift.degraded(settings, last) is None) != (drift.degraded(settings, plan.status) is None)
-        return interval, plan.action is DriftAction.ROLLBACK or degraded_changed
+        return interval, drift.serving_follows(settings, last, plan)
 
 
 def _start_retrain(isvc: dict[str, Any], jobs: list[dict[str, Any]], entry: dict[str, Any]) -> str:
@@ -184,21 +183,10 @@ def _read(isvc: dict[str, Any], spec: InferenceServiceSpec, settings: DriftSpec,
 
 def _write(isvc: dict[str, Any], plan: drift.DriftPlan) -> None:
     meta, old = isvc["metadata"], isvc.get("status") or {}
-    patch: dict[str, Any] = {
-        "drift": plan.status,
-        "conditions": conds.merge(old.get("conditions"), plan.conditions, meta.get("generation"), registry.now()),
-    }
-    if (
-        not plan.history
-        and conds.same(old.get("conditions"), patch["conditions"])
-        and not drift.worth_writing(old.get("drift") or {}, plan.status)
-    ):
-        return
-    if plan.history:
-        # By time: an entry recorded after the fact (see decide.drift) goes where it happened.
-        merged = sorted([*(old.get("history") or []), *plan.history], key=lambda h: str(h.get("time", "")))
-        patch["history"] = merged[-c.HISTORY_CAP :]
-    objects.patch_status(c.INFERENCE_SERVICE, meta["namespace"], meta["name"], patch)
+    merged = conds.merge(old.get("conditions"), plan.conditions, meta.get("generation"), registry.now())
+    patch = drift.status_patch(old, plan, merged)
+    if patch is not None:
+        objects.patch_status(c.INFERENCE_SERVICE, meta["namespace"], meta["name"], patch)
 
 
 def _export(namespace: str, name: str, settings: DriftSpec, status: dict[str, Any]) -> None:

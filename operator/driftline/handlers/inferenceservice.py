@@ -222,11 +222,9 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
     cplan = None
     if plan.step is serving.Step.CANARY and plan.canary is not None and plan.serve is not None:
         cplan = _run_canary(isvc, spec, cfg, plan.serve, plan.canary, canary_dep, measure_now, now)
-    stable, previous, active = plan.serve, plan.previous_version, plan.active_version
-    promoted = cplan is not None and cplan.outcome is canary.Outcome.PROMOTE
-    if promoted and plan.serve is not None and plan.canary is not None:  # the stable Deployment moves to the canary's
-        stable, previous, active = plan.canary, plan.serve.version, plan.canary.version
-    if canary_dep is not None and (cplan is None or cplan.outcome is not canary.Outcome.CONTINUE):
+    settled = canary.settle(plan, cplan, status, canary_dep is not None)
+    stable, previous, active = settled.stable, settled.previous_version, settled.active_version
+    if canary_dep is not None and settled.delete_canary:
         objects.delete_deployment(ns, canary_dep["metadata"]["name"])
     if stable is not None and plan.step is not serving.Step.KEEP:
         body = render.deployment(
@@ -265,7 +263,7 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
         selector=render.selector_string(isvc),
         history=[*plan.history, *(cplan.history if cplan is not None else [])][-c.HISTORY_CAP :],
         lastRollbackRequest=plan.last_rollback_request,
-        **_canary_status(status, plan, cplan),
+        **settled.status,
     )
     if dep is not None:
         _seen_deployments[dep["metadata"]["uid"]] = _facts(dep)
@@ -314,25 +312,6 @@ def _run_canary(
             objects.apply_deployment(body)
             failpoints.hit("canary.deployment-applied")
     return cplan
-
-
-def _canary_status(status: dict[str, Any], plan: serving.Plan, cplan: canary.CanaryPlan | None) -> dict[str, Any]:
-    """canaryVersion and canaryWeight while a canary runs (cleared otherwise), and status.analysis: the canary's, or
-    the last one's, ended as Failed if its canary was abandoned (rolled back on request, or no longer wanted)."""
-    out: dict[str, Any] = {"canaryVersion": None, "canaryWeight": None}
-    if cplan is not None:
-        out["analysis"] = cplan.analysis
-        if cplan.outcome is canary.Outcome.CONTINUE and plan.canary is not None:
-            out.update(canaryVersion=plan.canary.version, canaryWeight=cplan.weight)
-        return out
-    analysis = status.get("analysis") or {}
-    why = f"the canary of version {analysis.get('version')} was abandoned: the service no longer moves to it"
-    if plan.roll_back is not None and plan.roll_back.version.version == analysis.get("version"):
-        why = plan.roll_back.message
-    ended = canary.abandoned(analysis, why)
-    if ended is not None:
-        out["analysis"] = ended
-    return out
 
 
 def _observe(dep: dict[str, Any] | None) -> serving.Rollout | None:

@@ -25,15 +25,9 @@ def write(
     it is, except those named in `clear`, which are removed."""
     meta, old = obj["metadata"], obj.get("status") or {}
     new_conds = conds.merge(old.get("conditions"), cond_updates, meta.get("generation"), registry.now())
-    status: dict[str, Any] = {
-        "phase": phase,
-        "observedGeneration": meta.get("generation"),
-        **{k: v for k, v in fields.items() if v is not None or (k in clear and k in old)},
-    }
-    unchanged = conds.same(old.get("conditions"), new_conds) and all(old.get(k) == v for k, v in status.items())
-    if unchanged:
+    patch = conds.status_patch(old, phase, new_conds, meta.get("generation"), fields, clear)
+    if patch is None:
         return
-    status["conditions"] = new_conds
-    objects.patch_status(kind, meta["namespace"], meta["name"], status)
-    if warn and warn[1] and old.get("phase") != "Failed":
+    objects.patch_status(kind, meta["namespace"], meta["name"], patch)
+    if warn is not None and conds.warn_on_failure(old.get("phase"), warn):
         events.warning(obj, warn[0], warn[1])

@@ -7,19 +7,22 @@ from typing import Any
 
 import pytest
 
-from driftline.api.inferenceservice import InferenceServiceSpec
+from driftline.api.inferenceservice import InferenceServiceSpec, ServicePhase
 from driftline.api.rollout import AnalysisMetric
 from driftline.decide.analysis import Reading
 from driftline.decide.canary import (
+    CanaryPlan,
     Outcome,
     abandoned,
     advance,
     canary_replicas,
     measurement,
     measuring,
+    settle,
     share,
 )
-from driftline.decide.serving import Rollout, Step, Version, decide
+from driftline.decide.measure import Due, due
+from driftline.decide.serving import Plan, RollBack, Rollout, Step, Version, decide
 
 pytestmark = pytest.mark.unit
 
@@ -243,3 +246,81 @@ def test_a_rollback_request_during_a_canary_aborts_it() -> None:
     assert (plan.step, plan.serve, plan.canary, plan.last_rollback_request) == (Step.SYNC, V1, None, "stop-it")
     assert [(h["action"], h["fromVersion"], h["toVersion"]) for h in plan.history] == [("CanaryAborted", 1, 2)]
     assert [(e.warning, e.reason) for e in plan.events] == [(True, "RollbackRequested")]
+
+
+def _plan(*, serve: int | None = 1, canary_of: int | None = 2, roll_back: int | None = None) -> Plan:
+    version = {n: Version(n, "Production", f"{n}" * 64, f"pvc://m/v{n}") for n in (1, 2, 3)}
+    rb = (
+        RollBack(version[roll_back], 1, "RollbackRequested", "rolled back on request (incident-7)")
+        if roll_back
+        else None
+    )
+    return Plan(
+        step=Step.CANARY if canary_of else Step.SYNC,
+        serve=version[serve] if serve else None,
+        active_version=serve,
+        previous_version=None,
+        phase=ServicePhase.PROGRESSING,
+        conditions=[],
+        history=[],
+        roll_back=rb,
+        canary=version[canary_of] if canary_of else None,
+    )
+
+
+def _cplan(outcome: Outcome) -> CanaryPlan:
+    return CanaryPlan(outcome, replicas=1, weight=25, analysis={"version": 2, "phase": "Running"})
+
+
+RUNNING = {"analysis": {"version": 2, "phase": "Running", "startedAt": "2026-12-07T00:00:00Z"}}
+
+
+@pytest.mark.parametrize(
+    ("cplan", "deployed", "served", "delete", "fields"),
+    [
+        # Continuing: the canary keeps its Deployment, and status says which version at what weight.
+        (_cplan(Outcome.CONTINUE), True, (1, None, 1), False, {"canaryVersion": 2, "canaryWeight": 25}),
+        # Promoted: the canary's version becomes the stable one, the old stable previous; its Deployment goes.
+        (_cplan(Outcome.PROMOTE), True, (2, 1, 2), True, {"canaryVersion": None, "canaryWeight": None}),
+        # Aborted: the stable version stays; the canary Deployment goes.
+        (_cplan(Outcome.ABORT), True, (1, None, 1), True, {"canaryVersion": None, "canaryWeight": None}),
+        (_cplan(Outcome.ABORT), False, (1, None, 1), False, {"canaryVersion": None}),  # nothing to delete
+    ],
+)
+def test_after_a_canary_step_the_stable_version_the_canary_deployment_and_status(
+    cplan: CanaryPlan, deployed: bool, served: tuple[int, int | None, int], delete: bool, fields: dict[str, Any]
+) -> None:
+    out = settle(_plan(), cplan, RUNNING, deployed)
+    assert (out.stable.version if out.stable else None, out.previous_version, out.active_version) == served
+    assert out.delete_canary is delete
+    assert fields.items() <= out.status.items() and out.status["analysis"] == cplan.analysis
+
+
+def test_a_canary_no_longer_wanted_ends_its_analysis_as_failed_with_the_reason() -> None:
+    # The service stopped moving to the canary's version (its pin changed): the Deployment goes, the analysis ends.
+    out = settle(_plan(canary_of=None), None, RUNNING, True)
+    assert out.delete_canary and out.status["canaryVersion"] is None
+    assert out.status["analysis"]["phase"] == "Failed"
+    assert "the canary of version 2 was abandoned" in out.status["analysis"]["message"]
+    # Rolled back on request: the rollback's own message says why.
+    out = settle(_plan(canary_of=None, roll_back=2), None, RUNNING, True)
+    assert out.status["analysis"]["message"] == "rolled back on request (incident-7)"
+    # No running analysis: nothing to end, nothing written.
+    out = settle(_plan(canary_of=None), None, {"analysis": {"version": 2, "phase": "Successful"}}, False)
+    assert "analysis" not in out.status and not out.delete_canary
+
+
+@pytest.mark.parametrize(
+    ("baseline", "key", "now", "want"),
+    [
+        (None, "step-0", 100.0, Due.BASELINE),  # after a restart, or the first tick: read a baseline
+        (("step-0", 90.0), "step-1", 100.0, Due.BASELINE),  # a new step: its own baseline
+        (("step-0", 90.0), "step-0", 100.0, Due.WAIT),  # 10 s into a 30 s interval
+        (("step-0", 70.0), "step-0", 100.0, Due.MEASURE),  # the interval has passed
+        (("step-0", 60.0), "step-0", 100.0, Due.MEASURE),  # later than due (a slow round): measured over 40 s
+    ],
+)
+def test_a_measurement_is_due_once_per_interval_after_a_baseline(
+    baseline: tuple[str, float] | None, key: str, now: float, want: Due
+) -> None:
+    assert due(baseline, key, now, 30.0) is want

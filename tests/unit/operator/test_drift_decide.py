@@ -11,6 +11,7 @@ from driftline.api.drift import DriftAction, DriftAssessment, DriftSpec
 from driftline.api.inferenceservice import RetrainSpec, ServicePhase
 from driftline.decide.conditions import Cond
 from driftline.decide.drift import (
+    DriftPlan,
     Reading,
     RetrainRecord,
     Retrains,
@@ -22,9 +23,11 @@ from driftline.decide.drift import (
     overlay,
     retrains_from,
     served_from,
+    serving_follows,
     top_features,
     worth_writing,
 )
+from driftline.decide.drift import status_patch as drift_status_patch
 
 pytestmark = pytest.mark.unit
 
@@ -305,3 +308,53 @@ def test_a_reading_that_changes_only_the_time_is_not_written_until_the_refresh_i
     assert worth_writing(stored, decide(spec(), None, moved, stored, SERVED, NO_RETRAINS, at(30)).status)
     breach = decide(spec(), None, HIGH, stored, SERVED, NO_RETRAINS, at(30)).status
     assert breach["consecutiveBreaches"] == 1 and worth_writing(stored, breach)
+
+
+_COND = [{"type": "Drifted", "status": "False", "reason": "NoDrift", "message": "", "lastTransitionTime": "t0"}]
+_QUIET = {"score": 0.1, "assessment": "Ok", "lastScrapeTime": "2026-12-07T00:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    ("new_drift", "conditions", "history", "written"),
+    [
+        ({**_QUIET, "lastScrapeTime": "2026-12-07T00:00:10Z"}, _COND, [], False),  # only the time moved: no write
+        ({**_QUIET, "lastScrapeTime": "2026-12-07T00:05:00Z"}, _COND, [], True),  # but at least every 5 minutes
+        ({**_QUIET, "score": 0.3}, _COND, [], True),  # a new score
+        (_QUIET, [{**_COND[0], "status": "True", "reason": "DriftDetected"}], [], True),  # a new condition
+        (_QUIET, _COND, [{"action": "Retrain", "time": "2026-12-07T00:00:05Z"}], True),  # a decision to record
+    ],
+)
+def test_a_reading_is_written_only_when_it_tells_something_new(
+    new_drift: dict[str, Any], conditions: list[dict[str, Any]], history: list[dict[str, Any]], written: bool
+) -> None:
+    old = {"drift": _QUIET, "conditions": _COND, "history": [{"action": "RollForward", "time": "2026-12-06T23:00:00Z"}]}
+    patch = drift_status_patch(old, DriftPlan(status=new_drift, conditions=[], history=history), conditions)
+    assert (patch is not None) is written
+    if patch is not None and history:
+        assert [h["action"] for h in patch["history"]] == ["RollForward", "Retrain"]  # in time order
+
+
+def test_an_entry_recorded_after_the_fact_goes_where_it_happened() -> None:
+    old = {"history": [{"action": "RollForward", "time": "2026-12-07T00:00:10Z"}]}
+    late = {"action": "Retrain", "time": "2026-12-07T00:00:05Z"}
+    patch = drift_status_patch(old, DriftPlan(status=_QUIET, conditions=[], history=[late]), _COND)
+    assert patch is not None and [h["action"] for h in patch["history"]] == ["Retrain", "RollForward"]
+
+
+@pytest.mark.parametrize(
+    ("last_errors", "new_errors", "action", "follows"),
+    [
+        (0, 0, None, False),  # a quiet reading
+        (0, 0, DriftAction.ROLLBACK, True),  # a rollback: serving moves now
+        (4, 5, None, True),  # the fifth failed reading in a row: Degraded begins
+        (5, 0, None, True),  # a good reading again: Degraded ends
+        (5, 6, None, False),  # still Degraded
+        (0, 0, DriftAction.RETRAIN, False),  # a retrain runs on its own
+    ],
+)
+def test_serving_reconciles_at_once_after_a_rollback_or_when_degraded_begins_or_ends(
+    last_errors: int, new_errors: int, action: DriftAction | None, follows: bool
+) -> None:
+    settings = DriftSpec.model_validate({"consecutiveErrorLimit": 5})
+    plan = DriftPlan(status={"consecutiveErrors": new_errors, "message": "down"}, conditions=[], action=action)
+    assert serving_follows(settings, {"consecutiveErrors": last_errors, "message": "down"}, plan) is follows
