@@ -109,6 +109,12 @@ def restored_to_production(cluster: Cluster, ns: str, version: int, why: str) ->
 
     said = cluster.wait_for(f"the Restored Event of {name}", told, timeout=30)
     assert f"{name} is now Production (serving again since" in said[0], said
+    (event,) = [e for e in events_of(cluster, ns, "ModelVersion", name) if e["reason"] == "Restored"][-1:]
+    assert (
+        event["reportingComponent"] == "driftline.dev/operator"
+        and event["source"]["component"] == event["reportingComponent"]
+    )
+    assert event["reportingInstance"] not in ("", "dev") and event["metadata"]["name"].startswith("driftline-")
 
 
 def stages(cluster: Cluster, ns: str) -> dict[str, str]:

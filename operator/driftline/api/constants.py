@@ -120,6 +120,8 @@ patched (no writes at steady state)."""
 KOPF_PREFIX: Final = f"kopf.{GROUP}"
 FINALIZER: Final = f"{GROUP}/finalizer"
 FIELD_MANAGER: Final = "driftline-operator"
+REPORTING_CONTROLLER: Final = f"{GROUP}/operator"
+"""The reportingController (and source component) of the operator's Events."""
 
 # --- The runtime's environment (driftline_runtime reads the same names). --------------------------------------------
 SIGNING_KEY_ENV: Final = "DRIFTLINE_SIGNING_KEY"

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from driftline.api.rollout import AnalysisPhase, AnalysisSpec, MeasurementPhase, Threshold
+from driftline.decide.numbers import apart
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,6 @@ class Judgement:
     message: str = ""
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.6g}"
-
-
 def judge(reading: Reading, threshold: Threshold, min_samples: int) -> Judgement:
     """The verdict on one measurement."""
     if reading.error:
@@ -71,9 +68,9 @@ def judge(reading: Reading, threshold: Threshold, min_samples: int) -> Judgement
         lo = None if lo is None else base + lo
         hi = None if hi is None else base + hi
     if lo is not None and value < lo:
-        return Judgement(MeasurementPhase.FAILED, lo, hi, f"{_fmt(value)} is below the minimum {_fmt(lo)}")
+        return Judgement(MeasurementPhase.FAILED, lo, hi, "{} is below the minimum {}".format(*apart(value, lo, 6)))
     if hi is not None and value > hi:
-        return Judgement(MeasurementPhase.FAILED, lo, hi, f"{_fmt(value)} is above the maximum {_fmt(hi)}")
+        return Judgement(MeasurementPhase.FAILED, lo, hi, "{} is above the maximum {}".format(*apart(value, hi, 6)))
     return Judgement(MeasurementPhase.SUCCESSFUL, lo, hi)
 
 

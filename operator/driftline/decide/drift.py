@@ -31,6 +31,7 @@ from driftline.api.drift import DriftAction, DriftAssessment, DriftSpec
 from driftline.api.fields import parse_duration
 from driftline.api.inferenceservice import HistoryAction, RetrainSpec, ServicePhase
 from driftline.decide.conditions import Cond, same
+from driftline.decide.numbers import apart
 from driftline.decide.serving import EventNote, history_entry
 
 TOP_FEATURES = 10
@@ -147,7 +148,8 @@ def assess(spec: DriftSpec, reading: Reading) -> tuple[DriftAssessment, float | 
     score = max(known)
     over = score > spec.threshold
     word = "above" if over else "within"
-    msg = f"{spec.metric.value} drift score {score:.4g} {word} threshold {spec.threshold:g}"
+    shown, limit = apart(score, spec.threshold)
+    msg = f"{spec.metric.value} drift score {shown} {word} threshold {limit}"
     if reading.samples is not None:
         msg += f" over {reading.samples} inputs"
     return (DriftAssessment.BREACH if over else DriftAssessment.OK), score, msg

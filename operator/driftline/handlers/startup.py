@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
+import socket
 from typing import Any
 
 import kopf
@@ -28,6 +30,11 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.batching.error_delays = ERROR_DELAYS
     settings.execution.max_workers = client.HANDLER_THREADS
     settings.posting.level = logging.WARNING  # Events are posted explicitly, one per decision
+    # Who posted them, as `kubectl get events -o wide` shows it: the operator, and which of its pods (the chart's
+    # POD_ID is the pod's name, as the hostname is).
+    settings.posting.reporting_component = c.REPORTING_CONTROLLER
+    settings.posting.reporting_instance = os.environ.get("POD_ID") or socket.gethostname()
+    settings.posting.event_name_prefix = "driftline-"
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     # The first listing in pages: 10,000 versions in one response are 30 MB of JSON held at once.
