@@ -156,13 +156,24 @@ def test_a_person_editing_the_served_deployment_gets_the_owned_fields_back(
     assert any(m.startswith("kubectl") and '"f:example.com/owner"' in f for m, f in owners.items()), owners
 
     # What a person sees: the service dips to Progressing while its pods roll (never Degraded or Failed), and the
-    # operator names no edit: the only Events it posts on the InferenceService are Normal RolledOut ones, when it is
-    # Ready again. The Deployment controller's ScalingReplicaSet Events show the pods coming and going.
+    # operator names each edit it undid, in a Warning on the InferenceService (their own fields are not named);
+    # otherwise only Normal RolledOut Events, when it is Ready again. The Deployment controller's ScalingReplicaSet
+    # Events show the pods coming and going.
+    def reverted() -> list[str]:
+        found = [e for e in events_of(cluster, ns, "InferenceService", "bc") if e["metadata"]["uid"] not in before]
+        said = [e["message"] for e in found if e["reason"] == "EditReverted"]
+        return said if len(said) >= 2 else []
+
+    said = cluster.wait_for("an Event for each edit undone", reverted, timeout=30)
     new = [e for e in events_of(cluster, ns, "InferenceService", "bc") if e["metadata"]["uid"] not in before]
     seen = [phase for _, phase in phases]
     print("phases:", seen, "\nnew Events on the InferenceService:", [(e["type"], e["reason"]) for e in new])
     assert set(seen) <= {"Ready", "Progressing"} and seen[-1] == "Ready", seen
-    assert {(e["type"], e["reason"]) for e in new} <= {("Normal", "RolledOut")}, new
+    assert {(e["type"], e["reason"]) for e in new} <= {("Normal", "RolledOut"), ("Warning", "EditReverted")}, new
+    image_back = "reverted a change to Deployment bc-stable: spec.template.spec.containers[server].image"
+    assert any(m.startswith(image_back) for m in said), said
+    assert any(m.startswith("reverted a change to Deployment bc-stable: spec.replicas") for m in said), said
+    assert not any("env" in m or "annotations" in m or "labels" in m for m in said), said
     assert [h["action"] for h in dis(cluster, ns, "bc")["status"]["history"]] == ["RollForward"]  # no new decision
 
 

@@ -214,6 +214,7 @@ class Reason(StrEnum):
     AVAILABLE = "Available"
     UNAVAILABLE = "Unavailable"
     CHILD_CONFLICT = "ChildConflict"
+    EDIT_REVERTED = "EditReverted"
     NO_DRIFT = "NoDrift"
     DRIFT_DETECTED = "DriftDetected"
     INSUFFICIENT_SAMPLES = "InsufficientSamples"

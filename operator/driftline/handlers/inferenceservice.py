@@ -236,9 +236,11 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
             trusted_keys=cfg.trusted_keys,
         )
         if render.needs_update(dep, body):
+            _announce_revert(isvc, "Deployment", dep, body)
             dep = objects.apply_deployment(body)
     svc_body = render.service(isvc, spec)
     if render.needs_update(svc, svc_body):
+        _announce_revert(isvc, "Service", svc, svc_body)
         objects.apply_service(svc_body)
     notes = [*plan.events, *(cplan.events if cplan is not None else [])]
     for note in notes:
@@ -267,6 +269,16 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
     )
     if dep is not None:
         _seen_deployments[dep["metadata"]["uid"]] = _facts(dep)
+
+
+def _announce_revert(isvc: dict[str, Any], kind: str, live: dict[str, Any] | None, desired: dict[str, Any]) -> None:
+    """A person's edit of a field the operator renders is undone by the coming apply: say which, and where to change
+    it instead."""
+    edited = render.edited_fields(live, desired)
+    if edited and live is not None:
+        name = live["metadata"]["name"]
+        what = f"reverted a change to {kind} {name}: {', '.join(edited)[:600]}"
+        events.warning(isvc, c.Reason.EDIT_REVERTED, f"{what}; the InferenceService's spec decides these: change it")
 
 
 def _pods_problem(isvc: dict[str, Any]) -> pods.PodProblem | None:

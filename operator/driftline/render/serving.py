@@ -300,6 +300,39 @@ def needs_update(live: dict[str, Any] | None, desired: dict[str, Any]) -> bool:
     return not _covers(live, desired)
 
 
+def edited_fields(live: dict[str, Any] | None, desired: dict[str, Any]) -> list[str]:
+    """The fields the operator renders that someone changed in `live` since the same rendering was applied (so a
+    patch would revert a person's edit, e.g. spec.replicas after `kubectl scale`), as paths with list items named
+    (spec.template.spec.containers[server].image); none for a new rendering or a missing child."""
+    if live is None:
+        return []
+    hashes = [(d.get("metadata") or {}).get("annotations", {}).get(c.ANNOTATION_SPEC_HASH) for d in (live, desired)]
+    return _differences(live, desired, "") if hashes[0] == hashes[1] else []
+
+
+def _differences(live: Any, desired: Any, path: str, quantities: bool = False) -> list[str]:
+    if isinstance(desired, dict) and isinstance(live, dict):
+        out: list[str] = []
+        for k, v in desired.items():
+            at = f"{path}.{k}" if path else k
+            if k in live:
+                out += _differences(live[k], v, at, quantities or k == "resources")
+            elif v not in (None, {}, []):
+                out.append(at)
+        return out
+    if isinstance(desired, list) and isinstance(live, list) and desired and all(isinstance(d, dict) for d in desired):
+        out = []
+        for i, d in enumerate(desired):
+            if any(_covers(item, d, quantities) for item in live):
+                continue
+            key = d.get("name")
+            same = next((x for x in live if isinstance(x, dict) and key is not None and x.get("name") == key), None)
+            at = f"{path}[{key if key is not None else i}]"
+            out += _differences(same, d, at, quantities) if same is not None else [at]
+        return out
+    return [] if _covers(live, desired, quantities) else [path]
+
+
 def _covers(live: Any, desired: Any, quantities: bool = False) -> bool:
     """Whether every field of `desired` has its value in `live`. Lists of objects (containers, ports, volumes, env,
     ownerReferences) may hold more items in `live`; lists of strings (args) must be equal; an empty value may be

@@ -13,6 +13,7 @@ from driftline.render.common import controlled_by
 from driftline.render.serving import (
     deployment,
     deployment_name,
+    edited_fields,
     needs_update,
     selector_string,
     service,
@@ -254,3 +255,23 @@ def test_trusted_keys_reach_every_serving_pod_and_a_change_of_them_rolls_it() ->
     assert "env" not in container(plain)
     assert container(signed)["env"] == [{"name": "DRIFTLINE_TRUSTED_KEYS", "value": keys}]
     assert needs_update(plain, signed) and needs_update(signed, plain)
+
+
+def test_a_persons_edit_of_a_rendered_field_is_named_and_their_own_fields_are_not() -> None:
+    desired = render(isvc(resources={"requests": {"cpu": "500m"}}))
+    live = copy.deepcopy(desired)
+    assert edited_fields(live, desired) == []
+    live["spec"]["replicas"] = 3  # kubectl scale
+    (live_server,) = live["spec"]["template"]["spec"]["containers"]
+    live_server["image"] = "example.com/hotfix:1"  # kubectl set image
+    live_server["env"] = [{"name": "DEBUG", "value": "1"}]  # theirs: the operator renders no env here
+    live_server["resources"]["requests"]["cpu"] = "0.5"  # the same quantity, written otherwise
+    live["metadata"]["labels"]["example.com/team"] = "a"  # theirs
+    assert edited_fields(live, desired) == ["spec.replicas", "spec.template.spec.containers[server].image"]
+    assert needs_update(live, desired)
+    # A new rendering (another spec hash) is the operator's change, not an edit to announce.
+    assert edited_fields(live, render(isvc(replicas=2))) == []
+    assert edited_fields(None, desired) == []
+    # A container of the rendering gone altogether is named as a whole.
+    del live["spec"]["template"]["spec"]["containers"][0]
+    assert "spec.template.spec.containers[server]" in edited_fields(live, desired)
