@@ -452,3 +452,39 @@ def test_canary_of_a_bad_version_is_aborted_and_a_good_one_promoted(
     assert st["analysis"]["phase"] == "Successful" and st["analysis"]["successful"] == 2
     assert (st["activeVersion"], st["previousVersion"]) == (3, 1)
     assert not cluster.api.get_or_none(f"/apis/apps/v1/namespaces/{ns}/deployments/bc-canary")
+
+
+def test_a_canary_without_traffic_pauses_and_goes_on_once_traffic_comes(
+    cluster: Cluster, served: str, operator: OperatorProcess
+) -> None:
+    """A quiet environment (no client at all): the canary's analysis has nothing to judge, so the canary pauses at
+    its step and says why, instead of rolling a good version back; once requests come it passes and is promoted."""
+    ns = served
+    dis_path = f"{DIS.format(ns=ns)}/bc"
+    canary = {"steps": [{"weight": 50}], "analysis": {"interval": "2s", "count": 2, "minSamples": 5}}
+    cluster.api.patch(dis_path, {"spec": {"rollout": {"strategy": "Canary", "canary": canary}}}, "merge")
+    assert train(cluster, ns, "quiet", "sklearn.linear_model.LogisticRegression", {"max_iter": 5000, "C": 0.5}) == 2
+
+    def paused() -> str | None:
+        st = dis(cluster, ns, "bc").get("status") or {}
+        ready = condition(st, "Ready")
+        return ready.get("message") if ready.get("reason") == "AnalysisPaused" else None
+
+    said = cluster.wait_for("the canary paused for lack of traffic", paused, timeout=180)
+    assert "canary of version 2 paused at step 0 (50%)" in said and "fewer than minSamples 5" in said, said
+    st = dis(cluster, ns, "bc")["status"]
+    assert st["phase"] == "Progressing" and st["canaryVersion"] == 2 and st["analysis"]["paused"] is True
+    assert condition(st, "Progressing")["reason"] == "AnalysisPaused"
+    time.sleep(6)  # three more intervals without traffic: still paused, nothing rolled back
+    st = dis(cluster, ns, "bc")["status"]
+    assert st["analysis"]["phase"] == "Running" and st["canaryVersion"] == 2
+    assert versions(cluster, ns)[f"{MODEL}-v2"]["status"]["stage"] == "Production"
+    paused_events = [e for e in events_of(cluster, ns, "InferenceService", "bc") if e["reason"] == "AnalysisPaused"]
+    assert len(paused_events) == 1 and paused_events[0]["type"] == "Normal", paused_events  # told once
+
+    with Client(cluster, ns, "bc") as client:
+        st = cluster.wait_for("v2 promoted once traffic came", ready_at(cluster, ns, "bc", 2), timeout=180)
+    assert client.failures == [], client.failures[:5]
+    actions = [(h["action"], h["toVersion"]) for h in st["history"]]
+    assert actions[-2:] == [("CanaryStarted", 2), ("CanaryPromoted", 2)] and ("CanaryAborted", 2) not in actions
+    assert st["analysis"]["phase"] == "Successful" and not st["analysis"].get("paused")

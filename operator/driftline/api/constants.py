@@ -209,6 +209,7 @@ class Reason(StrEnum):
     CANARY_PROMOTED = "CanaryPromoted"
     ANALYSIS_FAILED = "AnalysisFailed"
     ANALYSIS_INCONCLUSIVE = "AnalysisInconclusive"
+    ANALYSIS_PAUSED = "AnalysisPaused"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     ROLLBACK_REQUESTED = "RollbackRequested"
     AVAILABLE = "Available"

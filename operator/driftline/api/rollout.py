@@ -89,6 +89,14 @@ def _default_analysis_metrics() -> list[AnalysisMetric]:
     return [AnalysisMetric(name="error-rate", threshold=Threshold(max=0.05))]
 
 
+class InconclusivePolicy(StrEnum):
+    """What a step whose analysis is Inconclusive does (too few requests to judge, as with no traffic at all)."""
+
+    PAUSE = "Pause"
+    ROLLBACK = "Rollback"
+    PROMOTE = "Promote"
+
+
 class AnalysisSpec(ApiModel):
     """How each canary step is judged, with Argo Rollouts' semantics. At every step the analysis takes `count`
     measurements, `interval` apart. A measurement is Successful inside the threshold, Failed outside it, Inconclusive
@@ -107,6 +115,11 @@ class AnalysisSpec(ApiModel):
     (fail-safe: no person is waiting to resume it)."""
     consecutive_error_limit: Annotated[Int, Field(ge=0, le=100)] = 4
     """Errors in a row tolerated; one more aborts the canary. A step in which every measurement errored fails too."""
+    on_inconclusive: InconclusivePolicy = InconclusivePolicy.PAUSE
+    """What an Inconclusive step does. Pause (the default): the canary stays at its step, the service says why
+    (AnalysisPaused, with the requests seen against minSamples) and the step is measured again, so it goes on by itself
+    once traffic comes; a good version is never rolled back for lack of traffic (Argo Rollouts pauses too). Rollback:
+    the canary is aborted. Promote: the step passes."""
     min_samples: Annotated[Int, Field(ge=0, le=1_000_000_000)] = 20
     """Fewest requests the canary must have served in an interval for a measurement to be judged; fewer make it
     Inconclusive, never Successful."""
@@ -281,7 +294,9 @@ class AnalysisStatus(StatusModel):
     """Errored measurements in the current step."""
     consecutive_errors: int = 0
     """Errored measurements in a row."""
+    paused: bool | None = None
+    """True while the step waits for enough requests to judge (onInconclusive: Pause): it is measured again."""
     message: str | None = None
-    """Why the analysis ended as it did."""
+    """Why the analysis ended as it did, or why it is paused."""
     measurements: Annotated[list[Measurement], Field(max_length=ANALYSIS_MEASUREMENTS_CAP)] = []
     """The newest measurements, oldest first."""

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from driftline.api.constants import ANALYSIS_MEASUREMENTS_CAP, Reason
+from driftline.api.constants import ANALYSIS_MEASUREMENTS_CAP, ConditionType, Reason
 from driftline.api.inferenceservice import HistoryAction, InferenceServiceSpec
-from driftline.api.rollout import AnalysisMetric, AnalysisPhase, MeasurementPhase
+from driftline.api.rollout import AnalysisMetric, AnalysisPhase, InconclusivePolicy, MeasurementPhase
 from driftline.decide.analysis import Reading, Tally, aborts, assess, judge, worst
+from driftline.decide.conditions import Cond
 from driftline.decide.serving import EventNote, Plan, Rollout, Version, history_entry
 
 
@@ -171,6 +172,24 @@ def advance(
         t = _tally(a).add(worst([MeasurementPhase(m["phase"]) for m in rnd]))
         a = _with_tally(a, t)
         phase, why = assess(t, cs.analysis)
+        policy = cs.analysis.on_inconclusive
+        if phase is AnalysisPhase.INCONCLUSIVE and policy is InconclusivePolicy.PAUSE:
+            # Too few requests to judge: stay at the step and measure it again from scratch.
+            detail = "; ".join(_describe(m) for m in rnd if m["phase"] == MeasurementPhase.INCONCLUSIVE)
+            msg = f"canary of version {target.version} paused at step {step} ({steps[step]}%): {why}"
+            msg += f" ({detail}); measuring again, it goes on once there is traffic" if detail else "; measuring again"
+            if not a.get("paused"):
+                events.append(EventNote(False, Reason.ANALYSIS_PAUSED, msg))
+            a = _with_tally({**a, "paused": True, "message": msg[:1024]}, Tally())
+            phase = AnalysisPhase.RUNNING
+        elif phase is AnalysisPhase.INCONCLUSIVE and policy is InconclusivePolicy.PROMOTE:
+            a = {
+                **a,
+                "message": f"step {step} passed without enough requests to judge (onInconclusive: Promote): {why}",
+            }
+            phase = AnalysisPhase.SUCCESSFUL
+        elif a.get("paused") and worst([MeasurementPhase(m["phase"]) for m in rnd]) != MeasurementPhase.INCONCLUSIVE:
+            a = {**a, "paused": False, "message": ""}  # traffic came: the step is judged again
         if aborts(phase):
             bad = [m for m in rnd if m["phase"] != MeasurementPhase.SUCCESSFUL]
             detail = "; ".join(_describe(m) for m in bad)
@@ -179,7 +198,7 @@ def advance(
         if phase is AnalysisPhase.SUCCESSFUL:
             if step + 1 < len(steps):
                 step += 1
-                a = _with_tally({**a, "step": step, "weight": steps[step]}, Tally())
+                a = _with_tally({**a, "step": step, "weight": steps[step], "paused": False}, Tally())
                 replicas = canary_replicas(spec.replicas, steps[step])
                 weight = share(spec.replicas, replicas)
                 msg = f"canary of version {target.version} passed step {step - 1}; now at {steps[step]}% "
@@ -268,3 +287,17 @@ def settle(plan: Plan, cplan: CanaryPlan | None, status: Mapping[str, Any], cana
     if ended is not None:
         out["analysis"] = ended
     return Settled(stable, previous, active, delete, out)
+
+
+def overlay(conditions: list[Cond], cplan: CanaryPlan | None) -> list[Cond]:
+    """The serving plan's conditions with a paused canary's say: Ready and Progressing name AnalysisPaused and why
+    (too few requests, against minSamples), instead of a plain canary step."""
+    if cplan is None or cplan.outcome is not Outcome.CONTINUE or not cplan.analysis.get("paused"):
+        return conditions
+    why = str(cplan.analysis.get("message") or "paused: too few requests to judge")
+    return [
+        Cond(c.type, c.status, Reason.ANALYSIS_PAUSED, why)
+        if c.type in (ConditionType.READY, ConditionType.PROGRESSING)
+        else c
+        for c in conditions
+    ]

@@ -248,6 +248,7 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
 
     dep_status = (dep or {}).get("status") or {}
     phase, conditions = drift.overlay(plan.phase, plan.conditions, drift.degraded(spec.drift, status.get("drift")))
+    conditions = canary.overlay(conditions, cplan)
     not_starting = _pods_problem(isvc) if phase is ServicePhase.PROGRESSING else None
     phase, conditions = pods.overlay(phase, conditions, not_starting)
     if not_starting is not None and _ready_text(status) != not_starting.text():

@@ -18,9 +18,11 @@ from driftline.decide.canary import (
     canary_replicas,
     measurement,
     measuring,
+    overlay,
     settle,
     share,
 )
+from driftline.decide.conditions import Cond
 from driftline.decide.measure import Due, due
 from driftline.decide.serving import Plan, RollBack, Rollout, Step, Version, decide
 
@@ -116,16 +118,57 @@ def test_failure_limit_tolerates_then_aborts() -> None:
     assert advance(s, 1, V2, up(2, 1), a, bad(), NOW).outcome is Outcome.ABORT
 
 
-def test_too_few_requests_is_inconclusive_and_aborts() -> None:
-    a = advance(spec(), 1, V2, None, None, [], NOW).analysis
-    few = [measurement(ERROR_RATE, Reading(0.0, 3, 0.0), 10, 0, NOW)]
-    plan = advance(spec(), 1, V2, up(2, 1), a, few, NOW)
+def few() -> list[dict[str, Any]]:
+    return [measurement(ERROR_RATE, Reading(0.0, 3, 0.0), 10, 0, NOW)]
+
+
+def test_too_few_requests_aborts_only_when_asked_to() -> None:
+    s = spec(onInconclusive="Rollback")
+    a = advance(s, 1, V2, None, None, [], NOW).analysis
+    plan = advance(s, 1, V2, up(2, 1), a, few(), NOW)
     assert (plan.outcome, plan.reason, plan.analysis["phase"]) == (
         Outcome.ABORT,
         "AnalysisInconclusive",
         "Inconclusive",
     )
     assert "fewer than minSamples 10" in plan.message
+
+
+def test_a_quiet_canary_pauses_at_its_step_then_goes_on_once_traffic_comes() -> None:
+    """The default: no traffic is no verdict. The step waits (measured again from scratch), says why once, and
+    passes by itself when requests arrive; the good version is never rolled back for lack of traffic."""
+    a = advance(spec(), 1, V2, None, None, [], NOW).analysis
+    plan = advance(spec(), 1, V2, up(2, 1), a, few(), NOW)
+    assert plan.outcome is Outcome.CONTINUE and plan.analysis["phase"] == "Running" and plan.analysis["paused"]
+    assert (plan.analysis["step"], plan.analysis["inconclusive"]) == (0, 0)  # the step starts over
+    assert (
+        "paused at step 0 (25%)" in plan.analysis["message"] and "fewer than minSamples 10" in plan.analysis["message"]
+    )
+    assert [(e.warning, e.reason) for e in plan.events] == [(False, "AnalysisPaused")]
+    conditions = overlay(
+        [Cond("Ready", False, "CanaryStep", "canary"), Cond("Degraded", False, "Reconciled", "")], plan
+    )
+    assert [(c.type, c.reason) for c in conditions] == [("Ready", "AnalysisPaused"), ("Degraded", "Reconciled")]
+    assert conditions[0].message == plan.analysis["message"]
+    # Still quiet: still paused, told once.
+    again = advance(spec(), 1, V2, up(2, 1), plan.analysis, few(), NOW)
+    assert again.outcome is Outcome.CONTINUE and again.analysis["paused"] and again.events == []
+    # Traffic: the pause ends with the first judged round, and the step passes after `count` rounds.
+    a = advance(spec(), 1, V2, up(2, 1), again.analysis, good(), NOW).analysis
+    assert a["paused"] is False and a["successful"] == 1
+    a = advance(spec(), 1, V2, up(2, 1), a, good(), NOW).analysis
+    assert (a["step"], a["weight"]) == (1, 50)
+    assert (
+        overlay([Cond("Ready", False, "CanaryStep", "canary")], advance(spec(), 1, V2, None, a, [], NOW))[0].reason
+        == "CanaryStep"
+    )
+
+
+def test_a_quiet_step_may_be_passed_instead() -> None:
+    s = spec(onInconclusive="Promote", steps=(50,), count=1)
+    a = advance(s, 1, V2, None, None, [], NOW).analysis
+    plan = advance(s, 1, V2, up(2, 4), a, few(), NOW)
+    assert plan.outcome is Outcome.PROMOTE
 
 
 def test_pod_loss_errors_within_the_limit_do_not_stop_the_canary() -> None:
