@@ -24,8 +24,15 @@ RECONCILE_SECONDS = Histogram(
 )
 DECISIONS = Counter(
     "driftline_operator_decisions_total",
-    "Decisions the operator took and announced as an Event, by the object's kind, the Event type and reason.",
-    ["kind", "type", "reason"],
+    "Decisions the operator took and announced as an Event, by the object (kind, namespace, name), the Event type "
+    "and reason.",
+    ["kind", "namespace", "name", "type", "reason"],
+)
+SERVICE_INFO = Gauge(
+    "driftline_inferenceservice_info",
+    "One series per InferenceService, value 1: its phase and the version it serves (empty while none), as Argo "
+    "Rollouts' rollout_info.",
+    ["namespace", "inferenceservice", "phase", "version"],
 )
 
 ANALYSIS = Gauge(
@@ -83,6 +90,16 @@ def set_gauge(gauge: Gauge, namespace: str, name: str, labels: tuple[str, ...], 
     """Set a series of a gauge whose first two labels are the InferenceService's namespace and name."""
     gauge.labels(namespace, name, *labels).set(value)
     _series.setdefault((namespace, name), set()).add((gauge, labels))
+
+
+def set_info(gauge: Gauge, namespace: str, name: str, labels: tuple[str, ...]) -> None:
+    """The one series of an object's info gauge (value 1): a series with other label values (the phase before) goes."""
+    series = _series.setdefault((namespace, name), set())
+    for old in [entry for entry in series if entry[0] is gauge and entry[1] != labels]:
+        series.discard(old)
+        with contextlib.suppress(KeyError):
+            gauge.remove(namespace, name, *old[1])
+    set_gauge(gauge, namespace, name, labels, 1.0)
 
 
 def forget(namespace: str, name: str) -> None:

@@ -479,6 +479,8 @@ def test_a_canary_without_traffic_pauses_and_goes_on_once_traffic_comes(
     st = dis(cluster, ns, "bc")["status"]
     assert st["analysis"]["phase"] == "Running" and st["canaryVersion"] == 2
     assert versions(cluster, ns)[f"{MODEL}-v2"]["status"]["stage"] == "Production"
+    gauges = requests.get(operator.metrics_url, timeout=5).text
+    assert f'inferenceservice="bc",namespace="{ns}",phase="Progressing",version="1"}} 1.0' in gauges
     paused_events = [e for e in events_of(cluster, ns, "InferenceService", "bc") if e["reason"] == "AnalysisPaused"]
     assert len(paused_events) == 1 and paused_events[0]["type"] == "Normal", paused_events  # told once
 
@@ -488,3 +490,10 @@ def test_a_canary_without_traffic_pauses_and_goes_on_once_traffic_comes(
     actions = [(h["action"], h["toVersion"]) for h in st["history"]]
     assert actions[-2:] == [("CanaryStarted", 2), ("CanaryPromoted", 2)] and ("CanaryAborted", 2) not in actions
     assert st["analysis"]["phase"] == "Successful" and not st["analysis"].get("paused")
+    # The state gauge follows: one series for the service, Ready on v2 (Progressing on v1 before).
+    gauges = requests.get(operator.metrics_url, timeout=5).text
+    info = [line for line in gauges.splitlines() if line.startswith("driftline_inferenceservice_info{")]
+    mine = [line for line in info if f'namespace="{ns}"' in line]
+    assert mine == [
+        f'driftline_inferenceservice_info{{inferenceservice="bc",namespace="{ns}",phase="Ready",version="2"}} 1.0'
+    ], mine

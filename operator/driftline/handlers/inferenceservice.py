@@ -36,7 +36,14 @@ from driftline.render import serving as render
 from driftline.render.common import controlled_by
 from driftline.telemetry import reconciler
 
-_write_status = functools.partial(status_writer.write, c.INFERENCE_SERVICE)
+
+def _write_status(isvc: dict[str, Any], phase: str, conditions: list[conds.Cond], **kw: Any) -> None:
+    """The status (written only when it changed), and the service's info gauge: its phase and served version."""
+    status_writer.write(c.INFERENCE_SERVICE, isvc, phase, conditions, **kw)
+    active = kw.get("activeVersion", (isvc.get("status") or {}).get("activeVersion"))
+    meta = isvc["metadata"]
+    labels = (str(phase), "" if active is None else str(active))
+    telemetry.set_info(telemetry.SERVICE_INFO, meta["namespace"], meta["name"], labels)
 
 
 @kopf.on.resume(c.GROUP, c.VERSION, c.INFERENCE_SERVICE.plural)

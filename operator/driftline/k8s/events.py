@@ -30,7 +30,8 @@ def object_ref(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _announce(obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
-    DECISIONS.labels(obj.get("kind", ""), type_, reason).inc()
+    meta = obj.get("metadata") or {}
+    DECISIONS.labels(obj.get("kind", ""), meta.get("namespace", ""), meta.get("name", ""), type_, reason).inc()
     text = message[:1024]
     extra = {"k8s_ref": object_ref(obj), "decision": {"type": type_, "reason": reason}}
     ref = extra["k8s_ref"]

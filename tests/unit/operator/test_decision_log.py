@@ -71,3 +71,26 @@ def test_with_json_each_decision_is_an_object_with_its_object_and_decision(
     assert doc["decision"] == {"type": "Normal", "reason": "Restored"}
     assert doc["severity"] == "info" and "churn-v3 is now Production" in doc["message"]
     assert len(posted) == 1
+
+
+def test_a_decision_is_counted_per_object(posted: list[dict[str, Any]]) -> None:
+    from driftline.telemetry import DECISIONS
+
+    labels = {"kind": "ModelVersion", "namespace": "ml", "name": "churn-v3", "type": "Normal", "reason": "Promoted"}
+    before = DECISIONS.labels(**labels)._value.get()
+    events.normal(MV, "Promoted", "churn-v3 is now Production")
+    assert DECISIONS.labels(**labels)._value.get() == before + 1
+
+
+def test_a_service_has_one_info_series_whatever_its_phase_was() -> None:
+    from driftline import telemetry
+
+    def series() -> list[dict[str, str]]:
+        (family,) = telemetry.SERVICE_INFO.collect()
+        return [dict(x.labels) for x in family.samples if x.labels["inferenceservice"] == "churn" and x.value == 1]
+
+    telemetry.set_info(telemetry.SERVICE_INFO, "ml", "churn", ("Progressing", "2"))
+    telemetry.set_info(telemetry.SERVICE_INFO, "ml", "churn", ("Ready", "2"))
+    assert series() == [{"namespace": "ml", "inferenceservice": "churn", "phase": "Ready", "version": "2"}]
+    telemetry.forget("ml", "churn")
+    assert series() == []
