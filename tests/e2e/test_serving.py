@@ -388,6 +388,8 @@ def test_rollout_past_the_progress_deadline_is_rolled_back(
     st = cluster.wait_for("bc Ready on v1 again", ready_at(cluster, ns, "bc", 1), timeout=60)
     v2 = versions(cluster, ns)[f"{MODEL}-v2"]
     assert v2["status"]["stage"] == "RolledBack" and "30s" in v2["status"]["reason"]
+    # Why, in the operator's own words: the pod, its container and the server's last words.
+    assert "pod bc-stable-" in v2["status"]["reason"] and "sha256 mismatch" in v2["status"]["reason"], v2["status"]
     restored_to_production(cluster, ns, 1, "v2 was rolled back (ProgressDeadlineExceeded)")
     assert any(
         e["reason"] == "ProgressDeadlineExceeded" and e["type"] == "Warning"

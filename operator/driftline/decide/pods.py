@@ -98,6 +98,19 @@ def _waiting(status: Mapping[str, Any]) -> tuple[str, str, str] | None:
     return None
 
 
+def _restarting(status: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(container, message) of a container that is not ready and was restarted after a failed exit: a crash loop
+    caught between two back-offs, while it runs again for a moment."""
+    for cs in status.get("containerStatuses") or []:
+        last = (cs.get("lastState") or {}).get("terminated") or {}
+        if cs.get("ready") or not cs.get("restartCount") or not last or last.get("exitCode", 0) == 0:
+            continue
+        said = str(last.get("message") or last.get("reason") or "").strip()[:500]
+        exit_code = last.get("exitCode")
+        return str(cs.get("name")), f"restarted {cs['restartCount']} time(s); last exit {exit_code}: {said}"
+    return None
+
+
 def _age(pod: Mapping[str, Any], now: datetime) -> float:
     created = (pod.get("metadata") or {}).get("creationTimestamp")
     if not created:
@@ -129,6 +142,11 @@ def diagnose(
         if waiting is not None:
             container, reason, message = waiting
             return PodProblem(name, reason, f"container {container}: {reason}: {message}", _WAITING_REMEDIES[reason])
+        restarting = _restarting(status)
+        if restarting is not None:
+            container, message = restarting
+            remedy = _WAITING_REMEDIES["CrashLoopBackOff"]
+            return PodProblem(name, "CrashLoopBackOff", f"container {container}: {message}", remedy)
         scheduled: Mapping[str, Any] = next(
             (c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), {}
         )

@@ -244,6 +244,7 @@ def _rollback(
     previous: int | None,
     request: str | None,
     last_request: str | None,
+    not_starting: str | None = None,
 ) -> tuple[RollBack | None, str | None, EventNote | None]:
     """(what to roll back, the request carried out, a Warning when a request cannot be carried out)."""
     to = by_number.get(previous) if previous is not None else None
@@ -271,6 +272,7 @@ def _rollback(
     ):
         msg = f"version {current} did not become available within {spec.rollout.progress_deadline_seconds}s"
         msg += f" ({rollout.progress_message})" if rollout.progress_message else ""
+        msg += f"; {not_starting}" if not_starting else ""  # why: the pod and its container's last words
         msg += f"; traffic back to version {to.version}"
         return RollBack(leaving, to.version, Reason.PROGRESS_DEADLINE_EXCEEDED, msg), None, None
     return None, None, None
@@ -325,7 +327,10 @@ def decide(
     status: Mapping[str, Any],
     rollback_request: str | None,
     now: str,
+    not_starting: str | None = None,
 ) -> Plan:
+    """`not_starting`: why the rollout's pods do not start, when they do not (decide.pods: the pod, and its
+    container's reason and last termination message), quoted when a progress deadline rolls it back."""
     by_number = {v.version: v for v in versions}
     current = rollout.version if rollout is not None else _int(status.get("activeVersion"))
     previous = (rollout.previous_version if rollout is not None else None) or _int(status.get("previousVersion"))
@@ -342,7 +347,9 @@ def decide(
         msg += f"{current} keeps serving"
         roll_back, carried_out, refused = RollBack(under_canary, current, Reason.ROLLBACK_REQUESTED, msg), request, None
     else:
-        roll_back, carried_out, refused = _rollback(spec, by_number, rollout, current, previous, request, last)
+        roll_back, carried_out, refused = _rollback(
+            spec, by_number, rollout, current, previous, request, last, not_starting
+        )
     if refused is not None:
         events.append(refused)
     if roll_back is not None:

@@ -216,13 +216,17 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
 
     status = isvc.get("status") or {}
     now = registry.now()
+    rollout = _observe(dep)
+    # At a progress deadline, why the pods do not start goes into the rollback's message.
+    stuck = _pods_problem(isvc) if rollout is not None and rollout.deadline_exceeded else None
     plan = serving.decide(
         spec,
         versions_of(ns, spec.model),
-        _observe(dep),
+        rollout,
         status,
         (meta.get("annotations") or {}).get(c.ANNOTATION_ROLLBACK),
         now,
+        stuck.text() if stuck is not None else None,
     )
     if plan.roll_back is not None:
         mark_rolled_back(ns, spec.model, plan.roll_back)

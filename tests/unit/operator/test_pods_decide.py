@@ -177,3 +177,20 @@ def test_overlay_only_while_progressing() -> None:
     assert by_type["Ready"].message == problem.text()
     assert pods.overlay(ServicePhase.READY, conditions, problem) == (ServicePhase.READY, conditions)
     assert pods.overlay(ServicePhase.PROGRESSING, conditions, None) == (ServicePhase.PROGRESSING, conditions)
+
+
+def test_a_crash_loop_caught_while_the_container_runs_again_still_quotes_its_last_exit() -> None:
+    cs = {
+        "name": "server",
+        "ready": False,
+        "restartCount": 3,
+        "state": {"running": {"startedAt": "2026-12-04T12:00:00Z"}},
+        "lastState": {"terminated": {"exitCode": 1, "message": "driftline-runtime serve: sha256 mismatch"}},
+    }
+    problem = pods.diagnose([pod(phase="Running", containerStatuses=[cs])], NOW)
+    assert problem is not None and (problem.pod, problem.reason) == ("bc-stable-1", "CrashLoopBackOff")
+    assert problem.text().startswith(
+        "pod bc-stable-1: container server: restarted 3 time(s); last exit 1: driftline-runtime serve: sha256 mismatch"
+    )
+    # Ready again after a restart (a liveness blip, an OOM long ago): no problem.
+    assert pods.diagnose([pod(phase="Running", containerStatuses=[{**cs, "ready": True}])], NOW) is None

@@ -278,6 +278,11 @@ def test_a_rollout_past_its_deadline_is_rolled_back() -> None:
     assert (plan.step, plan.active_version, plan.previous_version) == (Step.ROLL, 1, 2)
     assert plan.history[-1]["action"] == "Rollback" and plan.history[-1]["reason"] == "ProgressDeadlineExceeded"
     assert [(e.warning, e.reason) for e in plan.events] == [(True, "ProgressDeadlineExceeded")]
+    # Why the pods never started, when the operator could see it: the pod, its container and its last words.
+    why = "pod bc-stable-7d9-x2x: container server: CrashLoopBackOff: back-off; last exit: sha256 mismatch"
+    told = decide(spec(rollout={"progressDeadlineSeconds": 45}), versions, stuck, ready_status(2), None, NOW, why)
+    assert told.roll_back is not None and f"progressing.); {why}; traffic back to version 1" in told.roll_back.message
+    assert why in told.history[-1]["message"] and why in told.events[0].message
 
 
 def test_a_deadline_not_yet_observed_for_the_current_template_is_not_acted_on() -> None:
