@@ -53,12 +53,12 @@ bench: setup k8s-bin  ## benchmarks against real peers; tables on stdout, JSON i
 	@$(PY) -m bench
 
 KIND_TAG := 0.1.0
-kind-up:  ## for users with Docker and kind: a kind cluster, both images built and loaded, the chart, the quick start
-	kind create cluster --config kind-config.yaml
+kind-up:  ## for users with Docker and kind: a kind cluster, both images built and loaded, the chart, the quick start (again: updates it)
+	kind get clusters 2>/dev/null | grep -qx driftline || kind create cluster --config kind-config.yaml
 	docker build -f operator/Dockerfile -t driftline/operator:$(KIND_TAG) .
 	docker build -f serving-image/Dockerfile -t driftline/runtime:$(KIND_TAG) .
 	kind load docker-image --name driftline driftline/operator:$(KIND_TAG) driftline/runtime:$(KIND_TAG)
-	helm install driftline charts/driftline --namespace driftline-system --create-namespace \
+	helm upgrade --install driftline charts/driftline --namespace driftline-system --create-namespace \
 		--set image.tag=$(KIND_TAG) --set image.pullPolicy=Never --set runtimeImage.tag=$(KIND_TAG) --wait
 	kubectl apply -f examples/kind/seaweedfs.yaml
 	kubectl -n seaweedfs rollout status deployment/seaweedfs --timeout=300s

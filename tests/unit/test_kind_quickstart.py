@@ -50,6 +50,9 @@ def test_make_kind_up_uses_files_and_values_that_exist() -> None:
     ):
         assert f"docker build -f {dockerfile} -t {image}:" in recipe
         assert f"{image}:$(KIND_TAG)" in recipe.split("kind load", 1)[1]
+    # Again is an update, not an error: the cluster is made only if absent, the chart upgraded or installed.
+    assert "grep -qx driftline || kind create cluster" in recipe and "helm upgrade --install driftline" in recipe
+    assert " create secret generic" not in recipe or "--dry-run=client -o yaml" in recipe  # applied, not created
 
 
 def test_the_quick_start_stores_models_in_the_kind_clusters_seaweedfs_with_the_keys_kind_up_creates() -> None:
