@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fetches Debian's prometheus package (whatever apt's candidate is) into a versioned cache, reused when present.
-# Nothing is installed: `apt-get download` + `dpkg -x` into a temporary directory; only the prometheus binary is kept.
+# Nothing is installed: `apt-get download` + `dpkg -x` into a temporary directory; only the prometheus and promtool
+# binaries are kept (promtool unit-tests the chart's alert rules).
 # Usage: hack/fetch-prometheus.sh     -> prints the directory holding `prometheus` on stdout (messages on stderr)
 #
 # The binary is Go built with cgo: dynamically linked against glibc only (libc.so.6, Debian 12 needs >= 2.34),
@@ -16,7 +17,8 @@ dir_for() { echo "$cache_root/prometheus-${1//:/_}"; }  # an epoch's colon stays
 
 command -v apt-get >/dev/null || { log "needs apt-get and dpkg (a Debian-based machine)"; exit 1; }
 version=$(candidate)
-if [ -n "$version" ] && [ -x "$(dir_for "$version")/prometheus" ]; then
+complete() { [ -x "$1/prometheus" ] && [ -x "$1/promtool" ]; }
+if [ -n "$version" ] && complete "$(dir_for "$version")"; then
   log "cached in $(dir_for "$version")"
   dir_for "$version"
   exit 0
@@ -40,7 +42,7 @@ deb=$(echo "$debs"/prometheus_*.deb)
 [ -f "$deb" ] || { log "apt-get download left no prometheus_*.deb"; exit 1; }
 version=$(dpkg-deb -f "$deb" Version)
 final=$(dir_for "$version")
-if [ -x "$final/prometheus" ]; then  # the lists were stale and the fresh candidate is cached already
+if complete "$final"; then  # the lists were stale and the fresh candidate is cached already
   log "cached in $final"
   echo "$final"
   exit 0
@@ -50,10 +52,12 @@ dpkg -x "$deb" "$work/root"
 stage="$work/prometheus-$version"
 mkdir "$stage"
 mv "$work/root/usr/bin/prometheus" "$stage/prometheus"
+mv "$work/root/usr/bin/promtool" "$stage/promtool"
 "$stage/prometheus" --version >&2 || { log "the extracted binary does not run (ldd: $(ldd "$stage/prometheus" 2>&1))"; exit 1; }
+"$stage/promtool" --version >&2 || { log "the extracted promtool does not run"; exit 1; }
 
 # Atomic publication: the versioned directory appears complete or not at all. A concurrent run may have won.
-[ -x "$final/prometheus" ] || rm -rf "$final"
-mv -T "$stage" "$final" 2>/dev/null || [ -x "$final/prometheus" ] || { log "cannot publish $final"; exit 1; }
+complete "$final" || rm -rf "$final"
+mv -T "$stage" "$final" 2>/dev/null || complete "$final" || { log "cannot publish $final"; exit 1; }
 log "Debian prometheus $version in $final ($(( $(date +%s) - start ))s)"
 echo "$final"

@@ -133,8 +133,9 @@ def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
         (),
         ("watchNamespaces={a,b}", "peering.enabled=true", "replicaCount=2"),
         ("peering.enabled=true", "replicaCount=3", "metrics.serviceMonitor.enabled=true"),
+        ("metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true"),
     ],
-    ids=["defaults", "namespaced-peering", "cluster-peering-servicemonitor"],
+    ids=["defaults", "namespaced-peering", "cluster-peering-servicemonitor", "alerts"],
 )
 def test_lint_is_clean(helm: Helm, values: tuple[str, ...]) -> None:
     out = helm.run("lint", "--strict", str(CHART), *sets(values))
@@ -515,6 +516,8 @@ def test_every_value_is_commented_and_in_the_operations_doc() -> None:
         (["metrics.serviceMonitor.interval=often"], "/metrics/serviceMonitor/interval"),
         (["replicaCount=2"], "replicaCount > 1 requires peering.enabled"),
         (["metrics.enabled=false", "metrics.serviceMonitor.enabled=true"], "requires metrics.enabled"),
+        (["metrics.enabled=false", "metrics.prometheusRule.enabled=true"], "requires metrics.enabled"),
+        (["metrics.prometheusRule.severity=high"], "additional properties 'severity' not allowed"),
     ],
 )
 def test_template_refuses_bad_values(helm: Helm, values: list[str], message: str) -> None:
