@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 
 from driftline.api import constants as c
+from driftline.api.common import PodSettings
 from driftline.decide import podsafety
 
 
@@ -20,6 +22,9 @@ class OperatorConfig:
     check_authors: bool = False
     """Check a spec's recorded author's rights before acting on it (decide.authorship); the chart sets it with the
     admission policies that record the author."""
+    pod_defaults: PodSettings | None = None
+    """The chart's podDefaults: scheduling, pull secrets and pod metadata for every model pod that does not set its
+    own (decided field by field, render.common.pod_settings)."""
     trusted_keys: str | None = None
     """PEM public keys: when set, every serving pod loads only an artifact whose model.sig one of them made (the
     runtime checks it, driftline_runtime.signing); None serves unsigned artifacts too."""
@@ -38,8 +43,19 @@ class OperatorConfig:
             ),
             check_authors=os.environ.get("DRIFTLINE_CHECK_AUTHORS", "").lower() == "true",
             trusted_keys=os.environ.get(c.TRUSTED_KEYS_ENV) or None,
+            pod_defaults=_pod_defaults(os.environ.get("DRIFTLINE_POD_DEFAULTS")),
         )
 
 
 def _list(value: str | None) -> tuple[str, ...] | None:
     return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _pod_defaults(value: str | None) -> PodSettings | None:
+    """The chart's podDefaults (JSON); a broken value stops the operator at once, naming the field."""
+    if not value or value.strip() in ("{}", "null"):
+        return None
+    try:
+        return PodSettings.model_validate(json.loads(value))
+    except ValueError as e:  # JSON or validation: both name what is wrong
+        raise ValueError(f"DRIFTLINE_POD_DEFAULTS (the chart's podDefaults) is not valid: {e}") from e

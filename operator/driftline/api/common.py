@@ -135,6 +135,43 @@ class ResourceRequirements(ApiModel):
         return True
 
 
+class LocalObjectReference(ApiModel):
+    """A reference to an object in the same namespace, as core/v1 LocalObjectReference."""
+
+    name: ObjectName
+    """Name of the object."""
+
+
+class PodSettings(ApiModel):
+    """Where and how the model's pods run, as on any workload: scheduling, registry credentials, pod metadata. The
+    chart's podDefaults apply to every field left empty here."""
+
+    labels: Annotated[dict[str, Annotated[str, Field(max_length=63)]], Field(max_length=32)] | None = None
+    """Extra labels on the pods (not under driftline.dev/, which the operator's own labels use)."""
+    annotations: Annotated[dict[str, Annotated[str, Field(max_length=4096)]], Field(max_length=32)] | None = None
+    """Extra annotations on the pods (e.g. a service mesh's or a log collector's)."""
+    image_pull_secrets: Annotated[list[LocalObjectReference], Field(max_length=8)] | None = None
+    """Secrets with the credentials of the registry the image is pulled from."""
+    node_selector: Annotated[dict[str, Annotated[str, Field(max_length=63)]], Field(max_length=32)] | None = None
+    """Node labels the pods' nodes must have (e.g. a GPU or spot node pool)."""
+    tolerations: Annotated[list[dict[str, Any]], Field(max_length=32)] | None = None
+    """core/v1 Tolerations, so the pods may run on tainted nodes."""
+    affinity: dict[str, Any] | None = None
+    """core/v1 Affinity: node affinity, pod affinity and anti-affinity."""
+    topology_spread_constraints: Annotated[list[dict[str, Any]], Field(max_length=8)] | None = None
+    """core/v1 TopologySpreadConstraints, e.g. spreading the replicas over zones."""
+    priority_class_name: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    """The pods' PriorityClass."""
+
+    @rule(
+        "!has(self.labels) || self.labels.all(k, !k.startsWith('driftline.dev/'))",
+        "labels under driftline.dev/ are the operator's own: use another prefix",
+        field_path=".labels",
+    )
+    def _own_labels(self) -> bool:
+        return not any(k.startswith("driftline.dev/") for k in self.labels or {})
+
+
 class DatasetFormat(StrEnum):
     """How the trainer parses a dataset file."""
 

@@ -9,7 +9,7 @@ from typing import Annotated, Final, Literal
 from pydantic import Field
 
 from driftline.api.base import ApiModel, FieldError, StatusModel, rule
-from driftline.api.common import Conditions, ObjectMeta, ResourceRequirements, StorageSpec
+from driftline.api.common import Conditions, ObjectMeta, PodSettings, ResourceRequirements, StorageSpec
 from driftline.api.constants import API_VERSION, HISTORY_CAP
 from driftline.api.drift import DriftAction, DriftSpec, DriftStatus
 from driftline.api.fields import Duration, ImageRef, Int, ModelName, ModelVersionNumber, Timestamp
@@ -50,6 +50,10 @@ class InferenceServiceSpec(ApiModel):
     """Resources of each serving container."""
     image: ImageRef | None = None
     """Serving image; the operator's runtime image when empty."""
+    pod: PodSettings | None = None
+    """Where and how the serving pods run, stable and canary alike: labels, annotations, imagePullSecrets,
+    nodeSelector, tolerations, affinity, topologySpreadConstraints, priorityClassName. Empty fields take the chart's
+    podDefaults."""
     protocol: Protocol = Protocol.V2
     """Protocol that status.url points at (v1 or v2). The server answers both."""
     port: Annotated[Int, Field(ge=1024, le=65535)] = 8080

@@ -12,6 +12,7 @@ from driftline.api.common import (
     Conditions,
     DatasetSpec,
     ObjectMeta,
+    PodSettings,
     PodTemplate,
     ResourceRequirements,
     SecretKeySelector,
@@ -63,6 +64,10 @@ class TrainingJobSpec(ApiModel):
     """Image of the built-in trainer; the operator's runtime image when empty."""
     resources: ResourceRequirements | None = None
     """Resources of the built-in trainer's container."""
+    pod: PodSettings | None = None
+    """Where and how the built-in trainer's pod runs (labels, annotations, imagePullSecrets, nodeSelector,
+    tolerations, affinity, topologySpreadConstraints, priorityClassName); empty fields take the chart's podDefaults.
+    With a template, set them in the template."""
     output: OutputSpec
     """Where the artifact goes."""
     storage: StorageSpec | None = None
@@ -107,6 +112,15 @@ class TrainingJobSpec(ApiModel):
     )
     def _builtin_settings_only_builtin(self) -> bool:
         return self.template is None or (self.image is None and self.resources is None)
+
+    @rule(
+        "!has(self.template) || !has(self.pod)",
+        "pod configures the built-in trainer's pod; with a template, set these in the template",
+        field_path=".pod",
+        reason=FieldError.FORBIDDEN,
+    )
+    def _pod_only_builtin(self) -> bool:
+        return self.template is None or self.pod is None
 
 
 class TrainingPhase(StrEnum):

@@ -245,6 +245,7 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
             runtime_image=cfg.runtime_image,
             previous_version=previous,
             trusted_keys=cfg.trusted_keys,
+            pod_defaults=cfg.pod_defaults,
         )
         if render.needs_update(dep, body):
             _announce_revert(isvc, "Deployment", dep, body)
@@ -331,6 +332,7 @@ def _run_canary(
             track=c.TRACK_CANARY,
             replicas=cplan.replicas,
             trusted_keys=cfg.trusted_keys,
+            pod_defaults=cfg.pod_defaults,
         )
         if render.needs_update(canary_dep, body):
             objects.apply_deployment(body)

@@ -191,7 +191,11 @@ def _foreign(tj: dict[str, Any], job: dict[str, Any], job_name: str) -> bool:
 def _create_job(tj: dict[str, Any], spec: TrainingJobSpec, cfg: OperatorConfig, job_name: str) -> dict[str, Any]:
     """The Job, created now or found existing (a crash after creating it, before the status said so)."""
     body = render.training_job(
-        tj, spec, runtime_image=cfg.runtime_image, allowed_prefixes=cfg.allowed_estimator_prefixes
+        tj,
+        spec,
+        runtime_image=cfg.runtime_image,
+        allowed_prefixes=cfg.allowed_estimator_prefixes,
+        pod_defaults=cfg.pod_defaults,
     )
     try:
         job = objects.create_job(body)

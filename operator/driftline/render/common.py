@@ -6,7 +6,7 @@ import hashlib
 from typing import Any
 
 from driftline.api import constants as c
-from driftline.api.common import StorageSpec
+from driftline.api.common import PodSettings, StorageSpec
 
 RUNTIME_UID = 65532  # the runtime image's non-root user (serving-image/Dockerfile)
 
@@ -123,3 +123,19 @@ def object_storage(storage: StorageSpec | None) -> tuple[Manifests, Manifests, M
         for name, ref in refs:
             env.append({"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
     return env, volumes, mounts
+
+
+_SCHEDULING = ("imagePullSecrets", "nodeSelector", "tolerations", "affinity", "topologySpreadConstraints")
+
+
+def pod_settings(
+    own: PodSettings | None, defaults: PodSettings | None
+) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
+    """(labels, annotations, pod spec fields) of a model pod: the object's settings over the chart's podDefaults,
+    field by field (labels and annotations key by key). The caller's own labels and annotations go on top."""
+    mine = own.model_dump(mode="json", exclude_none=True) if own is not None else {}
+    base = defaults.model_dump(mode="json", exclude_none=True) if defaults is not None else {}
+    labels = {**base.get("labels", {}), **mine.get("labels", {})}
+    annotations = {**base.get("annotations", {}), **mine.get("annotations", {})}
+    spec = {k: mine.get(k, base.get(k)) for k in (*_SCHEDULING, "priorityClassName") if k in mine or k in base}
+    return labels, annotations, spec

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from driftline.api import constants as c
 from driftline.api import inferenceservice as api
+from driftline.api.common import PodSettings
 from driftline.api.fields import quantity_value
 from driftline.api.inferenceservice import InferenceServiceSpec
 from driftline.render.common import (
@@ -18,6 +19,7 @@ from driftline.render.common import (
     object_storage,
     owner_reference,
     pod_security_context,
+    pod_settings,
     split_pvc_uri,
 )
 from driftline.render.training import TERMINATION_LOG
@@ -150,6 +152,7 @@ def deployment(
     track: str = c.TRACK_STABLE,
     replicas: int | None = None,
     trusted_keys: str | None = None,
+    pod_defaults: PodSettings | None = None,
 ) -> dict[str, Any]:
     """The Deployment serving `version`: the stable one (spec.replicas), or a canary's (`replicas`). RollingUpdate with
     maxUnavailable 0 and maxSurge 1: a new pod must be ready before an old one goes, so a roll forward (or back) never
@@ -194,6 +197,7 @@ def deployment(
     }
     if trusted_keys is not None:  # public keys: no secret, and a change of trust re-verifies every pod
         container["env"] = [{"name": c.TRUSTED_KEYS_ENV, "value": trusted_keys}]
+    extra_labels, extra_annotations, scheduling = pod_settings(spec.pod, pod_defaults)
     annotations: dict[str, str] = {}
     if previous_version is not None:
         annotations[c.ANNOTATION_PREVIOUS_VERSION] = str(previous_version)
@@ -215,14 +219,16 @@ def deployment(
             "revisionHistoryLimit": REVISION_HISTORY_LIMIT,
             "template": {
                 "metadata": {
-                    "labels": pod_labels,
+                    "labels": {**extra_labels, **pod_labels},
                     "annotations": {
+                        **extra_annotations,
                         "prometheus.io/scrape": "true",
                         "prometheus.io/port": str(spec.port),
                         "prometheus.io/path": "/metrics",
                     },
                 },
                 "spec": {
+                    **scheduling,
                     "securityContext": pod_security_context(),
                     "automountServiceAccountToken": False,  # the server never talks to the API server
                     "enableServiceLinks": False,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from driftline.api import constants as c
+from driftline.api.common import PodSettings
 from driftline.api.trainingjob import TrainingJobSpec
 from driftline.render.common import (
     child_name,
@@ -17,6 +18,7 @@ from driftline.render.common import (
     object_storage,
     owner_reference,
     pod_security_context,
+    pod_settings,
     split_pvc_uri,
 )
 
@@ -125,7 +127,12 @@ def trainer_threads(spec: TrainingJobSpec) -> int:
 
 
 def training_job(
-    tj: dict[str, Any], spec: TrainingJobSpec, *, runtime_image: str, allowed_prefixes: tuple[str, ...]
+    tj: dict[str, Any],
+    spec: TrainingJobSpec,
+    *,
+    runtime_image: str,
+    allowed_prefixes: tuple[str, ...],
+    pod_defaults: PodSettings | None = None,
 ) -> dict[str, Any]:
     meta = tj["metadata"]
     name = job_name(tj)
@@ -133,6 +140,7 @@ def training_job(
     output = output_location(tj, spec)
     output_volumes, output_mounts = _output_volume(output)
     storage_env, storage_volumes, storage_mounts = object_storage(spec.storage)
+    pod_labels, pod_annotations = labels, dict[str, str]()
     if spec.template is not None:
         pod = _custom_pod(spec, output, [*output_volumes, *storage_volumes], [*output_mounts, *storage_mounts])
     else:
@@ -151,7 +159,10 @@ def training_job(
         }
         if env := [*dataset_env(spec), *signing_env(spec), *storage_env]:
             container["env"] = env
+        extra_labels, pod_annotations, scheduling = pod_settings(spec.pod, pod_defaults)
+        pod_labels = {**extra_labels, **labels}
         pod = {
+            **scheduling,
             "restartPolicy": "Never",
             "securityContext": pod_security_context(),
             "automountServiceAccountToken": False,  # the trainer never talks to the API server
@@ -161,7 +172,10 @@ def training_job(
     job_spec: dict[str, Any] = {
         "backoffLimit": spec.backoff_limit,
         "suspend": spec.suspend,
-        "template": {"metadata": {"labels": labels}, "spec": pod},
+        "template": {
+            "metadata": {"labels": pod_labels, **({"annotations": pod_annotations} if pod_annotations else {})},
+            "spec": pod,
+        },
     }
     if spec.active_deadline_seconds is not None:
         job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds

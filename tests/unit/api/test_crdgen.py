@@ -21,8 +21,10 @@ SCHEMAS = {kind.names.kind: openapi_schema(kind.model) for kind in KIND_DEFINITI
 
 
 def _free_form(path: str) -> bool:
-    """Nodes whose content the API server owns (metadata) or that are free-form by design (params, pod metadata)."""
-    return path == ".metadata" or path.endswith((".params", ".template.metadata"))
+    """Nodes whose content the API server owns (metadata) or that are free-form by design (params, pod metadata, and
+    core/v1 scheduling objects passed through to the pod as they are: tolerations, affinity, topology spread)."""
+    scheduling = (".pod.tolerations[]", ".pod.affinity", ".pod.topologySpreadConstraints[]")
+    return path == ".metadata" or path.endswith((".params", ".template.metadata", *scheduling))
 
 
 def _nodes() -> list[tuple[str, str, dict[str, Any]]]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from driftline.api.common import PodSettings
 from driftline.api.inferenceservice import InferenceServiceSpec
 from driftline.decide.serving import Version
 from driftline.render.common import controlled_by
@@ -275,3 +276,34 @@ def test_a_persons_edit_of_a_rendered_field_is_named_and_their_own_fields_are_no
     # A container of the rendering gone altogether is named as a whole.
     del live["spec"]["template"]["spec"]["containers"][0]
     assert "spec.template.spec.containers[server]" in edited_fields(live, desired)
+
+
+def test_the_pods_take_their_settings_from_the_spec_over_the_charts_defaults() -> None:
+    defaults = PodSettings.model_validate(
+        {
+            "labels": {"team": "platform", "cost-center": "ml"},
+            "imagePullSecrets": [{"name": "regcred"}],
+            "nodeSelector": {"pool": "general"},
+            "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "models", "effect": "NoSchedule"}],
+        }
+    )
+    obj = isvc(pod={"labels": {"team": "fraud"}, "annotations": {"sidecar.istio.io/inject": "false"},
+                    "nodeSelector": {"pool": "gpu"}, "priorityClassName": "models-high"})  # fmt: skip
+    spec = InferenceServiceSpec.model_validate(obj["spec"])
+    dep = deployment(obj, spec, V3, runtime_image="driftline/runtime:9", previous_version=None, pod_defaults=defaults)
+    template = dep["spec"]["template"]
+    assert template["metadata"]["labels"]["team"] == "fraud" and template["metadata"]["labels"]["cost-center"] == "ml"
+    assert template["metadata"]["labels"]["driftline.dev/version"] == "3"  # the operator's own stay
+    assert template["metadata"]["annotations"]["sidecar.istio.io/inject"] == "false"
+    assert template["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+    pod = template["spec"]
+    assert pod["nodeSelector"] == {"pool": "gpu"} and pod["priorityClassName"] == "models-high"
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}] and pod["tolerations"][0]["key"] == "dedicated"
+    assert pod["securityContext"]["runAsNonRoot"] is True  # restricted as ever
+    plain = render(isvc())["spec"]["template"]["spec"]
+    assert not {"nodeSelector", "imagePullSecrets", "tolerations", "affinity", "priorityClassName"} & set(plain)
+
+
+def test_the_operators_labels_cannot_be_taken_over() -> None:
+    with pytest.raises(ValueError, match=r"labels under driftline\.dev/ are the operator's own"):
+        PodSettings.model_validate({"labels": {"driftline.dev/version": "9"}})

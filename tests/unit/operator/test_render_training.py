@@ -216,3 +216,22 @@ def test_the_signing_key_reaches_the_trainer_only_as_a_secret_reference_and_its_
         "signedBy"
         not in model_version(obj, TrainingJobSpec.model_validate(obj["spec"]), summary, 1, "i")["spec"]["artifact"]
     )
+
+
+def test_the_built_in_trainers_pod_takes_its_settings_and_a_template_sets_its_own() -> None:
+    from driftline.api.common import PodSettings
+
+    defaults = PodSettings.model_validate({"imagePullSecrets": [{"name": "regcred"}], "labels": {"team": "ml"}})
+    obj = tj(pod={"nodeSelector": {"pool": "cpu-spot"}, "tolerations": [{"key": "spot", "operator": "Exists"}]})
+    job = training_job(
+        obj, TrainingJobSpec.model_validate(obj["spec"]), runtime_image="r:9", allowed_prefixes=("sklearn.",),
+        pod_defaults=defaults,
+    )  # fmt: skip
+    pod = job["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"pool": "cpu-spot"} and pod["tolerations"] == [{"key": "spot", "operator": "Exists"}]
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    assert job["spec"]["template"]["metadata"]["labels"]["team"] == "ml"
+    assert "team" not in job["metadata"]["labels"]  # the pod's, not the Job's
+    template = {"spec": {"containers": [{"name": "t", "image": "me/trainer:1"}]}}
+    with pytest.raises(ValueError, match="set these in the template"):
+        TrainingJobSpec.model_validate({**tj(template=template, pod={"nodeSelector": {"a": "b"}})["spec"]})
