@@ -88,5 +88,26 @@ def test_training_and_serving_pods_carry_their_settings_over_the_charts_defaults
                 and p["metadata"]["labels"]["driftline.dev/model"] == MODEL
             )
             assert p["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
+        # Two replicas: a budget lets a drain take one serving pod at a time; it outlives a rollout (its selector names
+        # no version), and goes once the service is down to one replica.
+        budget_path = f"/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets/placed"
+        budget = cluster.api.get(budget_path)
+        assert budget["spec"]["maxUnavailable"] == 1
+        assert budget["metadata"]["ownerReferences"][0]["kind"] == "InferenceService"
+        assert budget["spec"]["selector"]["matchLabels"]["driftline.dev/track"] == "stable"
+        cluster.wait_for("the budget counts both pods", lambda: cluster.api.get(budget_path).get("status", {}).get(
+            "expectedPods") == 2, timeout=60)  # fmt: skip
+        annotated = {"pod": {**service["spec"]["pod"], "annotations": {"example.com/rolled": "1"}}}
+        cluster.api.patch(f"{DIS.format(ns=ns)}/placed", {"spec": annotated}, "merge")
+
+        def rolled() -> bool:
+            served = pods(cluster, ns, "driftline.dev/inferenceservice=placed")
+            fresh = [p for p in served if (p["metadata"].get("annotations") or {}).get("example.com/rolled") == "1"]
+            return len(fresh) == 2 and ready_at(cluster, ns, "placed", 1, replicas=2)() is not None
+
+        cluster.wait_for("the pods rolled", rolled, timeout=180)
+        assert cluster.api.get(budget_path)["metadata"]["uid"] == budget["metadata"]["uid"]
+        cluster.api.patch(f"{DIS.format(ns=ns)}/placed", {"spec": {"replicas": 1}}, "merge")
+        cluster.wait_for("the budget gone at one replica", lambda: cluster.api.get_or_none(budget_path) is None)
     finally:
         cluster.api.delete("/apis/scheduling.k8s.io/v1/priorityclasses/models")

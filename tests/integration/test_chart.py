@@ -172,6 +172,9 @@ OBJECTS_NEEDS: dict[str, set[tuple[str, str, str]]] = {
     "delete_deployment": {("apps", "deployments", "delete")},
     "get_service": {("", "services", "get")},
     "apply_service": {("", "services", "patch"), ("", "services", "create")},
+    "get_pdb": {("policy", "poddisruptionbudgets", "get")},
+    "apply_pdb": {("policy", "poddisruptionbudgets", "patch"), ("policy", "poddisruptionbudgets", "create")},
+    "delete_pdb": {("policy", "poddisruptionbudgets", "delete")},
 }
 # What the local cluster cannot show: blockOwnerDeletion on children needs update on the owner's finalizers where the
 # OwnerReferencesPermissionEnforcement admission plugin runs (OpenShift).

@@ -143,6 +143,10 @@ into the ClusterRole (cluster-wide mode) or into a Role per watched namespace (n
 - apiGroups: [""]
   resources: ["services"]
   verbs: ["get", "create", "patch"]
+# The serving pods' PodDisruptionBudget (replicas > 1), by server-side apply; deleted when the service scales to one.
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["get", "create", "patch", "delete"]
 # One Event per decision (kopf posts core/v1 Events); a serving pod's Events are listed only while it is stuck
 # creating, to say why on its InferenceService (a volume that will not attach or mount).
 - apiGroups: [""]

@@ -199,7 +199,11 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
     dep = objects.get_deployment(ns, render.deployment_name(isvc))
     canary_dep = objects.get_deployment(ns, render.deployment_name(isvc, c.TRACK_CANARY))
     svc = objects.get_service(ns, render.service_name(isvc))
-    for kind, child in (("Deployment", dep), ("Deployment", canary_dep), ("Service", svc)):
+    # A budget exists only beside more than one replica, asked for or still running: no read for the others.
+    several = spec.replicas > 1 or int(((dep or {}).get("spec") or {}).get("replicas") or 0) > 1
+    pdb = objects.get_pdb(ns, render.service_name(isvc)) if several else None
+    children = (("Deployment", dep), ("Deployment", canary_dep), ("Service", svc), ("PodDisruptionBudget", pdb))
+    for kind, child in children:
         if child is not None and not controlled_by(child, uid):
             msg = f"a {kind} named {child['metadata']['name']} exists and is not this InferenceService's; delete or "
             msg += "rename it"
@@ -254,6 +258,11 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
     if render.needs_update(svc, svc_body):
         _announce_revert(isvc, "Service", svc, svc_body)
         objects.apply_service(svc_body)
+    pdb_body = render.pod_disruption_budget(isvc, spec)
+    if pdb_body is not None and render.needs_update(pdb, pdb_body):
+        objects.apply_pdb(pdb_body)
+    elif pdb_body is None and pdb is not None:
+        objects.delete_pdb(ns, pdb["metadata"]["name"])
     notes = [*plan.events, *(cplan.events if cplan is not None else [])]
     for note in notes:
         (events.warning if note.warning else events.normal)(isvc, note.reason, note.message)

@@ -209,3 +209,20 @@ def get_service(namespace: str, name: str) -> dict[str, Any] | None:
 
 def apply_service(body: dict[str, Any]) -> dict[str, Any]:
     return _apply(_service(body["metadata"]["namespace"], body["metadata"]["name"]), body)
+
+
+def _pdb(namespace: str, name: str) -> str:
+    return f"/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets/{name}"
+
+
+def get_pdb(namespace: str, name: str) -> dict[str, Any] | None:
+    return _or_none(lambda: request("GET", _pdb(namespace, name)))
+
+
+def apply_pdb(body: dict[str, Any]) -> dict[str, Any]:
+    return _apply(_pdb(body["metadata"]["namespace"], body["metadata"]["name"]), body)
+
+
+def delete_pdb(namespace: str, name: str) -> None:
+    """Idempotent: an absent budget is already deleted."""
+    _or_none(lambda: request("DELETE", _pdb(namespace, name)))

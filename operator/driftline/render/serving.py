@@ -278,6 +278,27 @@ def service(isvc: dict[str, Any], spec: InferenceServiceSpec) -> dict[str, Any]:
     return stamped(body)
 
 
+def pod_disruption_budget(isvc: dict[str, Any], spec: InferenceServiceSpec) -> dict[str, Any] | None:
+    """The stable pods' PodDisruptionBudget while the service has more than one replica: a node drain or an
+    autoscaler takes at most one serving pod at a time. None at one replica or none: a budget would block every
+    drain of that node."""
+    if spec.replicas <= 1:
+        return None
+    meta = isvc["metadata"]
+    body = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {
+            "name": service_name(isvc),
+            "namespace": meta["namespace"],
+            "labels": _labels(isvc, spec),
+            "ownerReferences": [owner_reference(isvc)],
+        },
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector(isvc)}},
+    }
+    return stamped(body)
+
+
 def spec_hash(body: dict[str, Any]) -> str:
     """A digest of a rendered manifest (its own hash annotation left out)."""
     doc = json.loads(json.dumps(body))

@@ -16,6 +16,7 @@ from driftline.render.serving import (
     deployment_name,
     edited_fields,
     needs_update,
+    pod_disruption_budget,
     selector_string,
     service,
     url,
@@ -307,3 +308,14 @@ def test_the_pods_take_their_settings_from_the_spec_over_the_charts_defaults() -
 def test_the_operators_labels_cannot_be_taken_over() -> None:
     with pytest.raises(ValueError, match=r"labels under driftline\.dev/ are the operator's own"):
         PodSettings.model_validate({"labels": {"driftline.dev/version": "9"}})
+
+
+def test_more_than_one_replica_gets_a_disruption_budget_of_one_stable_pod() -> None:
+    obj = isvc(replicas=3)
+    pdb = pod_disruption_budget(obj, InferenceServiceSpec.model_validate(obj["spec"]))
+    assert pdb is not None and (pdb["apiVersion"], pdb["kind"]) == ("policy/v1", "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert pdb["spec"]["selector"]["matchLabels"] == render(obj)["spec"]["selector"]["matchLabels"]  # stable pods
+    assert controlled_by(pdb, "u-1234567890")
+    one = isvc(replicas=1)
+    assert pod_disruption_budget(one, InferenceServiceSpec.model_validate(one["spec"])) is None
