@@ -81,7 +81,8 @@ def test_train_register_promote_then_reject_and_supersede(
     assert v1["status"]["promotedBy"] == "policy:lr"
     # The operator's own metrics show the decision and the reconciles behind it.
     metrics = requests.get(operator.metrics_url, timeout=5).text
-    assert 'driftline_operator_decisions_total{kind="ModelVersion",reason="Promoted",type="Normal"}' in metrics
+    decided = f'kind="ModelVersion",name="breast-cancer-v1",namespace="{namespace}",reason="Promoted",type="Normal"'
+    assert f"driftline_operator_decisions_total{{{decided}}}" in metrics  # per object
     assert 'driftline_operator_reconciles_total{kind="TrainingJob",result="ok"}' in metrics
     artifact_dir = host_path_of(cluster, namespace, v1["spec"]["artifact"]["storageUri"])
     model_bytes = (artifact_dir / "model.joblib").read_bytes()
