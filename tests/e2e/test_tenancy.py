@@ -493,6 +493,7 @@ def test_only_who_may_promote_decides_what_is_served(cluster: Cluster, policies:
         ("alice", "ClusterRole", "edit"),
         ("ada", "ClusterRole", "edit"),
         ("ada", "Role", "mv-decider"),
+        ("dave", "Role", "mv-decider"),  # decides what is served, may not create pods
     ]:
         cluster.api.create(f"{rbac}/rolebindings", binding(user, kind, role))
     cluster.api.create(f"{rbac}/rolebindings", binding("alice", "Role", "mv-writer"))
@@ -511,6 +512,16 @@ def test_only_who_may_promote_decides_what_is_served(cluster: Cluster, policies:
         ).stderr,
     )  # fmt: skip
     assert "by hand decides what may be served; bob may not register modelversions" in refused
+    # A version registered by hand with its own serving image is running that image: pods, and an allowed registry.
+    imaged = hand_registered(3, uri="s3://models/fraud/v3")
+    imaged["spec"]["servingImage"] = "registry.example/runtime:2"
+    dry = (*create, "--dry-run=server", "-n", namespace)
+    said = cluster.kubectl(*dry, "--as", "dave", input=json.dumps(imaged), check=False).stderr
+    assert "spec.servingImage: the image that serves this version is creating pods; dave may not create pods" in said
+    assert cluster.kubectl(*dry, "--as", "ada", input=json.dumps(imaged), check=False).returncode == 0
+    imaged["spec"]["servingImage"] = "evil.example/runtime:2"
+    said = cluster.kubectl(*dry, "--as", "ada", input=json.dumps(imaged), check=False).stderr
+    assert "spec.servingImage: image evil.example/runtime:2 is not under a registry prefix the cluster allows" in said
     annotate = ("annotate", "modelversion", "fraud-v1")
     for ask in ("driftline.dev/promote=true", "driftline.dev/reject=bad-data"):
         said = as_user(cluster, namespace, "bob", *annotate, ask)

@@ -80,6 +80,12 @@ class ModelVersionSpec(ApiModel):
     """Hyperparameters the model was trained with."""
     training_image: ImageRef | None = None
     """Image that ran the training."""
+    serving_image: ImageRef | None = None
+    """The runtime image that serves this version unless its InferenceService names one (spec.image): for a version
+    the built-in trainer made, the runtime image that trained it, so the scikit-learn that pickled the model loads it,
+    and a later change of the operator's default runtime image (a chart upgrade) neither restarts the pods serving
+    older versions nor loads them under another library version. Empty: the operator's current runtime image.
+    Naming one by hand is running that image: it needs the right to create pods (admission)."""
     description: ShortText | None = None
     """Free text for people, e.g. where an externally trained model came from."""
 

@@ -46,6 +46,8 @@ class Version:
     promoted_at: str | None = None
     reason: str = ""
     """The version's status.reason: why it is in its stage."""
+    image: str | None = None
+    """spec.servingImage: the runtime image that serves it unless the service names one."""
 
     @property
     def good(self) -> bool:

@@ -171,6 +171,7 @@ def _version(mv: Mapping[str, Any]) -> serving.Version:
         name=mv["metadata"]["name"],
         promoted_at=status.get("promotedAt"),
         reason=str(status.get("reason") or ""),
+        image=spec.get("servingImage") or None,
     )
 
 

@@ -47,6 +47,8 @@ class Artifact(Protocol):
     def sha256(self) -> str: ...
     @property
     def storage_uri(self) -> str: ...
+    @property
+    def image(self) -> str | None: ...
 
 
 def deployment_name(isvc: dict[str, Any], track: str = c.TRACK_STABLE) -> str:
@@ -142,6 +144,12 @@ def _labels(isvc: dict[str, Any], spec: InferenceServiceSpec) -> dict[str, str]:
     return {**common_labels(spec.model, c.COMPONENT_SERVER, name), c.LABEL_INFERENCE_SERVICE: name}
 
 
+def serving_image(spec: InferenceServiceSpec, version: Artifact, runtime_image: str) -> str:
+    """The service's own image, else the one that serves this version (the runtime image that trained it), else the
+    operator's current runtime image: a new default moves only versions that do not say."""
+    return spec.image or version.image or runtime_image
+
+
 def deployment(
     isvc: dict[str, Any],
     spec: InferenceServiceSpec,
@@ -158,7 +166,7 @@ def deployment(
     maxUnavailable 0 and maxSurge 1: a new pod must be ready before an old one goes, so a roll forward (or back) never
     drops capacity. With `trusted_keys` (PEM public keys) the server loads only an artifact signed by one of them."""
     meta = isvc["metadata"]
-    image = spec.image or runtime_image
+    image = serving_image(spec, version, runtime_image)
     labels = {**_labels(isvc, spec), c.LABEL_TRACK: track}
     pod_labels = {**labels, c.LABEL_VERSION: str(version.version), c.LABEL_APP_VERSION: str(version.version)}
     probe_port = PORT_NAME

@@ -262,6 +262,8 @@ def model_version(
         "dataset": {"uri": spec.dataset.uri, **({"sha256": dataset["sha256"]} if dataset.get("sha256") else {})},
         "trainingImage": image,
     }
+    if spec.template is None:  # the built-in trainer: its runtime image serves what it pickled
+        mv_spec["servingImage"] = image
     for key in ("frameworkVersion", "signedBy"):
         if artifact.get(key):
             mv_spec["artifact"][key] = artifact[key]

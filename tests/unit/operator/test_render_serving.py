@@ -319,3 +319,10 @@ def test_more_than_one_replica_gets_a_disruption_budget_of_one_stable_pod() -> N
     assert controlled_by(pdb, "u-1234567890")
     one = isvc(replicas=1)
     assert pod_disruption_budget(one, InferenceServiceSpec.model_validate(one["spec"])) is None
+
+
+def test_a_version_serves_with_the_image_that_trained_it_unless_the_service_names_one() -> None:
+    trained = Version(3, "Production", "c" * 64, "pvc://models/m/3", "m-v3", image="driftline/runtime:0.1.0")
+    assert container(render(isvc(), trained))["image"] == "driftline/runtime:0.1.0"  # not the operator's :9
+    assert container(render(isvc(), V3))["image"] == "driftline/runtime:9"  # a version that does not say
+    assert container(render(isvc(image="registry.example/rt:2"), trained))["image"] == "registry.example/rt:2"

@@ -235,3 +235,14 @@ def test_the_built_in_trainers_pod_takes_its_settings_and_a_template_sets_its_ow
     template = {"spec": {"containers": [{"name": "t", "image": "me/trainer:1"}]}}
     with pytest.raises(ValueError, match="set these in the template"):
         TrainingJobSpec.model_validate({**tj(template=template, pod={"nodeSelector": {"a": "b"}})["spec"]})
+
+
+def test_the_built_in_trainers_image_serves_what_it_trained_and_a_custom_trainers_does_not() -> None:
+    summary = {"artifact": {"storageUri": "pvc://models/a", "sha256": "f" * 64}}
+    builtin = tj()
+    mv = model_version(builtin, TrainingJobSpec.model_validate(builtin["spec"]), summary, 1, "driftline/runtime:9")
+    assert mv["spec"]["servingImage"] == mv["spec"]["trainingImage"] == "driftline/runtime:9"
+    custom = tj(template={"spec": {"containers": [{"name": "t", "image": "me/trainer:1"}]}})
+    del custom["spec"]["estimator"]
+    mv = model_version(custom, TrainingJobSpec.model_validate(custom["spec"]), summary, 1, "me/trainer:1")
+    assert "servingImage" not in mv["spec"]  # a trainer's image is no server: the runtime image serves it
