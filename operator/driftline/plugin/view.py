@@ -1,0 +1,111 @@
+"""What `kubectl driftline` shows, from the objects as the API server returns them: pure, no I/O.
+
+A service as a tree (like `kubectl argo rollouts get rollout`): its phase and why, the stable and canary versions
+with their stages, the analysis of the current step, the latest drift reading; a model as its versions with stage,
+headline metric and lineage; and, for a change asked of a GitOps-managed object, which tool manages it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+ARGO_CD_MARKS = ("argocd.argoproj.io/tracking-id", "argocd.argoproj.io/instance")
+FLUX_MARKS = ("kustomize.toolkit.fluxcd.io/name", "helm.toolkit.fluxcd.io/name")
+
+
+def _condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
+    status = obj.get("status") or {}
+    return next((c for c in status.get("conditions") or [] if c.get("type") == kind), {})
+
+
+def _version_line(mv: Mapping[str, Any] | None, number: int, role: str) -> str:
+    if mv is None:
+        return f"{role}: version {number} (no ModelVersion found)"
+    st = mv.get("status") or {}
+    headline = f", {st['headlineMetric']}" if st.get("headlineMetric") else ""
+    return f"{role}: {mv['metadata']['name']} (version {number}, {st.get('stage') or 'new'}{headline})"
+
+
+def service_tree(isvc: Mapping[str, Any], versions: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The lines of `kubectl driftline get inferenceservice NAME`."""
+    meta, spec, st = isvc["metadata"], isvc.get("spec") or {}, isvc.get("status") or {}
+    by_number = {int(v["spec"]["version"]): v for v in versions}
+    ready = _condition(isvc, "Ready")
+    lines = [f"Name:      {meta['name']}", f"Namespace: {meta.get('namespace', '')}", f"Model:     {spec.get('model')}"]
+    phase = st.get("phase") or "Unknown"
+    why = f" ({ready.get('reason')}: {ready.get('message')})" if ready.get("status") == "False" else ""
+    lines.append(f"Phase:     {phase}{why}")
+    lines.append(f"Replicas:  {st.get('readyReplicas', 0)}/{spec.get('replicas', 1)} ready")
+    if st.get("url"):
+        lines.append(f"URL:       {st['url']}")
+    lines.append(f"Strategy:  {(spec.get('rollout') or {}).get('strategy', 'Rolling')}")
+    lines.append("")
+    lines.append(f"⟳ {meta['name']}")
+    parts: list[str] = []
+    if st.get("activeVersion") is not None:
+        parts.append(_version_line(by_number.get(int(st["activeVersion"])), int(st["activeVersion"]), "stable"))
+    if st.get("canaryVersion") is not None:
+        n = int(st["canaryVersion"])
+        parts.append(_version_line(by_number.get(n), n, f"canary {st.get('canaryWeight', 0)}%"))
+    if st.get("previousVersion") is not None:
+        n = int(st["previousVersion"])
+        parts.append(_version_line(by_number.get(n), n, "previous"))
+    analysis = st.get("analysis") or {}
+    if analysis:
+        tally = f"{analysis.get('successful', 0)}✔ {analysis.get('failed', 0)}✖ {analysis.get('inconclusive', 0)}? "
+        tally += f"{analysis.get('errors', 0)}⚠"
+        paused = ", paused" if analysis.get("paused") else ""
+        step = f"step {analysis.get('step', 0)} ({analysis.get('weight', 0)}%)"
+        parts.append(
+            f"analysis of version {analysis.get('version')}: {analysis.get('phase')}{paused} at {step}, {tally}"
+        )
+    drift = st.get("drift") or {}
+    if drift:
+        score = drift.get("score")
+        shown = "n/a" if score is None else f"{score:.4g}"
+        parts.append(
+            f"drift: {drift.get('assessment', 'Unknown')} ({drift.get('method', '?')} {shown}, threshold "
+            f"{drift.get('threshold', '?')}, {drift.get('samples', 0)} inputs)"
+        )
+    for i, part in enumerate(parts):
+        lines.append(("└── " if i == len(parts) - 1 else "├── ") + part)
+    return lines
+
+
+def model_table(model: str, versions: Sequence[Mapping[str, Any]], served: Mapping[int, list[str]]) -> list[str]:
+    """The lines of `kubectl driftline get model NAME`: newest version first, where each is served."""
+    rows = [("VERSION", "STAGE", "METRIC", "TRAINED BY", "DATASET SHA256", "IMAGE", "SERVED BY")]
+    mine = [v for v in versions if (v.get("spec") or {}).get("model") == model]
+    for mv in sorted(mine, key=lambda v: -int(v["spec"]["version"])):
+        spec, st = mv["spec"], mv.get("status") or {}
+        number = int(spec["version"])
+        rows.append(
+            (
+                str(number),
+                st.get("stage") or "new",
+                st.get("headlineMetric") or "",
+                (spec.get("trainingJobRef") or {}).get("name") or "by hand",
+                ((spec.get("dataset") or {}).get("sha256") or "")[:12],
+                spec.get("servingImage") or spec.get("trainingImage") or "",
+                ", ".join(served.get(number, [])),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["   ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def gitops_manager(obj: Mapping[str, Any]) -> str | None:
+    """Argo CD or Flux when they manage `obj` (their tracking label or annotation): a change made here is undone at
+    their next sync unless it is made in Git."""
+    meta = obj.get("metadata") or {}
+    marks = {**(meta.get("labels") or {}), **(meta.get("annotations") or {})}
+    if any(k in marks for k in ARGO_CD_MARKS):
+        return "Argo CD"
+    if any(k in marks for k in FLUX_MARKS):
+        return "Flux"
+    return None
+
+
+def annotation_patch(kind: str, name: str, key: str, value: str) -> str:
+    """The same change as YAML to commit, for a GitOps repository."""
+    return f"# in Git, on the {kind} {name}:\nmetadata:\n  annotations:\n    {key}: {value!r}\n".replace("'", '"')

@@ -1,0 +1,65 @@
+"""`kubectl driftline` as a person runs it: through the real kubectl (found on PATH, as kubectl finds its plugins),
+against a served model on the real control plane."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cluster
+from tests.e2e.test_serving import DIS, MODEL, dis, served  # noqa: F401  (served: the fixture)
+from tests.operator_proc import OperatorProcess
+
+pytestmark = pytest.mark.e2e
+PLUGIN_DIR = Path(sys.executable).parent  # where the package installed kubectl-driftline
+
+
+def kubectl(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KUBECONFIG": cluster.kubeconfig, "PATH": f"{cluster.bin}:{PLUGIN_DIR}:{os.environ['PATH']}"}
+    return subprocess.run(
+        [str(cluster.bin / "kubectl"), *args], capture_output=True, text=True, timeout=60, env=env, check=False
+    )
+
+
+def test_kubectl_driftline_shows_a_service_and_a_model_and_rolls_back_with_a_gitops_warning(
+    cluster: Cluster,
+    served: str,  # noqa: F811
+    operator: OperatorProcess,
+) -> None:
+    ns = served
+    out = kubectl(cluster, "driftline", "-n", ns, "get", "inferenceservice", "bc")
+    assert out.returncode == 0, out.stderr
+    assert "Phase:     Ready" in out.stdout and "└── stable: breast-cancer-v1 (version 1, Production" in out.stdout
+    out = kubectl(cluster, "driftline", "-n", ns, "get", "model", MODEL)
+    assert out.returncode == 0, out.stderr
+    header, row = out.stdout.splitlines()[:2]
+    assert header.startswith("VERSION") and row.split()[:2] == ["1", "Production"] and row.endswith("bc")
+    out = kubectl(cluster, "driftline", "-n", ns, "get", "dis", "bc", "-o", "json")
+    assert out.returncode == 0 and '"activeVersion": 1' in out.stdout
+
+    # Managed by Argo CD: the change is made, and the person is told to make it in Git too, with the YAML.
+    tracking = "argocd.argoproj.io/tracking-id=models:driftline.dev/InferenceService:ml/bc"
+    cluster.kubectl("-n", ns, "annotate", "inferenceservice.driftline.dev/bc", tracking)
+    out = kubectl(cluster, "driftline", "-n", ns, "rollback", "bc")
+    assert out.returncode == 0, out.stderr
+    assert "is managed by Argo CD" in out.stderr and "driftline.dev/rollback:" in out.stderr
+    asked = dis(cluster, ns, "bc")["metadata"]["annotations"]["driftline.dev/rollback"]
+    assert asked and asked in out.stderr  # the same token as the YAML printed for Git
+    # Nothing to return to yet (only v1 has served): the operator says so, as for a rollback asked in Git.
+    warned = cluster.wait_for(
+        "the refused rollback told",
+        lambda: [
+            e["message"]
+            for e in cluster.api.get(f"/api/v1/namespaces/{ns}/events")["items"]
+            if e["reason"] == "RollbackRequested" and e["involvedObject"]["name"] == "bc"
+        ],
+        timeout=30,
+    )
+    assert "no previous version to return to" in warned[0]
+    # kubectl's own errors come through, with a failing exit code.
+    out = kubectl(cluster, "driftline", "-n", ns, "get", "dis", "no-such-service")
+    assert out.returncode != 0 and 'inferenceservices.driftline.dev "no-such-service" not found' in out.stderr

@@ -1,0 +1,62 @@
+"""What `kubectl driftline` shows, from objects as the operator writes them (the captured status fixtures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from driftline.plugin import view
+
+pytestmark = pytest.mark.unit
+STATUS = Path(__file__).resolve().parents[1] / "data" / "status"
+
+
+def mv(version: int, stage: str, metric: str = "accuracy=0.97") -> dict[str, Any]:
+    return {
+        "metadata": {"name": f"breast-cancer-v{version}"},
+        "spec": {"model": "breast-cancer", "version": version, "trainingJobRef": {"name": f"lr{version}"},
+                 "dataset": {"sha256": "ab" * 32}, "servingImage": "driftline/runtime:0.1.0"},
+        "status": {"stage": stage, "headlineMetric": metric},
+    }  # fmt: skip
+
+
+def test_a_canary_reads_as_a_tree_of_its_versions_and_its_analysis() -> None:
+    isvc = yaml.safe_load((STATUS / "inferenceservice" / "canary.yaml").read_text())
+    st = isvc["status"]
+    lines = view.service_tree(isvc, [mv(st["activeVersion"], "Archived"), mv(st["canaryVersion"], "Production")])
+    text = "\n".join(lines)
+    assert f"Name:      {isvc['metadata']['name']}" in text and "Strategy:  Canary" in text
+    assert f"├── stable: breast-cancer-v{st['activeVersion']} (version {st['activeVersion']}, Archived" in text
+    assert f"canary {st['canaryWeight']}%: breast-cancer-v{st['canaryVersion']}" in text
+    assert f"analysis of version {st['canaryVersion']}: Running at step" in text
+    assert lines[-1].startswith("└── ")
+
+
+def test_a_model_lists_its_versions_newest_first_with_where_each_serves() -> None:
+    lines = view.model_table("breast-cancer", [mv(1, "Archived"), mv(2, "Production", "accuracy=0.98")], {2: ["bc"]})
+    assert lines[0].split() == [
+        "VERSION",
+        "STAGE",
+        "METRIC",
+        "TRAINED",
+        "BY",
+        "DATASET",
+        "SHA256",
+        "IMAGE",
+        "SERVED",
+        "BY",
+    ]
+    assert lines[1].split() == ["2", "Production", "accuracy=0.98", "lr2", "ab" * 6, "driftline/runtime:0.1.0", "bc"]
+    assert lines[2].split()[:2] == ["1", "Archived"]
+
+
+def test_gitops_managed_objects_are_named_with_the_change_to_commit() -> None:
+    argo = {"metadata": {"annotations": {"argocd.argoproj.io/tracking-id": "ml:driftline.dev/InferenceService:ml/bc"}}}
+    flux = {"metadata": {"labels": {"kustomize.toolkit.fluxcd.io/name": "models"}}}
+    assert view.gitops_manager(argo) == "Argo CD" and view.gitops_manager(flux) == "Flux"
+    assert view.gitops_manager({"metadata": {}}) is None
+    patch = yaml.safe_load(view.annotation_patch("inferenceservice", "bc", "driftline.dev/rollback", "t1"))
+    assert patch == {"metadata": {"annotations": {"driftline.dev/rollback": "t1"}}}
