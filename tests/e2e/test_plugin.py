@@ -60,6 +60,16 @@ def test_kubectl_driftline_shows_a_service_and_a_model_and_rolls_back_with_a_git
         timeout=30,
     )
     assert "no previous version to return to" in warned[0]
+    out = kubectl(cluster, "driftline", "-n", ns, "history", "bc")
+    assert out.returncode == 0 and out.stdout.splitlines()[1].split()[1] == "RollForward", out.stdout
+    out = kubectl(cluster, "driftline", "-n", ns, "why", "bc")
+    assert out.returncode == 0 and out.stdout.startswith("Last decision: RollForward (version 1)"), out.stdout
+    # A pin is the spec a person would write in Git; unpin removes it.
+    out = kubectl(cluster, "driftline", "-n", ns, "pin", "bc", "1")
+    assert out.returncode == 0 and "spec:\n  version: 1" in out.stderr  # managed by Argo CD: the YAML for Git
+    assert dis(cluster, ns, "bc")["spec"]["version"] == 1
+    assert kubectl(cluster, "driftline", "-n", ns, "unpin", "bc").returncode == 0
+    assert "version" not in dis(cluster, ns, "bc")["spec"]
     # kubectl's own errors come through, with a failing exit code.
     out = kubectl(cluster, "driftline", "-n", ns, "get", "dis", "no-such-service")
     assert out.returncode != 0 and 'inferenceservices.driftline.dev "no-such-service" not found' in out.stderr

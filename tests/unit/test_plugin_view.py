@@ -60,3 +60,26 @@ def test_gitops_managed_objects_are_named_with_the_change_to_commit() -> None:
     assert view.gitops_manager({"metadata": {}}) is None
     patch = yaml.safe_load(view.annotation_patch("inferenceservice", "bc", "driftline.dev/rollback", "t1"))
     assert patch == {"metadata": {"annotations": {"driftline.dev/rollback": "t1"}}}
+
+
+def test_history_and_why_of_a_service_that_rolled_back_for_drift() -> None:
+    isvc = yaml.safe_load((STATUS / "inferenceservice" / "drifted-rolling-back.yaml").read_text())
+    history = view.history_table(isvc)
+    recorded = isvc["status"]["history"]
+    assert history[0].split()[:4] == ["TIME", "ACTION", "FROM", "TO"] and len(history) == 1 + len(recorded)
+    assert history[1].split()[:3] == [recorded[0]["time"], "RollForward", "1"]  # no from: the first roll forward
+    assert history[-1].split()[1] == recorded[-1]["action"]
+    why = view.why(isvc)
+    last = recorded[-1]
+    assert why[0].startswith(f"Last decision: {last['action']} (version {last['fromVersion']} -> {last['toVersion']})")
+    assert why[1] == f"  because {last['reason']}: {last['message']}"
+    drift = isvc["status"]["drift"]
+    assert any(
+        line.startswith(f"Drift: {drift['assessment']} ({drift['method']} score {drift['score']}") for line in why
+    )
+    assert "Conditions:" in why and any(line.startswith("  Ready=") for line in why)
+
+
+def test_a_pin_and_its_removal_as_yaml_for_git() -> None:
+    assert yaml.safe_load(view.version_patch("bc", 3)) == {"spec": {"version": 3}}
+    assert yaml.safe_load(view.version_patch("bc", None)) == {"spec": {"version": None}}

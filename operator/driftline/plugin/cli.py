@@ -1,4 +1,5 @@
-"""`kubectl driftline`: get a service as a tree or a model as its versions, and promote, reject or roll back.
+"""`kubectl driftline`: get a service as a tree or a model as its versions, its history and why it did what it did;
+promote, reject, roll back, pin and unpin.
 
 Every read and write goes through kubectl itself, so the kubeconfig, --context, -n and the user's own rights apply
 exactly as they do to kubectl; each change is what a person could write in Git (an annotation), and is printed as
@@ -74,7 +75,29 @@ def parser() -> argparse.ArgumentParser:
         cmd.add_argument("modelversion")
     rollback = sub.add_parser("rollback", help="return a service to its previous version")
     rollback.add_argument("inferenceservice")
+    for verb, about in (("history", "every decision a service recorded"), ("why", "the last decision and its inputs")):
+        cmd = sub.add_parser(verb, help=about)
+        cmd.add_argument("inferenceservice")
+    pin = sub.add_parser("pin", help="serve one version, whatever is promoted (spec.version)")
+    pin.add_argument("inferenceservice")
+    pin.add_argument("version", type=int)
+    unpin = sub.add_parser("unpin", help="follow the model's Production version again")
+    unpin.add_argument("inferenceservice")
     return p
+
+
+def _pin(k: _Kubectl, name: str, version: int | None) -> int:
+    obj = k.get("inferenceservices", name)
+    manager = view.gitops_manager(obj)
+    if manager is not None:
+        print(f"warning: inferenceservice {name} is managed by {manager}: its next sync may undo this; make it in Git:",
+              file=sys.stderr)  # fmt: skip
+        print(view.version_patch(name, version), file=sys.stderr)
+    patch = json.dumps({"spec": {"version": version}})
+    done = k.run("patch", f"inferenceservice.{GROUP}/{name}", "--type=merge", "-p", patch)
+    sys.stdout.write(done.stdout)
+    sys.stderr.write(done.stderr)
+    return done.returncode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,6 +126,14 @@ def main(argv: list[str] | None = None) -> int:
         return _annotate(k, "modelversion", ns.modelversion, "driftline.dev/promote", "true")
     if ns.command == "reject":
         return _annotate(k, "modelversion", ns.modelversion, "driftline.dev/reject", token)
+    if ns.command in ("history", "why"):
+        isvc = k.get("inferenceservices", ns.inferenceservice)
+        print("\n".join(view.history_table(isvc) if ns.command == "history" else view.why(isvc)))
+        return 0
+    if ns.command == "pin":
+        return _pin(k, ns.inferenceservice, ns.version)
+    if ns.command == "unpin":
+        return _pin(k, ns.inferenceservice, None)
     return _annotate(k, "inferenceservice", ns.inferenceservice, "driftline.dev/rollback", token)
 
 

@@ -109,3 +109,68 @@ def gitops_manager(obj: Mapping[str, Any]) -> str | None:
 def annotation_patch(kind: str, name: str, key: str, value: str) -> str:
     """The same change as YAML to commit, for a GitOps repository."""
     return f"# in Git, on the {kind} {name}:\nmetadata:\n  annotations:\n    {key}: {value!r}\n".replace("'", '"')
+
+
+def history_table(isvc: Mapping[str, Any]) -> list[str]:
+    """The lines of `kubectl driftline history NAME`: every recorded decision, oldest first."""
+    rows = [("TIME", "ACTION", "FROM", "TO", "REASON", "MESSAGE")]
+    for h in (isvc.get("status") or {}).get("history") or []:
+        rows.append(
+            (
+                str(h.get("time", "")),
+                str(h.get("action", "")),
+                "" if h.get("fromVersion") is None else str(h["fromVersion"]),
+                str(h.get("toVersion", "")),
+                str(h.get("reason", "")),
+                str(h.get("message", ""))[:100],
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["   ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def why(isvc: Mapping[str, Any]) -> list[str]:
+    """The lines of `kubectl driftline why NAME`: the last decision, what it read and against which thresholds, and
+    the conditions now, on one screen."""
+    st = isvc.get("status") or {}
+    history = st.get("history") or []
+    lines: list[str] = []
+    if history:
+        last = history[-1]
+        moved = (
+            f"version {last['fromVersion']} -> {last.get('toVersion')}"
+            if last.get("fromVersion")
+            else (f"version {last.get('toVersion')}")
+        )
+        lines += [f"Last decision: {last.get('action')} ({moved}) at {last.get('time')}",
+                  f"  because {last.get('reason')}: {last.get('message', '')}"]  # fmt: skip
+    else:
+        lines.append("Last decision: none yet")
+    drift = st.get("drift") or {}
+    if drift:
+        lines.append(
+            f"Drift: {drift.get('assessment')} ({drift.get('method')} score {drift.get('score')} against threshold "
+            f"{drift.get('threshold')}, {drift.get('consecutiveBreaches', 0)} breaching readings in a row, "
+            f"{drift.get('samples', 0)} inputs)"
+        )
+        for f in drift.get("features") or []:
+            lines.append(f"  {f.get('name')}: {f.get('value')}")
+        if drift.get("message"):
+            lines.append(f"  {drift['message']}")
+    analysis = st.get("analysis") or {}
+    if analysis:
+        said = f", {analysis['message']}" if analysis.get("message") else ""
+        lines.append(f"Analysis of version {analysis.get('version')}: {analysis.get('phase')}{said}")
+        for m in (analysis.get("measurements") or [])[-5:]:
+            bounds = " ".join(f"{k} {m[k]}" for k in ("min", "max") if k in m)
+            lines.append(f"  {m.get('time')} {m.get('metric')} = {m.get('value', 'n/a')} ({bounds}): {m.get('phase')}")
+    lines.append("Conditions:")
+    for c in st.get("conditions") or []:
+        lines.append(f"  {c.get('type')}={c.get('status')} {c.get('reason')}: {c.get('message', '')}".rstrip(": "))
+    return lines
+
+
+def version_patch(name: str, version: int | None) -> str:
+    """The pin (or its removal) as YAML to commit, for a GitOps repository."""
+    value = "null" if version is None else str(version)
+    return f"# in Git, on the inferenceservice {name}:\nspec:\n  version: {value}\n"
