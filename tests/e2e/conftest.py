@@ -24,18 +24,26 @@ def crds(cluster: Cluster) -> None:
 
 # Module scope: an operator runs only while e2e tests need one, never under the integration tests, which write
 # statuses by hand to test the API server's view of them.
-@pytest.fixture(scope="module")
-def operator(cluster: Cluster, crds: None) -> Iterator[OperatorProcess]:
+def run_operator(cluster: Cluster, log_name: str, env: dict[str, str] | None = None) -> OperatorProcess:
+    """The operator as a process on the local control plane, its metrics on a free loopback port; `env` as the chart
+    would set it (DRIFTLINE_*)."""
     port = procs.free_port()
     proc = OperatorProcess(
         cluster.kubeconfig,
-        cluster.dir / "logs" / "operator.log",
+        cluster.dir / "logs" / log_name,
         "--metrics-port",
         str(port),
         "--metrics-address",
         "127.0.0.1",
+        env=env,
     ).start()
     proc.metrics_url = f"http://127.0.0.1:{port}/metrics"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def operator(cluster: Cluster, crds: None) -> Iterator[OperatorProcess]:
+    proc = run_operator(cluster, "operator.log")
     yield proc
     proc.stop()
 

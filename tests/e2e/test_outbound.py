@@ -16,10 +16,9 @@ from typing import Any
 
 import pytest
 
-from driftline.devcluster import procs
 from driftline.metrics import prometheus
 from tests.conftest import Cluster
-from tests.e2e.conftest import pvc
+from tests.e2e.conftest import pvc, run_operator
 from tests.e2e.test_drift import drift_of, drift_spec
 from tests.e2e.test_serving import DIS, inferenceservice, ready_at, train
 from tests.operator_proc import OperatorProcess
@@ -101,18 +100,8 @@ def tenant() -> Iterator[TenantServer]:
 def operator(cluster: Cluster, crds: None, tenant: TenantServer) -> Iterator[OperatorProcess]:
     """The operator as the chart runs it: with a list of the Prometheus servers tenants may name (three paths of the
     tenant's server, not /off)."""
-    port = procs.free_port()
     allowed = ",".join(f"{tenant.url}/{kind}" for kind in ("slow", "huge", "good"))
-    proc = OperatorProcess(
-        cluster.kubeconfig,
-        cluster.dir / "logs" / "operator-outbound.log",
-        "--metrics-port",
-        str(port),
-        "--metrics-address",
-        "127.0.0.1",
-        env={"DRIFTLINE_ALLOWED_PROMETHEUS_URLS": allowed},
-    ).start()
-    proc.metrics_url = f"http://127.0.0.1:{port}/metrics"
+    proc = run_operator(cluster, "operator-outbound.log", {"DRIFTLINE_ALLOWED_PROMETHEUS_URLS": allowed})
     yield proc
     proc.stop()
 

@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from driftline.devcluster import procs
 from driftline.devcluster.controlplane import NODE_NAMES
 from tests.conftest import Cluster
-from tests.e2e.conftest import pvc
+from tests.e2e.conftest import pvc, run_operator
 from tests.e2e.test_serving import DIS, MODEL, inferenceservice, ready_at
 from tests.e2e.test_training import TJ, finished, trainingjob
 from tests.operator_proc import OperatorProcess
@@ -32,17 +31,7 @@ DEFAULTS = {
 @pytest.fixture(scope="module")
 def operator(cluster: Cluster, crds: None) -> Iterator[OperatorProcess]:
     """The operator with the chart's podDefaults."""
-    port = procs.free_port()
-    proc = OperatorProcess(
-        cluster.kubeconfig,
-        cluster.dir / "logs" / "operator-pod-settings.log",
-        "--metrics-port",
-        str(port),
-        "--metrics-address",
-        "127.0.0.1",
-        env={"DRIFTLINE_POD_DEFAULTS": json.dumps(DEFAULTS)},
-    ).start()
-    proc.metrics_url = f"http://127.0.0.1:{port}/metrics"
+    proc = run_operator(cluster, "operator-pod-settings.log", {"DRIFTLINE_POD_DEFAULTS": json.dumps(DEFAULTS)})
     yield proc
     proc.stop()
 

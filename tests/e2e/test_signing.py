@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from driftline.devcluster import procs
 from driftline_runtime import signing
 from tests.conftest import Cluster
-from tests.e2e.conftest import host_path_of, pvc
+from tests.e2e.conftest import host_path_of, pvc, run_operator
 from tests.e2e.test_serving import DIS, MODEL, dis, events_of, inferenceservice, ready_at, serving_pods
 from tests.e2e.test_training import TJ, finished, trainingjob, versions
 from tests.keys import key_pair
@@ -28,17 +27,7 @@ STRANGER_PRIVATE, _ = key_pair()
 @pytest.fixture(scope="module")
 def operator(cluster: Cluster, crds: None) -> Iterator[OperatorProcess]:
     """The operator with the chart's trustedSigningKeys: one team's public key."""
-    port = procs.free_port()
-    proc = OperatorProcess(
-        cluster.kubeconfig,
-        cluster.dir / "logs" / "operator-signing.log",
-        "--metrics-port",
-        str(port),
-        "--metrics-address",
-        "127.0.0.1",
-        env={"DRIFTLINE_TRUSTED_KEYS": PUBLIC},
-    ).start()
-    proc.metrics_url = f"http://127.0.0.1:{port}/metrics"
+    proc = run_operator(cluster, "operator-signing.log", {"DRIFTLINE_TRUSTED_KEYS": PUBLIC})
     yield proc
     proc.stop()
 

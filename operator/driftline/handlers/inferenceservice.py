@@ -201,8 +201,7 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
     canary_dep = objects.get_deployment(ns, render.deployment_name(isvc, c.TRACK_CANARY))
     svc = objects.get_service(ns, render.service_name(isvc))
     # A budget exists only beside more than one replica, asked for or still running: no read for the others.
-    several = spec.replicas > 1 or int(((dep or {}).get("spec") or {}).get("replicas") or 0) > 1
-    pdb = objects.get_pdb(ns, render.service_name(isvc)) if several else None
+    pdb = objects.get_pdb(ns, render.service_name(isvc)) if render.may_have_budget(spec, dep) else None
     children = (("Deployment", dep), ("Deployment", canary_dep), ("Service", svc), ("PodDisruptionBudget", pdb))
     for kind, child in children:
         if child is not None and not controlled_by(child, uid):
@@ -243,15 +242,7 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
     if canary_dep is not None and settled.delete_canary:
         objects.delete_deployment(ns, canary_dep["metadata"]["name"])
     if stable is not None and plan.step is not serving.Step.KEEP:
-        body = render.deployment(
-            isvc,
-            spec,
-            stable,
-            runtime_image=cfg.runtime_image,
-            previous_version=previous,
-            trusted_keys=cfg.trusted_keys,
-            pod_defaults=cfg.pod_defaults,
-        )
+        body = _deployment(isvc, spec, cfg, stable, previous_version=previous)
         if render.needs_update(dep, body):
             _announce_revert(isvc, "Deployment", dep, body)
             dep = objects.apply_deployment(body)
@@ -271,7 +262,9 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
     dep_status = (dep or {}).get("status") or {}
     phase, conditions = drift.overlay(plan.phase, plan.conditions, drift.degraded(spec.drift, status.get("drift")))
     conditions = canary.overlay(conditions, cplan)
-    not_starting = _pods_problem(isvc) if phase is ServicePhase.PROGRESSING else None
+    not_starting = None
+    if phase is ServicePhase.PROGRESSING:  # the deadline's diagnosis, if there was one: the pods are listed once
+        not_starting = stuck if stuck is not None else _pods_problem(isvc)
     phase, conditions = pods.overlay(phase, conditions, not_starting)
     if not_starting is not None and _ready_text(status) != not_starting.text():
         events.warning(isvc, not_starting.reason, not_starting.text())
@@ -304,6 +297,21 @@ def _announce_revert(isvc: dict[str, Any], kind: str, live: dict[str, Any] | Non
         events.warning(isvc, c.Reason.EDIT_REVERTED, f"{what}; the InferenceService's spec decides these: change it")
 
 
+def _deployment(
+    isvc: dict[str, Any], spec: InferenceServiceSpec, cfg: OperatorConfig, version: serving.Version, **kw: Any
+) -> dict[str, Any]:
+    """A Deployment of `version` with the operator's settings (runtime image, trusted keys, pod defaults)."""
+    return render.deployment(
+        isvc,
+        spec,
+        version,
+        runtime_image=cfg.runtime_image,
+        trusted_keys=cfg.trusted_keys,
+        pod_defaults=cfg.pod_defaults,
+        **kw,
+    )
+
+
 def _pods_problem(isvc: dict[str, Any]) -> pods.PodProblem | None:
     """Why the service's pods do not start, if they do not: read while a rollout is under way."""
     meta = isvc["metadata"]
@@ -333,16 +341,8 @@ def _run_canary(
     if cplan.outcome is canary.Outcome.ABORT:
         mark_rolled_back(ns, spec.model, serving.RollBack(target, stable.version, cplan.reason, cplan.message))
     elif cplan.outcome is canary.Outcome.CONTINUE:
-        body = render.deployment(
-            isvc,
-            spec,
-            target,
-            runtime_image=cfg.runtime_image,
-            previous_version=None,
-            track=c.TRACK_CANARY,
-            replicas=cplan.replicas,
-            trusted_keys=cfg.trusted_keys,
-            pod_defaults=cfg.pod_defaults,
+        body = _deployment(
+            isvc, spec, cfg, target, previous_version=None, track=c.TRACK_CANARY, replicas=cplan.replicas
         )
         if render.needs_update(canary_dep, body):
             objects.apply_deployment(body)

@@ -307,6 +307,12 @@ def pod_disruption_budget(isvc: dict[str, Any], spec: InferenceServiceSpec) -> d
     return stamped(body)
 
 
+def may_have_budget(spec: InferenceServiceSpec, live: dict[str, Any] | None) -> bool:
+    """Whether a PodDisruptionBudget may exist: more than one replica asked for, or still running (a scale-down
+    deletes it); otherwise there is nothing to read."""
+    return spec.replicas > 1 or int(((live or {}).get("spec") or {}).get("replicas") or 0) > 1
+
+
 def spec_hash(body: dict[str, Any]) -> str:
     """A digest of a rendered manifest (its own hash annotation left out)."""
     doc = json.loads(json.dumps(body))
