@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, str] = {
     "serving": "bench.serving",
     "storage": "bench.storage",
     "reconcile": "bench.reconcile",
+    "driftloop": "bench.driftloop",
     "memory": "bench.memory",
 }
 """Every benchmark, by name: the module that runs it, in the order they run (memory last: it fills the cluster)."""

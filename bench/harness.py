@@ -61,10 +61,14 @@ class Operator:
         self.cluster = cluster
         self.log = cluster.dir / "logs" / "bench-operator.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.metrics_url = ""
 
     def start(self) -> Operator:
         env = {**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig)}
-        argv = [sys.executable, "-m", "driftline.cli", "run", "--all-namespaces"]
+        port = procs.free_port()
+        self.metrics_url = f"http://127.0.0.1:{port}/metrics"
+        argv = [sys.executable, "-m", "driftline.cli", "run", "--all-namespaces", "--metrics-port", str(port)]
+        argv += ["--metrics-address", "127.0.0.1"]
         self.proc = procs.spawn(argv, cluster_dir=self.cluster.dir, log=self.log, env=env)
         say(f"operator started (pid {self.proc.pid}, log {self.log})")
         return self

@@ -23,8 +23,12 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.harness import USER_AGENT, BenchError, Env, Result, Row, load_average, say, wait_for
 from driftline.api import constants as c
@@ -37,6 +41,9 @@ MODELS = 1000
 VERSIONS_PER_MODEL = 10
 TARGET_MB = 150.0
 QUIET_TIMEOUT = 180.0
+QUIET_WINDOW = 5.0
+SETTLED_TARGET = 20.0
+"""Seconds from the operator's start to settled (#21)."""
 THREADS = 4
 API = f"/apis/{c.GROUP}/{c.VERSION}/namespaces/{{ns}}"
 PEERS = {
@@ -69,15 +76,16 @@ def run(env: Env, trials: int | None = None) -> Result:
     stop = threading.Event()
     sampler = threading.Thread(target=_sample, args=(pid, samples, stop), daemon=True)
     sampler.start()
-    t0 = time.monotonic()
     try:
-        settled, quiet = _settle(env, ns, pid)
+        marks = _settle(env, ns, pid)
     finally:
         stop.set()
         sampler.join()
-    took = time.monotonic() - t0
     mem = _rss(pid)
+    took = marks.ready + (marks.quiet if marks.quiet is not None else QUIET_TIMEOUT)
     say(f"operator settled {took:.0f}s after its start: RSS {mem['VmRSS']:.1f} MB, peak {mem['VmHWM']:.1f} MB")
+
+    restart = _restart(env, ns)
 
     base = peers[BASE]
     rows = [
@@ -93,10 +101,16 @@ def run(env: Env, trials: int | None = None) -> Result:
             "operator_settled_mb": mem["VmRSS"],
             "operator_peak_mb": mem["VmHWM"],
             "populate_seconds": round(populated, 1),
-            "settle_seconds": round(took, 1),
-            "services_with_status": settled,
-            "quiet_after_seconds": quiet,
+            "statuses_seconds": round(marks.statuses, 1),
+            "ready_seconds": round(marks.ready, 1),
+            "settled_seconds": None if marks.settled is None else round(marks.settled, 1),
+            "services_with_status": marks.services,
+            "quiet_after_ready_seconds": marks.quiet,
             "rss_timeline_mb": [(round(t, 1), round(mb, 1)) for t, mb in samples[:: max(1, len(samples) // 120)]],
+            "restart_reconciled_seconds": round(restart.reconciled, 1),
+            "restart_settled_seconds": None if restart.settled is None else round(restart.settled, 1),
+            "restart_rss_mb": restart.rss,
+            "restart_peak_mb": restart.peak,
             "load": f"{extra['load']} at start, {load_average()} at end",
         }
     )
@@ -111,11 +125,22 @@ def run(env: Env, trials: int | None = None) -> Result:
         f"{idle - peers['Python + the whole operator imported (not running)']:.0f} MB (the run's operator, after the "
         f"earlier benchmarks); started into {MODELS + MODELS * VERSIONS_PER_MODEL} objects, a new operator settles "
         f"{objects:.0f} MB above the imported process: at most {objects * 1024 / total_objects:.1f} KB per object",
-        f"the client made the objects in {populated:.0f}s; the operator, started into them, gave every service a "
+        f"the client made the objects in {populated:.0f}s; the operator, from its start: every service with a status "
+        f"in {marks.statuses:.0f}s, every one Ready in {marks.ready:.0f}s, "
         + (
-            f"status and went quiet in {took:.0f}s"
-            if quiet is not None
-            else f"status, and was still busy {QUIET_TIMEOUT:.0f}s later ({took:.0f}s after its start): RSS taken then"
+            f"settled (no work left: under 5 % of a core for {QUIET_WINDOW:.0f}s) in {marks.settled:.0f}s "
+            f"(target <= {SETTLED_TARGET:.0f}s: {'met' if marks.settled <= SETTLED_TARGET else 'MISSED'})"
+            if marks.settled is not None
+            else f"still busy {QUIET_TIMEOUT:.0f}s later: RSS taken then"
+        ),
+        f"restarted into the same objects (an upgrade: every child exists, every status is current): every service "
+        f"reconciled once in {restart.reconciled:.1f}s, "
+        + (
+            f"settled in {restart.settled:.1f}s (target <= {SETTLED_TARGET:.0f}s: "
+            f"{'met' if restart.settled <= SETTLED_TARGET else 'MISSED'}), RSS {restart.rss:.0f} MB, peak "
+            f"{restart.peak:.0f} MB"
+            if restart.settled is not None
+            else f"still busy {QUIET_TIMEOUT:.0f}s later"
         ),
         f"the ratio column divides by the '{BASE}' process",
     ]
@@ -127,6 +152,47 @@ def run(env: Env, trials: int | None = None) -> Result:
 
 
 # -- measuring -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Restart:
+    reconciled: float
+    settled: float | None
+    rss: float
+    peak: float
+
+
+def _restart(env: Env, ns: str) -> Restart:
+    """The operator stopped and started again into the objects it has handled: every service's resume handler runs,
+    and finds nothing to change. Timed from the start to the last service reconciled, then to a quiet CPU."""
+    say("restarting the operator into the same objects, as an upgrade would")
+    env.operator.stop()
+    env.operator.start()
+    pid = _pid(env)
+    t0 = time.monotonic()
+
+    def resumed() -> int | None:
+        """The operator's own count of InferenceService reconciles (a fresh process counts from 0)."""
+        env.operator.check()
+        try:
+            text = requests.get(env.operator.metrics_url, timeout=5).text
+        except requests.RequestException:
+            return None  # not serving its metrics yet
+        n = sum(
+            s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == "driftline_operator_reconciles_total" and s.labels.get("kind") == "InferenceService"
+        )
+        return int(n) if n >= MODELS else None
+
+    wait_for(f"{MODELS} services reconciled after the restart", resumed, timeout=600, interval=0.5)
+    reconciled = time.monotonic() - t0
+    quiet = _quiet_cpu(pid, timeout=QUIET_TIMEOUT)
+    mem = _rss(pid)
+    settled = None if quiet is None else reconciled + quiet - QUIET_WINDOW
+    say(f"after the restart: every service reconciled in {reconciled:.1f}s, settled in {settled}s")
+    return Restart(reconciled, settled, mem["VmRSS"], mem["VmHWM"])
 
 
 def _pid(env: Env) -> int:
@@ -255,14 +321,20 @@ def _populate(env: Env, ns: str) -> None:
             pass
 
 
-def _settle(env: Env, ns: str, pid: int) -> tuple[int, float | None]:
-    """Until every InferenceService has a status for its generation, then until the operator's CPU is quiet."""
+def _settle(env: Env, ns: str, pid: int) -> Settling:
+    """Until every InferenceService has a status for its generation, then is Ready, then until the operator's CPU is
+    quiet."""
     path = API.format(ns=ns) + "/inferenceservices"
 
     def with_status() -> int | None:
         env.operator.check()
         items = env.api.get(path)["items"]
         n = sum(1 for i in items if (i.get("status") or {}).get("observedGeneration") == i["metadata"]["generation"])
+        return n if n == MODELS else None
+
+    def ready() -> int | None:
+        items = env.api.get(path)["items"]
+        n = sum(1 for i in items if (i.get("status") or {}).get("phase") == "Ready")
         return n if n == MODELS else None
 
     last = [0.0]
@@ -275,13 +347,34 @@ def _settle(env: Env, ns: str, pid: int) -> tuple[int, float | None]:
             say(f"{sum(1 for i in items if i.get('status'))}/{MODELS} services have a status")
         return n
 
-    n = int(wait_for(f"{MODELS} services with a status", progress, timeout=900, interval=2.0))
-    say(f"every service has a status; waiting up to {QUIET_TIMEOUT:.0f}s for the operator's CPU to go quiet")
+    t0 = time.monotonic()
+    n = int(wait_for(f"{MODELS} services with a status", progress, timeout=900, interval=1.0))
+    statuses = time.monotonic() - t0
+    say("every service has a status; waiting for every one to be Ready")
+    wait_for(f"{MODELS} services Ready", ready, timeout=900, interval=1.0)
+    all_ready = time.monotonic() - t0
+    say(f"every service is Ready; waiting up to {QUIET_TIMEOUT:.0f}s for the operator's CPU to go quiet")
     quiet = _quiet_cpu(pid, timeout=QUIET_TIMEOUT)
-    return n, quiet
+    return Settling(n, statuses, all_ready, quiet)
 
 
-def _quiet_cpu(pid: int, timeout: float, window: float = 5.0, share: float = 0.05) -> float | None:
+@dataclass(frozen=True)
+class Settling:
+    """Seconds from the operator's start (the bench's first poll) to each mark."""
+
+    services: int
+    statuses: float
+    ready: float
+    quiet: float | None
+    """Seconds after `ready` until the first 5 s window in which the operator used under 5 % of a core ended."""
+
+    @property
+    def settled(self) -> float | None:
+        """Start to settled: every service Ready and no work left (the quiet window's start)."""
+        return None if self.quiet is None else self.ready + self.quiet - QUIET_WINDOW
+
+
+def _quiet_cpu(pid: int, timeout: float, window: float = QUIET_WINDOW, share: float = 0.05) -> float | None:
     """Seconds until the process used under `share` of a core over `window`; None if it never did in `timeout`."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:

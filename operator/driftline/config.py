@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -59,3 +60,10 @@ def _pod_defaults(value: str | None) -> PodSettings | None:
         return PodSettings.model_validate(json.loads(value))
     except ValueError as e:  # JSON or validation: both name what is wrong
         raise ValueError(f"DRIFTLINE_POD_DEFAULTS (the chart's podDefaults) is not valid: {e}") from e
+
+
+@functools.cache
+def current() -> OperatorConfig:
+    """This process's settings: its environment does not change while it runs (a chart upgrade restarts the pod), so
+    it is read once, not at every reconcile and drift reading."""
+    return OperatorConfig.from_env()

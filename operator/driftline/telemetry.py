@@ -10,6 +10,8 @@ from typing import ParamSpec, TypeVar
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from driftline.k8s.client import ACTING_FOR
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -20,6 +22,11 @@ RECONCILE_SECONDS = Histogram(
     "driftline_operator_reconcile_duration_seconds",
     "Time one reconcile took, API calls included.",
     ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DRIFT_READING_DELAY = Histogram(
+    "driftline_operator_drift_reading_delay_seconds",
+    "How late each drift reading started after it was due: a reading pool that cannot keep up shows here first.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 DECISIONS = Counter(
@@ -50,12 +57,14 @@ def reconciler(kind: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
         @functools.wraps(fn)
         def timed(*args: P.args, **kwargs: P.kwargs) -> R:
             start = time.perf_counter()
+            token = ACTING_FOR.set(kind)
             try:
                 out = fn(*args, **kwargs)
             except BaseException:
                 RECONCILES.labels(kind, "error").inc()
                 raise
             finally:
+                ACTING_FOR.reset(token)
                 RECONCILE_SECONDS.labels(kind).observe(time.perf_counter() - start)
             RECONCILES.labels(kind, "ok").inc()
             return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,3 +68,26 @@ def host_path_of(cluster: Cluster, namespace: str, storage_uri: str) -> Path:
     pvc_obj = cluster.api.get(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{claim}")
     pv = cluster.api.get(f"/api/v1/persistentvolumes/{pvc_obj['spec']['volumeName']}")
     return Path(provisioner.host_path(pv) or "/nonexistent") / rel
+
+
+def audit_mark(cluster: Cluster) -> int:
+    """Where the API server's audit log ends now: read only what comes after it."""
+    with (cluster.dir / "logs" / "audit.log").open("rb") as log:
+        return sum(1 for _ in log)
+
+
+def operator_reads(cluster: Cluster, since: int, namespace: str, by: tuple[str, ...]) -> list[str]:
+    """The reads (get and list, not watches) in `namespace` since the mark that the operator's reconciles of the kinds
+    `by` made (its User-Agent names the reconcile), as "verb resource"."""
+    agents = tuple(f"driftline-operator/0.1.0 ({kind})" for kind in by)
+    out = []
+    with (cluster.dir / "logs" / "audit.log").open() as log:
+        for i, line in enumerate(log):
+            if i < since:
+                continue
+            ev = json.loads(line)
+            ref = ev.get("objectRef") or {}
+            ours = ev.get("userAgent", "") in agents
+            if ours and ev.get("verb") in ("get", "list") and ref.get("namespace") == namespace:
+                out.append(f"{ev['verb']} {ref.get('resource')}")
+    return out

@@ -18,7 +18,7 @@ from sklearn.datasets import load_breast_cancer
 from driftline.demo.traffic import Traffic
 from driftline.devcluster.prometheus import PrometheusServer
 from tests.conftest import Cluster
-from tests.e2e.conftest import pvc
+from tests.e2e.conftest import audit_mark, operator_reads, pvc
 from tests.e2e.test_serving import DIS, MODEL, PORT, condition, dis, events_of, ready_at, train
 from tests.e2e.test_training import TJ, versions
 from tests.operator_proc import OperatorProcess
@@ -170,7 +170,12 @@ def test_closed_loop_drift_retrains_and_rolls_forward(
         assert ok2["score"] <= 0.25
 
     # No traffic, so no new inputs: readings go on every 2 s but change nothing, and nothing is written.
+    mark = audit_mark(cluster)
     cluster.wait_for("three scrape intervals without a status write", lambda: quiet(cluster, ns, "bc"), timeout=60)
+    # A reading (a Retrain service's: its retrains are looked at each time) reads the service and its TrainingJobs
+    # from the operator's view of the cluster; it asks the API server only for the pods whose /metrics it reads.
+    reads = operator_reads(cluster, mark, ns, by=("InferenceService", "InferenceServiceDrift"))
+    assert set(reads) <= {"list pods"} and len(reads) >= 3, reads
     st = dis(cluster, ns, "bc")["status"]
     assert st["drift"]["assessment"] == "Ok"
     actions = [(h["action"], h.get("fromVersion"), h["toVersion"]) for h in st["history"]]

@@ -184,6 +184,8 @@ UNEXERCISED: dict[Grant, str] = {
     ("apps", "deployments", "delete"): "only a canary's end, promoted or aborted, deletes its Deployment "
     "(test_serving.py's canary test)",
     ("driftline.dev", "trainingjobs", "patch"): "kopf's progress annotations, written only while a handler retries",
+    ("driftline.dev", "inferenceservices", "patch"): "kopf's finalizer, only while a canary's analysis timer or a "
+    "drift daemon runs for the service (test_serving.py, test_drift.py)",
     # Never a request, so never in an audit log: where the OwnerReferencesPermissionEnforcement admission plugin runs
     # (OpenShift), creating a child with blockOwnerDeletion is allowed only with update on the owner's finalizers.
     ("driftline.dev", "trainingjobs/finalizers", "update"): "OwnerReferencesPermissionEnforcement: the training Job",

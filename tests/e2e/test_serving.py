@@ -19,7 +19,7 @@ from sklearn.datasets import load_breast_cancer
 
 from driftline.devcluster.kubeapi import ApiError, KubeApi
 from tests.conftest import Cluster
-from tests.e2e.conftest import host_path_of, pvc
+from tests.e2e.conftest import audit_mark, host_path_of, operator_reads, pvc
 from tests.e2e.test_training import MV, TJ, finished, trainingjob, versions
 from tests.operator_proc import OperatorProcess
 
@@ -477,7 +477,12 @@ def test_a_canary_without_traffic_pauses_and_goes_on_once_traffic_comes(
     st = dis(cluster, ns, "bc")["status"]
     assert st["phase"] == "Progressing" and st["canaryVersion"] == 2 and st["analysis"]["paused"] is True
     assert condition(st, "Progressing")["reason"] == "AnalysisPaused"
+    mark = audit_mark(cluster)
     time.sleep(6)  # three more intervals without traffic: still paused, nothing rolled back
+    # Each second's canary tick reads what it needs from the operator's view of the cluster; only the metrics
+    # rounds ask for the pods whose /metrics they read.
+    reads = operator_reads(cluster, mark, ns, by=("InferenceService",))
+    assert set(reads) <= {"list pods"} and reads, reads
     st = dis(cluster, ns, "bc")["status"]
     assert st["analysis"]["phase"] == "Running" and st["canaryVersion"] == 2
     assert versions(cluster, ns)[f"{MODEL}-v2"]["status"]["stage"] == "Production"

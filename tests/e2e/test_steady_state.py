@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 from typing import Any
 
 import pytest
@@ -65,3 +66,26 @@ def test_restart_then_a_quiet_minute_without_writes(
     writes = operator_writes(cluster, mark, namespace)
     assert writes == [], f"writes at steady state: {writes[:5]}"
     assert snapshot(cluster, namespace) == before
+
+
+def test_only_its_own_children_and_jobs_are_watched(cluster: Cluster, operator: OperatorProcess) -> None:
+    """The API server selects what the operator watches of Deployments, Services, budgets and Jobs by label: a
+    cluster's thousands of other Deployments and Jobs never reach it."""
+    kinds = {"deployments", "services", "poddisruptionbudgets", "jobs"}
+    watches: dict[str, set[str]] = {}
+    for line in (cluster.dir / "logs" / "audit.log").read_text().splitlines():
+        ev = json.loads(line)
+        ref = ev.get("objectRef") or {}
+        kopf = ev.get("userAgent", "").startswith("kopf/") and ev.get("verb") in ("list", "watch")
+        if kopf and ref.get("resource") in kinds and not ref.get("namespace"):
+            query = ev["requestURI"].partition("?")[2]
+            selector = next((p for p in query.split("&") if p.startswith("labelSelector=")), "")
+            watches.setdefault(ref["resource"], set()).add(urllib.parse.unquote(selector))
+    assert set(watches) == kinds, watches
+    assert (
+        watches["deployments"]
+        == watches["services"]
+        == watches["poddisruptionbudgets"]
+        == {"labelSelector=driftline.dev/inferenceservice"}
+    ), watches
+    assert watches["jobs"] == {"labelSelector=driftline.dev/trainingjob,driftline.dev/component=trainer"}, watches

@@ -158,8 +158,10 @@ CRS = [k.plural for k in KINDS]
 # Every API call of the operator goes through driftline.k8s.objects: the permission each function needs. A new
 # function fails the test below until it is given its permission here and in the chart (templates/_helpers.tpl).
 OBJECTS_NEEDS: dict[str, set[tuple[str, str, str]]] = {
-    "get": {("driftline.dev", r, "get") for r in CRS},
+    # InferenceServices are read from the operator's view of the cluster (k8s/cache.py), never by name.
+    "get": {("driftline.dev", r, "get") for r in ("trainingjobs", "modelversions")},
     "list_": {("driftline.dev", r, "list") for r in CRS},
+    "all_of": {("driftline.dev", r, "list") for r in CRS},
     "create": {("driftline.dev", "modelversions", "create"), ("driftline.dev", "trainingjobs", "create")},
     "patch_status": {("driftline.dev", f"{r}/status", "patch") for r in CRS},
     "get_job": {("batch", "jobs", "get")},
@@ -167,11 +169,14 @@ OBJECTS_NEEDS: dict[str, set[tuple[str, str, str]]] = {
     "patch_job": {("batch", "jobs", "patch")},
     "list_pods": {("", "pods", "list")},
     "list_pod_events": {("", "events", "list")},
+    "all_deployments": {("apps", "deployments", "list")},
     "get_deployment": {("apps", "deployments", "get")},
     "apply_deployment": {("apps", "deployments", "patch"), ("apps", "deployments", "create")},  # apply may create
     "delete_deployment": {("apps", "deployments", "delete")},
+    "all_services": {("", "services", "list")},
     "get_service": {("", "services", "get")},
     "apply_service": {("", "services", "patch"), ("", "services", "create")},
+    "all_pdbs": {("policy", "poddisruptionbudgets", "list")},
     "get_pdb": {("policy", "poddisruptionbudgets", "get")},
     "apply_pdb": {("policy", "poddisruptionbudgets", "patch"), ("policy", "poddisruptionbudgets", "create")},
     "delete_pdb": {("policy", "poddisruptionbudgets", "delete")},

@@ -104,11 +104,14 @@ into the ClusterRole (cluster-wide mode) or into a Role per watched namespace (n
 # Driftline's resources: kopf lists and watches them to serve them, and patches them only while a handler retries
 # (its progress, in kopf.driftline.dev/ annotations; the diff base stays in the operator's memory) and, on an
 # InferenceService, while one of its timers or daemons runs (a rollout, a canary, drift: kopf's finalizer, removed
-# when none runs); the handlers read them one by one and by label. ModelVersions are reconciled from watch events
-# alone: kopf never patches them.
+# when none runs). TrainingJobs and ModelVersions are also read one by one; InferenceServices only from the
+# operator's view of its watches. ModelVersions are reconciled from watch events alone: kopf never patches them.
 - apiGroups: ["driftline.dev"]
-  resources: ["trainingjobs", "inferenceservices"]
+  resources: ["trainingjobs"]
   verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["driftline.dev"]
+  resources: ["inferenceservices"]
+  verbs: ["list", "watch", "patch"]
 - apiGroups: ["driftline.dev"]
   resources: ["modelversions"]
   verbs: ["get", "list", "watch"]
@@ -135,18 +138,20 @@ into the ClusterRole (cluster-wide mode) or into a Role per watched namespace (n
   resources: ["pods"]
   verbs: ["list"]
 # Serving: Deployments written by server-side apply (its first apply creates), watched for rollout status; a
-# finished or aborted canary's Deployment is deleted.
+# finished or aborted canary's Deployment is deleted. Listed and watched with a label selector (the operator's own
+# carry driftline.dev/inferenceservice) into the operator's memory; read by name only before the first apply, in case
+# the name is someone else's.
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
-# The serving Service, by server-side apply too.
+# The serving Service, by server-side apply too; listed, watched and read as the Deployments are.
 - apiGroups: [""]
   resources: ["services"]
-  verbs: ["get", "create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 # The serving pods' PodDisruptionBudget (replicas > 1), by server-side apply; deleted when the service scales to one.
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
-  verbs: ["get", "create", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # One Event per decision (kopf posts core/v1 Events); a serving pod's Events are listed only while it is stuck
 # creating, to say why on its InferenceService (a volume that will not attach or mount).
 - apiGroups: [""]

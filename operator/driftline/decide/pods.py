@@ -16,6 +16,7 @@ from typing import Any
 from driftline.api.constants import ConditionType
 from driftline.api.inferenceservice import ServicePhase
 from driftline.decide.conditions import Cond
+from driftline.decide.serving import Rollout
 
 STARTING_GRACE_SECONDS = 10.0
 """A pod is judged only once it has had this long to start: a pod that a revert replaces within a second (a person's
@@ -215,3 +216,9 @@ def overlay(phase: ServicePhase, conditions: list[Cond], problem: PodProblem | N
             cond = Cond(cond.type, cond.status, problem.reason, text)
         out.append(cond)
     return phase, out
+
+
+def worth_reading(*rollouts: Rollout | None) -> bool:
+    """Whether a rollout's pods may say why it waits: some pod of an observed Deployment is not ready. A rollout whose
+    every pod is ready (a canary between its steps) costs no pod listing."""
+    return any(r is not None and r.ready < max(r.replicas, r.total) for r in rollouts)

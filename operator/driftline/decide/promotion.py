@@ -99,6 +99,11 @@ def to_archive(versions: Sequence[Registered], promoted: str) -> list[str]:
     return [v.name for v in versions if v.stage == Stage.PRODUCTION and v.name != promoted]
 
 
+def several_in_production(versions: Sequence[Registered]) -> bool:
+    """Whether a crash left more than one Production version of the model, for `survivor` to settle."""
+    return sum(1 for v in versions if v.stage == Stage.PRODUCTION) > 1
+
+
 def survivor(versions: Sequence[Registered]) -> str | None:
     """When a crash left two Production versions, the most recently promoted one stays (ties: the higher version)."""
     prod = [v for v in versions if v.stage == Stage.PRODUCTION]

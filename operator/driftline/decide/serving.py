@@ -32,9 +32,18 @@ from driftline.decide.promotion import Registered, survivor
 
 CONFLICT_RECHECK_SECONDS = 30.0
 """How often a service whose Deployment or Service name is taken by someone else's looks again whether it is gone."""
+ROLLOUT_RECHECK_SECONDS = 5.0
+"""How often a service whose rollout is under way looks again: a pod that cannot start (a fetch refused, an image not
+pulled, a volume that will not attach) changes nothing the operator watches."""
 
 
-@dataclass(frozen=True)
+def look_again_in(phase: ServicePhase) -> float | None:
+    """Seconds until a service in `phase` is looked at again without a watch event, or None: only a rollout under way
+    waits on something no watch reports."""
+    return ROLLOUT_RECHECK_SECONDS if phase is ServicePhase.PROGRESSING else None
+
+
+@dataclass(frozen=True, slots=True)
 class Version:
     """What serving needs to know of one ModelVersion of the model."""
 
@@ -52,6 +61,22 @@ class Version:
     @property
     def good(self) -> bool:
         return self.stage not in BAD_STAGES
+
+
+def version_of(mv: Mapping[str, Any]) -> Version:
+    """What serving reads of a ModelVersion's body."""
+    spec, status = mv.get("spec") or {}, mv.get("status") or {}
+    artifact = spec.get("artifact") or {}
+    return Version(
+        version=int(spec["version"]),
+        stage=status.get("stage"),
+        sha256=str(artifact.get("sha256", "")),
+        storage_uri=str(artifact.get("storageUri", "")),
+        name=str((mv.get("metadata") or {}).get("name") or ""),
+        promoted_at=status.get("promotedAt"),
+        reason=str(status.get("reason") or ""),
+        image=spec.get("servingImage") or None,
+    )
 
 
 @dataclass(frozen=True)

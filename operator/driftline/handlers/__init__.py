@@ -1,6 +1,9 @@
 """kopf glue, one module per kind: parse -> observe -> decide (pure) -> act (k8s/) -> status. Importing this package
 registers every handler."""
 
+# watches first: kopf runs an event's handlers in the order they were registered, and the view must hold the event's
+# object before a handler reconciles on it.
+from driftline.handlers import watches  # isort: skip
 from driftline.handlers import diffbase, drift, inferenceservice, modelversion, startup, trainingjob
 
-__all__ = ["diffbase", "drift", "inferenceservice", "modelversion", "startup", "trainingjob"]
+__all__ = ["diffbase", "drift", "inferenceservice", "modelversion", "startup", "trainingjob", "watches"]

@@ -14,11 +14,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from driftline import config
 from driftline.api import constants as c
 from driftline.api.fields import parse_duration
 from driftline.api.inferenceservice import InferenceServiceSpec
 from driftline.api.rollout import AnalysisMetric
-from driftline.config import OperatorConfig
 from driftline.decide import canary, measure
 from driftline.decide.analysis import Reading
 from driftline.decide.serving import Rollout, Version
@@ -117,7 +117,7 @@ def _prometheus(
     def ask(v: int) -> float:
         values = {"namespace": namespace, "name": name, "model": model, "version": str(v)}
         promql = prometheus.render_query(source.query, values)
-        return prometheus.query(str(source.url), promql, allowed=OperatorConfig.from_env().allowed_prometheus_urls)
+        return prometheus.query(str(source.url), promql, allowed=config.current().allowed_prometheus_urls)
 
     try:
         value = ask(version)

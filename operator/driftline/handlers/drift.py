@@ -15,20 +15,21 @@ import contextlib
 import logging
 import math
 import random
+import time
 from typing import Any
 
 import kopf
 from pydantic import ValidationError
 
+from driftline import config
 from driftline.api import constants as c
 from driftline.api.drift import DriftAction, DriftSpec
 from driftline.api.fields import parse_duration
 from driftline.api.inferenceservice import InferenceServiceSpec
-from driftline.config import OperatorConfig
 from driftline.decide import conditions as conds
 from driftline.decide import drift, drift_metrics
 from driftline.decide.serving import RollBack
-from driftline.handlers import failpoints, inferenceservice, readings, registry
+from driftline.handlers import failpoints, inferenceservice, readings, registry, watches
 from driftline.handlers.locks import lock
 from driftline.k8s import events, objects
 from driftline.metrics import pods as pods_provider
@@ -36,6 +37,7 @@ from driftline.metrics import prometheus
 from driftline.render import retrain as render_retrain
 from driftline.telemetry import (
     DRIFT_BREACHES,
+    DRIFT_READING_DELAY,
     DRIFT_SAMPLES,
     DRIFT_SCORE,
     DRIFT_THRESHOLD,
@@ -70,12 +72,14 @@ async def drift_daemon(
         return
     interval = _interval(spec)
     while not stopped:
-        await asyncio.sleep(interval * random.uniform(1 - JITTER, 1 + JITTER))
+        wait = interval * random.uniform(1 - JITTER, 1 + JITTER)
+        due = time.monotonic() + wait
+        await asyncio.sleep(wait)
         if stopped:
             break
         try:
             # Readings reach tenants' servers (up to 5 s each): reconciles must not wait behind them.
-            interval, follow_up = await readings.run(read_and_act, namespace, name)
+            interval, follow_up = await readings.run(_read_when_due, due, namespace, name)
         except Exception:  # a reading must never kill the watch: log, wait an interval, read again
             log.exception("drift reading of %s/%s failed", namespace, name)
             continue
@@ -89,11 +93,17 @@ def on_deleted(name: str, namespace: str | None, **_: Any) -> None:
         forget(namespace, name)
 
 
+def _read_when_due(due: float, namespace: str, name: str) -> tuple[float, bool]:
+    DRIFT_READING_DELAY.observe(max(0.0, time.monotonic() - due))
+    return read_and_act(namespace, name)
+
+
 @reconciler("InferenceServiceDrift")
 def read_and_act(namespace: str, name: str) -> tuple[float, bool]:
     """One drift reading and its consequences: (seconds to the next reading, whether serving must reconcile now)."""
     with lock(("inferenceservice", namespace, name)):
-        isvc = objects.get(c.INFERENCE_SERVICE, namespace, name)
+        view = watches.prime(namespace)
+        isvc = view.services.get(namespace, name)
         if isvc is None or isvc["metadata"].get("deletionTimestamp"):
             return 30.0, False
         interval = _interval(isvc.get("spec") or {})
@@ -112,11 +122,7 @@ def read_and_act(namespace: str, name: str) -> tuple[float, bool]:
         served = drift.served_from(status, [v.version for v in versions if v.good])
         # The retrains are read at every reading of a Retrain service: one the status does not name yet (a crash
         # between creating it and writing status) is recorded from the cluster.
-        jobs = (
-            objects.list_(c.TRAINING_JOB, namespace, {c.LABEL_INFERENCE_SERVICE: name})
-            if settings.action is DriftAction.RETRAIN
-            else []
-        )
+        jobs = watches.retrains_of(namespace, name) if settings.action is DriftAction.RETRAIN else []
         last = status.get("drift") or {}
         now = registry.now()
         plan = drift.decide(
@@ -159,9 +165,7 @@ def _read(isvc: dict[str, Any], spec: InferenceServiceSpec, settings: DriftSpec,
         try:
             promql = prometheus.render_query(source.query, values)
             return drift.Reading(
-                score=prometheus.query(
-                    str(source.url), promql, allowed=OperatorConfig.from_env().allowed_prometheus_urls
-                )
+                score=prometheus.query(str(source.url), promql, allowed=config.current().allowed_prometheus_urls)
             )
         except prometheus.QueryError as e:
             return drift.Reading(error=str(e))

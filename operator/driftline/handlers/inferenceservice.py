@@ -1,37 +1,41 @@
 """InferenceService -> a stable Deployment of the runtime serving the resolved ModelVersion, a Service, and during a
 canary a second Deployment for the new version.
 
-Level-based and restart-safe: every pass re-reads the InferenceService, the model's versions and the Deployments, and
+Level-based and restart-safe: every pass reads the InferenceService, the model's versions and the Deployments anew, and
 decide.serving (then decide.canary) says what to do. The same pass runs on every trigger: the InferenceService itself
 (create, update, resume); its Deployments' rollout progress (so status follows a rollout without sleeping); any
 ModelVersion event of the model (a new Production version rolls the service forward, a RolledBack or Rejected one
 moves it off); only while a canary's analysis runs, a one-second timer that takes a measurement round whenever the
-analysis interval has passed; and, only while a rollout is under way, a five-second timer that reads why new pods do
-not start (decide.pods), since a pod that cannot start changes nothing the operator watches.
+analysis interval has passed; and, only while a rollout is under way, a look every five seconds (handlers/recheck.py)
+that reads why new pods do not start (decide.pods), since a pod that cannot start changes nothing the operator
+watches.
+
+What it reads of the cluster comes from the operator's view (handlers/watches.py), kept by the watches: a reconcile
+asks the API server nothing, and writes only what changed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import kopf
 from pydantic import ValidationError
 
-from driftline import telemetry
+from driftline import config, telemetry
 from driftline.api import constants as c
 from driftline.api.inferenceservice import InferenceServiceSpec, ServicePhase
 from driftline.api.modelversion import Stage
 from driftline.config import OperatorConfig
 from driftline.decide import authorship, canary, drift, pods, promotion, serving
 from driftline.decide import conditions as conds
-from driftline.handlers import authors, failpoints, hints, podstart, readings, recheck, registry
+from driftline.handlers import authors, failpoints, hints, podstart, readings, recheck, registry, watches
 from driftline.handlers import canary as canary_handler
 from driftline.handlers import status as status_writer
 from driftline.handlers.locks import lock
-from driftline.k8s import events, objects
+from driftline.k8s import cache, events, objects
 from driftline.render import serving as render
 from driftline.render.common import controlled_by
 from driftline.telemetry import reconciler
@@ -49,8 +53,9 @@ def _write_status(isvc: dict[str, Any], phase: str, conditions: list[conds.Cond]
 @kopf.on.resume(c.GROUP, c.VERSION, c.INFERENCE_SERVICE.plural)
 @kopf.on.create(c.GROUP, c.VERSION, c.INFERENCE_SERVICE.plural)
 @kopf.on.update(c.GROUP, c.VERSION, c.INFERENCE_SERVICE.plural)
-def on_inferenceservice(name: str, namespace: str | None, **_: Any) -> None:
+def on_inferenceservice(body: kopf.Body, name: str, namespace: str | None, **_: Any) -> None:
     if namespace:
+        watches.VIEW.services.put(dict(body))  # what kopf just saw, unless the view holds newer
         reconcile(namespace, name)
 
 
@@ -62,6 +67,7 @@ async def on_deployment(
     Deployments the resume handlers create come back as 1,000 ADDED events while those handlers hold the threads)."""
     if type is None or not namespace or not uid:  # kopf's initial listing: the InferenceService's resume covers it
         return
+    watches.VIEW.deployments.delete(body) if type == "DELETED" else watches.VIEW.deployments.put(dict(body))
     if not hints.is_news(_seen_deployments, type, uid, lambda: _facts(body)):
         return
     await asyncio.to_thread(reconcile, namespace, labels[c.LABEL_INFERENCE_SERVICE])
@@ -92,7 +98,7 @@ async def on_modelversion_event(
         return
     before = _seen_versions.pop(uid, None)
     if type != "DELETED":
-        after = _seen_versions[uid] = hash(_version(body))
+        after = _seen_versions[uid] = hash(serving.version_of(body))
         if after == before or (type is None and before is None):  # no news, or the first listing (resume covers it)
             return
     await asyncio.to_thread(_reconcile_following, namespace, str(spec["model"]))
@@ -108,11 +114,7 @@ _seen_versions: dict[str, int] = {}
 
 
 def following(namespace: str, model: str) -> list[str]:
-    return [
-        isvc["metadata"]["name"]
-        for isvc in objects.list_(c.INFERENCE_SERVICE, namespace, fields={"spec.model": model})
-        if (isvc.get("spec") or {}).get("model") == model
-    ]
+    return watches.prime(namespace).services.in_group(namespace, model)
 
 
 @kopf.timer(
@@ -131,48 +133,19 @@ async def on_canary_tick(name: str, namespace: str | None, **_: Any) -> None:
         await readings.run(reconcile, namespace, name, measure_now=True)
 
 
-@kopf.timer(
-    c.GROUP,
-    c.VERSION,
-    c.INFERENCE_SERVICE.plural,
-    interval=5.0,
-    when=lambda status, **_: status.get("phase") == "Progressing",
-)
-def on_rollout_tick(name: str, namespace: str | None, **_: Any) -> None:
-    """While a rollout is under way: look again, since nothing the operator watches changes when a new pod cannot
-    start (a fetch refused, an image not pulled, a volume that will not attach)."""
-    if namespace:
-        reconcile(namespace, name)
-
-
 @reconciler("InferenceService")
 def reconcile(namespace: str, name: str, measure_now: bool = False) -> None:
     with lock(("inferenceservice", namespace, name)):
-        isvc = objects.get(c.INFERENCE_SERVICE, namespace, name)
+        isvc = watches.prime(namespace).services.get(namespace, name)
         if isvc is None or isvc["metadata"].get("deletionTimestamp"):
             canary_handler.forget(namespace, name)
             telemetry.forget(namespace, name)
             return
-        _reconcile(isvc, OperatorConfig.from_env(), measure_now)
+        _reconcile(isvc, config.current(), measure_now)
 
 
 def versions_of(namespace: str, model: str) -> list[serving.Version]:
-    return [_version(mv) for mv in registry.versions_of(namespace, model)]
-
-
-def _version(mv: Mapping[str, Any]) -> serving.Version:
-    spec, status = mv.get("spec") or {}, mv.get("status") or {}
-    artifact = spec.get("artifact") or {}
-    return serving.Version(
-        version=int(spec["version"]),
-        stage=status.get("stage"),
-        sha256=str(artifact.get("sha256", "")),
-        storage_uri=str(artifact.get("storageUri", "")),
-        name=mv["metadata"]["name"],
-        promoted_at=status.get("promotedAt"),
-        reason=str(status.get("reason") or ""),
-        image=spec.get("servingImage") or None,
-    )
+    return watches.prime(namespace).versions.of(namespace, model)
 
 
 def _author_refusal(
@@ -189,7 +162,7 @@ def _author_refusal(
 
 def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = False) -> None:
     meta = isvc["metadata"]
-    ns, uid = meta["namespace"], meta["uid"]
+    ns = meta["namespace"]
     try:
         spec = InferenceServiceSpec.model_validate(isvc["spec"])
     except ValidationError as e:
@@ -197,21 +170,17 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
         _write_status(isvc, "Failed", _failed(c.Reason.INVALID_SPEC, problem), warn=(c.Reason.INVALID_SPEC, problem))
         return  # no exception: a hopeless spec is not retried; fixing it triggers on.update
 
-    dep = objects.get_deployment(ns, render.deployment_name(isvc))
-    canary_dep = objects.get_deployment(ns, render.deployment_name(isvc, c.TRACK_CANARY))
-    svc = objects.get_service(ns, render.service_name(isvc))
-    # A budget exists only beside more than one replica, asked for or still running: no read for the others.
-    pdb = objects.get_pdb(ns, render.service_name(isvc)) if render.may_have_budget(spec, dep) else None
-    children = (("Deployment", dep), ("Deployment", canary_dep), ("Service", svc), ("PodDisruptionBudget", pdb))
-    for kind, child in children:
-        if child is not None and not controlled_by(child, uid):
-            msg = f"a {kind} named {child['metadata']['name']} exists and is not this InferenceService's; delete or "
-            msg += "rename it"
-            _write_status(isvc, "Failed", _failed(c.Reason.CHILD_CONFLICT, msg), warn=(c.Reason.CHILD_CONFLICT, msg))
-            # Never adopted; nothing the operator watches says when someone else's child goes: look again.
-            look = functools.partial(reconcile, ns, meta["name"])
-            recheck.after(("inferenceservice", ns, meta["name"]), serving.CONFLICT_RECHECK_SECONDS, look)
-            return
+    view = watches.prime(ns)
+    dep = _child(view.deployments, objects.get_deployment, ns, render.deployment_name(isvc))
+    canary_dep = view.deployments.get(ns, render.deployment_name(isvc, c.TRACK_CANARY))
+    svc = _child(view.k8s_services, objects.get_service, ns, render.service_name(isvc))
+    # A budget exists only beside more than one replica, asked for or still running: no look for the others.
+    may_have_budget = render.may_have_budget(spec, dep)
+    pdb = _child(view.budgets, objects.get_pdb, ns, render.service_name(isvc)) if may_have_budget else None
+    if _someone_elses(
+        isvc, ("Deployment", dep), ("Deployment", canary_dep), ("Service", svc), ("PodDisruptionBudget", pdb)
+    ):
+        return
 
     if (why := _author_refusal(isvc, spec, cfg, dep)) is not None:
         reason = c.Reason.AUTHOR_NOT_ALLOWED
@@ -236,6 +205,10 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
         mark_rolled_back(ns, spec.model, plan.roll_back)
     cplan = None
     if plan.step is serving.Step.CANARY and plan.canary is not None and plan.serve is not None:
+        if canary_dep is None:  # about to be made: the name may be someone else's Deployment's
+            canary_dep = objects.get_deployment(ns, render.deployment_name(isvc, c.TRACK_CANARY))
+            if _someone_elses(isvc, ("Deployment", canary_dep)):
+                return
         cplan = _run_canary(isvc, spec, cfg, plan.serve, plan.canary, canary_dep, measure_now, now)
     settled = canary.settle(plan, cplan, status, canary_dep is not None)
     stable, previous, active = settled.stable, settled.previous_version, settled.active_version
@@ -263,7 +236,8 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
     phase, conditions = drift.overlay(plan.phase, plan.conditions, drift.degraded(spec.drift, status.get("drift")))
     conditions = canary.overlay(conditions, cplan)
     not_starting = None
-    if phase is ServicePhase.PROGRESSING:  # the deadline's diagnosis, if there was one: the pods are listed once
+    if phase is ServicePhase.PROGRESSING and pods.worth_reading(_observe(dep), _observe(canary_dep)):
+        # The deadline's diagnosis, if there was one: the pods are listed once.
         not_starting = stuck if stuck is not None else _pods_problem(isvc)
     phase, conditions = pods.overlay(phase, conditions, not_starting)
     if not_starting is not None and _ready_text(status) != not_starting.text():
@@ -285,6 +259,34 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
     )
     if dep is not None:
         _seen_deployments[dep["metadata"]["uid"]] = _facts(dep)
+    if (seconds := serving.look_again_in(phase)) is not None:
+        # A rollout under way: look again, with no kopf timer (whose finalizer would cost two writes per rollout).
+        look = functools.partial(reconcile, ns, meta["name"])
+        recheck.after(("rollout", ns, meta["name"]), seconds, look)
+
+
+def _someone_elses(isvc: dict[str, Any], *children: tuple[str, dict[str, Any] | None]) -> bool:
+    """Whether a child's name is held by an object this InferenceService does not control: then it is reported, and
+    looked at again later (nothing the operator watches says when it goes), never adopted or applied over."""
+    meta = isvc["metadata"]
+    for kind, child in children:
+        if child is not None and not controlled_by(child, meta["uid"]):
+            msg = f"a {kind} named {child['metadata']['name']} exists and is not this InferenceService's; delete or "
+            msg += "rename it"
+            _write_status(isvc, "Failed", _failed(c.Reason.CHILD_CONFLICT, msg), warn=(c.Reason.CHILD_CONFLICT, msg))
+            look = functools.partial(reconcile, meta["namespace"], meta["name"])
+            recheck.after(("inferenceservice", meta["namespace"], meta["name"]), serving.CONFLICT_RECHECK_SECONDS, look)
+            return True
+    return False
+
+
+def _child(
+    held: cache.Bodies, read: Callable[[str, str], dict[str, Any] | None], namespace: str, name: str
+) -> dict[str, Any] | None:
+    """A child as the view holds it; read by name only if the view holds none, since only the operator's own carry the
+    label its watches select (someone else's object of the name must be found, and never applied over)."""
+    found = held.get(namespace, name)
+    return found if found is not None else read(namespace, name)
 
 
 def _announce_revert(isvc: dict[str, Any], kind: str, live: dict[str, Any] | None, desired: dict[str, Any]) -> None:

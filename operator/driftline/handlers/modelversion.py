@@ -13,7 +13,7 @@ import kopf
 from driftline.api import constants as c
 from driftline.api.modelversion import BAD_STAGES, Stage
 from driftline.decide import promotion
-from driftline.handlers import registry
+from driftline.handlers import registry, watches
 from driftline.handlers.locks import lock
 from driftline.handlers.startup import ERROR_DELAYS
 from driftline.k8s import events, objects
@@ -35,13 +35,16 @@ async def on_modelversion(
     (promotion.pending), so it needs none of kopf's bookkeeping. A change handler would make kopf annotate every
     version it has not met before, one PATCH and a five-second wait for consistency each: starting into 10,000
     versions, that held all their bodies for minutes. Most versions need nothing and cost no request at all."""
-    if type == "DELETED" or not namespace or not name or _pending(body) is None:
+    pending = _pending(body)
+    if type == "DELETED" or not namespace or not name or pending is None:
         return
     key, model = (namespace, name), str(body["spec"].get("model", ""))
     if key in _retrying:
         return
+    if pending is promotion.Request.DEDUPE and watches.VIEW.primed(namespace) and not _duplicated(namespace, model):
+        return  # the one Production version of its model, as the watches see the model: no thread, no read
     try:
-        await asyncio.to_thread(_reconcile_named, namespace, name, model)
+        await asyncio.to_thread(_reconcile_named, namespace, name, model, pending)
     except Exception as e:  # an event handler is not retried by kopf: the version's own retry is
         _retrying.add(key)
         task = asyncio.create_task(_retry(key, model, logger, e))
@@ -63,8 +66,18 @@ async def _retry(key: tuple[str, str], model: str, logger: kopf.Logger, error: E
         _retrying.discard(key)
 
 
-def _reconcile_named(namespace: str, name: str, model: str) -> None:
-    """Re-read under the model's lock: the watch event may be older than what another handler just wrote."""
+def _duplicated(namespace: str, model: str) -> bool:
+    """Whether the operator's view holds more than one Production version of `model`."""
+    held = watches.prime(namespace).versions.of(namespace, model)
+    return promotion.several_in_production([promotion.Registered(v.name, v.version, v.stage) for v in held])
+
+
+def _reconcile_named(namespace: str, name: str, model: str, pending: promotion.Request | None = None) -> None:
+    """Re-read under the model's lock: the watch event may be older than what another handler just wrote. A version
+    asking for nothing but being its model's one Production version (every Production version at start) costs no
+    read."""
+    if pending is promotion.Request.DEDUPE and not _duplicated(namespace, model):
+        return
     with lock(("model", namespace, model)):
         mv = objects.get(c.MODEL_VERSION, namespace, name)
         if mv is None or mv["metadata"].get("deletionTimestamp"):

@@ -12,6 +12,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from driftline import config
 from driftline.api import constants as c
 from driftline.api.modelversion import Stage
 from driftline.api.trainingjob import TrainingJobSpec
@@ -70,7 +71,7 @@ def reconcile(namespace: str, name: str, job: dict[str, Any] | None = None, tj: 
             tj = objects.get(c.TRAINING_JOB, namespace, name)
         if tj is None or tj["metadata"].get("deletionTimestamp"):
             return
-        _reconcile(tj, OperatorConfig.from_env(), job)
+        _reconcile(tj, config.current(), job)
 
 
 def _reconcile(tj: dict[str, Any], cfg: OperatorConfig, known_job: dict[str, Any] | None = None) -> None:

@@ -7,6 +7,7 @@ would also rewrite what the API server sent."""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import urllib.parse
@@ -64,6 +65,17 @@ def status_details(body: str, retry_after_header: str | None) -> tuple[str, floa
     return reason, retry_after
 
 
+ACTING_FOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("driftline_acting_for", default=None)
+"""The kind whose reconcile makes the current requests (telemetry.reconciler sets it): named in the User-Agent, so
+the API server's audit log tells which of the operator's loops asked, as kube-controller-manager names each
+controller in its own."""
+
+
+def _user_agent() -> str:
+    kind = ACTING_FOR.get()
+    return USER_AGENT if kind is None else f"{USER_AGENT} ({kind})"
+
+
 class _Connection:
     def __init__(self, info: kopf.ConnectionInfo) -> None:
         self.server = info.server.rstrip("/")
@@ -107,7 +119,9 @@ def request(
     params = {k: v for k, v in (query or {}).items() if v}
     if params:
         url += "?" + urllib.parse.urlencode(params)
-    headers = conn.headers if body is None else {**conn.headers, "Content-Type": content_type}
+    headers = {**conn.headers, "User-Agent": _user_agent()}
+    if body is not None:
+        headers["Content-Type"] = content_type
     try:
         response = conn.pool.request(
             method, url, body=None if body is None else json.dumps(body), headers=headers, preload_content=True

@@ -9,13 +9,17 @@ with their informer caches (controller-runtime's TransformStripManagedFields): n
 more than half of a small object's decoded size. kopf holds every event in a per-object queue until a worker takes
 it: starting into 11,000 objects, the watch events alone were 78 MB of decoded JSON at the peak (memray).
 
-And its first listing waits for kopf, page by page (`caught_up`): kopf has no back-pressure between its watch and its
+And its first listing waits for kopf, page by page (`Backlog`): kopf has no back-pressure between its watch and its
 per-object workers, so 10,000 listed versions were 10,000 objects decoded and queued within seconds; now a page
-(500, settings.watching.chunk_size) is handed over only once kopf has started a worker for each object before it."""
+(500, settings.watching.chunk_size) is handed over only once the operator's own handlers (handlers/watches.py, the
+first each object of the kind meets) have met all but WORKER_LIMIT of the objects handed over before. Counted in the
+operator's terms, not by kopf's worker tasks: only kinds whose every listed object reaches an unfiltered handler are
+counted (InferenceServices and ModelVersions, the numerous ones); other listings pass as they come."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -28,33 +32,61 @@ MAX_CONNECTIONS = 32
 
 
 WORKER_LIMIT = 100
-"""kopf's per-object workers of one kind at once (settings.queueing.worker_limit), which the listing waits for."""
+"""kopf's per-object workers of one kind at once (settings.queueing.worker_limit); as many listed objects may wait."""
 MAX_WAIT = 60.0
 """Seconds a page of the first listing waits at most for kopf to catch up: back-pressure, never a stall."""
 
 
-def worker_prefix(path: str) -> str | None:
-    """How the names of kopf's per-object worker tasks (`worker for (<resource>, <uid>)`) begin for the kind listed
-    at `path` (/api/v1/pods, /apis/<group>/<version>[/namespaces/<ns>]/<plural>); None for any other path."""
+def listing_kind(path: str) -> str | None:
+    """The kind a listing's path names, as "<plural>.<group>" (/apis/<group>/<version>[/namespaces/<ns>]/<plural>,
+    /api/v1/...), or None for any other path."""
     parts = path.strip("/").split("/")
     if parts[0] == "api" and len(parts) >= 3:
-        group, version = "", parts[1]
-    elif parts[0] == "apis" and len(parts) >= 4:
-        group, version = parts[1], parts[2]
-    else:
-        return None
-    return f"worker for ({f'{parts[-1]}.{version}.{group}'.strip('.')}, "
+        return parts[-1]
+    if parts[0] == "apis" and len(parts) >= 4:
+        return f"{parts[-1]}.{parts[1]}"
+    return None
 
 
-async def caught_up(prefix: str, limit: int = WORKER_LIMIT, max_wait: float = MAX_WAIT) -> None:
-    """Until kopf runs fewer than `limit` workers named `prefix`...: then it has started every object it was given
-    so far (beyond its worker limit, kopf queues the rest, each with its decoded object, without bound)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + max_wait
-    while sum(1 for t in asyncio.all_tasks() if t.get_name().startswith(prefix)) >= limit:
-        if loop.time() >= deadline:
+class Backlog:
+    """Objects of a kind that kopf's listings handed over and the operator's handlers have not met yet."""
+
+    def __init__(self) -> None:
+        self._counted: set[str] = set()
+        self._handed: dict[str, int] = {}
+        self._met: dict[str, int] = {}
+        self._progress = asyncio.Event()
+
+    def count(self, kind: str) -> None:
+        """Hold back `kind`'s listing pages: a handler that meets every one of its listed objects calls `met`."""
+        self._counted.add(kind)
+
+    def handed(self, kind: str, n: int) -> None:
+        if kind in self._counted:
+            self._handed[kind] = self._handed.get(kind, 0) + n
+
+    def met(self, kind: str) -> None:
+        """One more listed object of `kind` met (called in kopf's event loop)."""
+        self._met[kind] = self._met.get(kind, 0) + 1
+        self._progress.set()
+
+    def waiting(self, kind: str) -> int:
+        return self._handed.get(kind, 0) - self._met.get(kind, 0)
+
+    async def caught_up(self, kind: str, limit: int = WORKER_LIMIT, max_wait: float = MAX_WAIT) -> None:
+        """Until fewer than `limit` objects of `kind` handed over are unmet (at most `max_wait` seconds: back-pressure,
+        never a stall)."""
+        if kind not in self._counted:
             return
-        await asyncio.sleep(0.1)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_wait
+        while self.waiting(kind) >= limit and loop.time() < deadline:
+            self._progress.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), deadline - loop.time())
+
+
+BACKLOG = Backlog()
 
 
 def strip_managed_fields(data: Any) -> Any:
@@ -108,9 +140,10 @@ class _Response(aiohttp.ClientResponse):
 
     async def json(self, *args: Any, **kwargs: Any) -> Any:
         data = strip_managed_fields(await super().json(*args, **kwargs))
-        prefix = worker_prefix(self.url.path)
-        if prefix and isinstance(data, dict) and "items" in data:  # a page of kopf's first listing
-            await caught_up(prefix)  # handed over once kopf has caught up with the pages before it
+        kind = listing_kind(self.url.path)
+        if kind and isinstance(data, dict) and isinstance(data.get("items"), list):  # a page of kopf's listing
+            await BACKLOG.caught_up(kind)  # handed over once the handlers have met the pages before it
+            BACKLOG.handed(kind, len(data["items"]))
         return data
 
 

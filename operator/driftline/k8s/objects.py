@@ -21,6 +21,7 @@ from driftline.api.constants import (
 from driftline.api.inferenceservice import InferenceServiceStatus
 from driftline.api.modelversion import ModelVersionStatus
 from driftline.api.trainingjob import TrainingJobStatus
+from driftline.k8s.cache import VIEW
 from driftline.k8s.client import APPLY_PATCH, MERGE_PATCH, ApiError, request
 
 T = TypeVar("T")
@@ -109,9 +110,47 @@ def list_(
     return list(out.get("items", []))
 
 
+PAGE = 500
+"""Objects per page of a listing: 10,000 versions in one response are 30 MB of JSON decoded at once."""
+
+
+def _pages(path: str, labels: str = "") -> Iterator[dict[str, Any]]:
+    """Every object at `path`, a page at a time (each object without its managedFields: nothing reads them)."""
+    token = ""
+    while True:
+        query = {"limit": str(PAGE), "labelSelector": labels, "continue": token}
+        with _mapped():
+            out = request("GET", path, query={k: v for k, v in query.items() if v})
+        for item in out.get("items") or []:
+            (item.get("metadata") or {}).pop("managedFields", None)
+            yield item
+        token = str((out.get("metadata") or {}).get("continue") or "")
+        if not token:
+            return
+
+
+def all_of(kind: KindNames, namespace: str, labels: str = "") -> Iterator[dict[str, Any]]:
+    """Every object of a custom kind in `namespace`, in pages."""
+    return _pages(_path(kind, namespace), labels)
+
+
+def all_deployments(namespace: str, labels: str) -> Iterator[dict[str, Any]]:
+    return _pages(f"/apis/apps/v1/namespaces/{namespace}/deployments", labels)
+
+
+def all_services(namespace: str, labels: str) -> Iterator[dict[str, Any]]:
+    return _pages(f"/api/v1/namespaces/{namespace}/services", labels)
+
+
+def all_pdbs(namespace: str, labels: str) -> Iterator[dict[str, Any]]:
+    return _pages(f"/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets", labels)
+
+
 def create(kind: KindNames, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
     with _mapped():
-        return request("POST", _path(kind, namespace), body=body)
+        created = request("POST", _path(kind, namespace), body=body)
+    VIEW.wrote(created)
+    return created
 
 
 def patch_status(
@@ -128,7 +167,9 @@ def patch_status(
     if resource_version:
         body["metadata"] = {"resourceVersion": resource_version}
     path = _path(kind, namespace, name) + "/status"
-    return _or_none(lambda: request("PATCH", path, body=body, content_type=MERGE_PATCH))
+    written = _or_none(lambda: request("PATCH", path, body=body, content_type=MERGE_PATCH))
+    VIEW.wrote(written)
+    return written
 
 
 # -- batch Jobs and pods ---------------------------------------------------------------------------------------------
@@ -182,16 +223,19 @@ def _service(namespace: str, name: str) -> str:
     return f"/api/v1/namespaces/{namespace}/services/{name}"
 
 
-def get_deployment(namespace: str, name: str) -> dict[str, Any] | None:
-    return _or_none(lambda: request("GET", _deployment(namespace, name)))
-
-
 def _apply(path: str, body: dict[str, Any]) -> dict[str, Any]:
     """Create or update by server-side apply (force: the operator owns what it renders)."""
     with _mapped():
-        return request(
+        applied = request(
             "PATCH", path, query={"fieldManager": FIELD_MANAGER, "force": "true"}, body=body, content_type=APPLY_PATCH
         )
+    VIEW.wrote(applied)
+    return applied
+
+
+def get_deployment(namespace: str, name: str) -> dict[str, Any] | None:
+    """Read only where the operator's view holds no object of the name: a name someone else's object may hold."""
+    return _or_none(lambda: request("GET", _deployment(namespace, name)))
 
 
 def apply_deployment(body: dict[str, Any]) -> dict[str, Any]:
@@ -201,9 +245,11 @@ def apply_deployment(body: dict[str, Any]) -> dict[str, Any]:
 def delete_deployment(namespace: str, name: str) -> None:
     """Idempotent: an absent Deployment is already deleted. Its pods go with it (background propagation)."""
     _or_none(lambda: request("DELETE", _deployment(namespace, name), query={"propagationPolicy": "Background"}))
+    VIEW.deleted("Deployment", namespace, name)
 
 
 def get_service(namespace: str, name: str) -> dict[str, Any] | None:
+    """Read only where the operator's view holds no object of the name: a name someone else's object may hold."""
     return _or_none(lambda: request("GET", _service(namespace, name)))
 
 
@@ -216,6 +262,7 @@ def _pdb(namespace: str, name: str) -> str:
 
 
 def get_pdb(namespace: str, name: str) -> dict[str, Any] | None:
+    """Read only where the operator's view holds no object of the name: a name someone else's object may hold."""
     return _or_none(lambda: request("GET", _pdb(namespace, name)))
 
 
@@ -226,3 +273,4 @@ def apply_pdb(body: dict[str, Any]) -> dict[str, Any]:
 def delete_pdb(namespace: str, name: str) -> None:
     """Idempotent: an absent budget is already deleted."""
     _or_none(lambda: request("DELETE", _pdb(namespace, name)))
+    VIEW.deleted("PodDisruptionBudget", namespace, name)

@@ -309,7 +309,7 @@ def pod_disruption_budget(isvc: dict[str, Any], spec: InferenceServiceSpec) -> d
 
 def may_have_budget(spec: InferenceServiceSpec, live: dict[str, Any] | None) -> bool:
     """Whether a PodDisruptionBudget may exist: more than one replica asked for, or still running (a scale-down
-    deletes it); otherwise there is nothing to read."""
+    deletes it); otherwise there is nothing to look for."""
     return spec.replicas > 1 or int(((live or {}).get("spec") or {}).get("replicas") or 0) > 1
 
 

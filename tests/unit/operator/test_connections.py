@@ -122,82 +122,59 @@ def test_a_line_that_is_not_json_is_left_for_kopf_to_report() -> None:
 @pytest.mark.parametrize(
     ("path", "kind"),
     [
-        ("/apis/driftline.dev/v1alpha1/modelversions", "modelversions.v1alpha1.driftline.dev"),
-        ("/apis/apps/v1/namespaces/ml/deployments", "deployments.v1.apps"),
-        ("/api/v1/pods", "pods.v1"),
-        ("/api/v1/namespaces/ml/pods", "pods.v1"),
+        ("/apis/driftline.dev/v1alpha1/modelversions", "modelversions.driftline.dev"),
+        ("/apis/driftline.dev/v1alpha1/namespaces/ml/inferenceservices", "inferenceservices.driftline.dev"),
+        ("/apis/apps/v1/namespaces/ml/deployments", "deployments.apps"),
+        ("/api/v1/pods", "pods"),
+        ("/api/v1/namespaces/ml/pods", "pods"),
     ],
 )
-def test_a_listings_workers_are_found_by_kopfs_name_of_its_kind(path: str, kind: str) -> None:
-    assert connections.worker_prefix(path) == f"worker for ({kind}, "
+def test_a_listings_kind_is_read_from_its_path(path: str, kind: str) -> None:
+    assert connections.listing_kind(path) == kind
 
 
-def test_a_list_from_anything_but_a_resources_path_waits_for_nothing() -> None:
-    assert connections.worker_prefix("/") is None
-    assert connections.worker_prefix("/version") is None
+def test_a_list_from_anything_but_a_resources_path_names_no_kind() -> None:
+    assert connections.listing_kind("/") is None
+    assert connections.listing_kind("/version") is None
 
 
-def test_a_listing_page_waits_until_kopf_has_started_every_object_before_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    """kopf's own watcher, given three listed versions with room for two workers, queues the third; the next page
-    waits until a worker ends and the third has one. This is also what breaks if kopf renames its workers."""
-    from kopf._core.reactor import queueing
+def test_a_listing_page_waits_until_the_handlers_have_met_all_but_the_limit_of_the_pages_before() -> None:
+    backlog = connections.Backlog()
+    backlog.count("modelversions.driftline.dev")
 
-    listed = [{"type": None, "object": {"metadata": {"uid": f"u{i}", "name": f"v{i}"}}} for i in range(3)]
-
-    async def listing(**_: Any) -> Any:
-        for event in listed:
-            yield event
-        await asyncio.Event().wait()  # the watch that follows, quiet
-
-    monkeypatch.setattr(queueing.watching, "infinite_watch", listing)
-    settings = kopf.OperatorSettings()
-    settings.queueing.worker_limit, settings.queueing.idle_timeout = 2, 0.01
-    handled: list[str] = []
-    done = {f"u{i}": asyncio.Event() for i in range(3)}
-
-    async def processor(*, raw_event: dict[str, Any], **_: Any) -> None:
-        uid = raw_event["object"]["metadata"]["uid"]
-        handled.append(uid)
-        await done[uid].wait()
-
-    async def scenario() -> list[tuple[list[str], bool]]:
-        resource = kopf.Resource("driftline.dev", "v1alpha1", "modelversions")
-        watcher = asyncio.create_task(
-            queueing.watcher(namespace=None, settings=settings, resource=resource, processor=processor)
-        )
-        await asyncio.sleep(0.2)  # kopf took the first page
-        prefix = connections.worker_prefix("/apis/driftline.dev/v1alpha1/modelversions")
-        page = asyncio.create_task(connections.caught_up(prefix, limit=2, max_wait=30))  # the next one
-        await asyncio.sleep(0.2)
+    async def scenario() -> list[bool]:
+        backlog.handed("modelversions.driftline.dev", 3)
+        page = asyncio.create_task(backlog.caught_up("modelversions.driftline.dev", limit=2, max_wait=30))
         seen = []
-        seen.append((sorted(handled), page.done()))  # two workers busy, the third queued: the page waits
-        done["u0"].set()
         await asyncio.sleep(0.2)
-        seen.append((sorted(handled), page.done()))  # the third started, two busy still: the page waits
-        done["u1"].set()
+        seen.append(page.done())  # three unmet: the next page waits
+        backlog.met("modelversions.driftline.dev")
+        await asyncio.sleep(0.2)
+        seen.append(page.done())  # two unmet, the limit: still waiting
+        backlog.met("modelversions.driftline.dev")
         await asyncio.wait_for(page, 5)
-        seen.append((sorted(handled), page.done()))
-        done["u2"].set()
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
+        seen.append(page.done())
         return seen
 
-    assert asyncio.run(scenario()) == [
-        (["u0", "u1"], False),
-        (["u0", "u1", "u2"], False),
-        (["u0", "u1", "u2"], True),
-    ]
+    assert asyncio.run(scenario()) == [False, False, True]
+
+
+def test_a_kind_no_handler_counts_is_never_held_back() -> None:
+    backlog = connections.Backlog()
+    backlog.handed("namespaces", 10_000)
+    assert backlog.waiting("namespaces") == 0
+    asyncio.run(asyncio.wait_for(backlog.caught_up("namespaces", limit=1, max_wait=30), 1))
 
 
 def test_a_listing_page_waits_no_longer_than_max_wait() -> None:
-    async def stuck() -> None:
-        await asyncio.Event().wait()
+    backlog = connections.Backlog()
+    backlog.count("pods")
+    backlog.handed("pods", 5)
 
-    async def scenario() -> bool:
-        worker = asyncio.create_task(stuck(), name="worker for (pods.v1, 'u0')")
-        await asyncio.wait_for(connections.caught_up("worker for (pods.v1, ", limit=1, max_wait=0.3), 5)
-        still = not worker.done()
-        worker.cancel()
-        return still
+    async def scenario() -> float:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        await asyncio.wait_for(backlog.caught_up("pods", limit=1, max_wait=0.3), 5)
+        return loop.time() - t0
 
-    assert asyncio.run(scenario())
+    assert 0.25 <= asyncio.run(scenario()) < 2

@@ -28,7 +28,7 @@ def _body(stage: str | None = None) -> kopf.Body:
 def test_a_failed_reconcile_is_retried_until_it_succeeds_once(monkeypatch: pytest.MonkeyPatch) -> None:
     attempts: list[tuple[str, str, str]] = []
 
-    def flaky(namespace: str, name: str, model: str) -> None:
+    def flaky(namespace: str, name: str, model: str, pending: object = None) -> None:
         attempts.append((namespace, name, model))
         if len(attempts) < 3:
             raise kopf.TemporaryError("API server: 503 Service Unavailable")

@@ -194,3 +194,25 @@ def test_a_crash_loop_caught_while_the_container_runs_again_still_quotes_its_las
     )
     # Ready again after a restart (a liveness blip, an OOM long ago): no problem.
     assert pods.diagnose([pod(phase="Running", containerStatuses=[{**cs, "ready": True}])], NOW) is None
+
+
+def test_pods_are_read_only_while_some_pod_of_a_rollout_is_not_ready() -> None:
+    from driftline.decide.serving import Rollout
+
+    def rollout(replicas: int, total: int, ready: int) -> Rollout:
+        return Rollout(
+            version=2,
+            previous_version=1,
+            replicas=replicas,
+            generation=2,
+            observed_generation=2,
+            total=total,
+            updated=total,
+            ready=ready,
+        )
+
+    assert not pods.worth_reading(None, None), "no Deployment yet: no pods to ask"
+    assert not pods.worth_reading(rollout(2, 2, 2), rollout(1, 1, 1)), "a canary between steps, every pod ready"
+    assert pods.worth_reading(rollout(1, 2, 1), None), "a surge pod of the new template is not ready"
+    assert pods.worth_reading(rollout(2, 2, 2), rollout(1, 1, 0)), "the canary's pod is not ready"
+    assert pods.worth_reading(rollout(3, 0, 0), None), "no pod created yet"

@@ -1,0 +1,208 @@
+"""The drift loop at scale: 500 InferenceServices (`replicas: 0`, one model's Production version) each reading drift
+from a real Prometheus every 10 s, in steady state. What the operator's process pays for it, in CPU share of one core
+and RSS, and whether every reading came on time.
+
+- **operator**: its CPU time (utime + stime from /proc) over a minute of steady state, once every service has had a
+  reading and the readings have spread out; divided by the minute. Every reading is counted by Prometheus itself (its
+  `prometheus_http_requests_total` for /api/v1/query), and its delay after it was due comes from the operator's
+  `driftline_operator_drift_reading_delay_seconds` histogram.
+- **peer: a plain client** (the floor): the same queries at the same rate from one thread of this process with one
+  kept-alive requests.Session and nothing else (no deadline, no decision, no status), its CPU time by
+  time.thread_time(). The ratio says what the operator pays beyond the HTTP request itself.
+
+The query is real PromQL over Prometheus' own series, with the service's name in it, so each service asks its own
+question: `0.05 + 0 * count(up{job="{{name}}"} or vector(0))`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from bench.harness import BenchError, Env, Result, Row, load_average, say, wait_for
+from driftline.api import constants as c
+from driftline.devcluster.prometheus import PrometheusServer
+
+NAME = "driftloop"
+DESCRIPTION = "500 InferenceServices reading drift from a real Prometheus every 10 s: the operator's CPU and RSS"
+DEFAULT_TRIALS = 1
+SERVICES = 500
+INTERVAL_S = 10
+STEADY_S = 60.0
+TARGET_CPU_PERCENT = 3.0
+MODEL = "bench-drift"
+QUERY = '0.05 + 0 * count(up{job="{{name}}"} or vector(0))'
+API = f"/apis/{c.GROUP}/{c.VERSION}/namespaces/{{ns}}"
+
+
+def run(env: Env, trials: int | None = None) -> Result:
+    prom = PrometheusServer(env.cluster.dir / "bench-driftloop-prometheus", scrape_interval="15s").start()
+    try:
+        return _run(env, prom)
+    finally:
+        prom.stop()
+
+
+def _run(env: Env, prom: PrometheusServer) -> Result:
+    ns = env.namespace("bench-driftloop")
+    path = API.format(ns=ns)
+    env.api.create(f"{path}/modelversions", _model_version())
+    env.api.patch(f"{path}/modelversions/{MODEL}-v1/status", {"status": {"stage": "Production"}}, "merge")
+    t0 = time.monotonic()
+    for i in range(SERVICES):
+        env.api.create(f"{path}/inferenceservices", _service(f"svc-{i:03d}", prom.url))
+    say(f"{SERVICES} InferenceServices made in {time.monotonic() - t0:.0f}s; waiting for a drift reading on each")
+
+    def read_once() -> int | None:
+        env.operator.check()
+        items = env.api.get(f"{path}/inferenceservices")["items"]
+        n = sum(1 for i in items if ((i.get("status") or {}).get("drift") or {}).get("assessment") == "Ok")
+        return n if n == SERVICES else None
+
+    wait_for(f"{SERVICES} services with an Ok drift reading", read_once, timeout=600, interval=2.0)
+    say(f"every service has read its drift; {INTERVAL_S * 2}s more for the readings to spread out")
+    time.sleep(INTERVAL_S * 2)
+
+    pid = _pid(env)
+    queries0, delays0 = _prometheus_queries(prom.url), _delays(env.operator.metrics_url)
+    cpu0, t_start = _cpu_seconds(pid), time.monotonic()
+    time.sleep(STEADY_S)
+    cpu1, span = _cpu_seconds(pid), time.monotonic() - t_start
+    queries1, delays1 = _prometheus_queries(prom.url), _delays(env.operator.metrics_url)
+    rss = _rss_mb(pid)
+    readings = queries1 - queries0
+    expected = SERVICES * span / INTERVAL_S
+    share = 100 * (cpu1 - cpu0) / span
+    per_reading_ms = 1000 * (cpu1 - cpu0) / max(1, readings)
+
+    say("the peer: the same queries from a plain client, one kept-alive session")
+    peer_share, peer_count = _plain_client(prom.url, span)
+
+    late = {b: delays1.get(b, 0) - delays0.get(b, 0) for b in delays1}
+    total = late.get("+Inf", 0)
+    within_1s = late.get("1.0", 0)
+    rows = [
+        Row("peer: plain client, same queries (CPU % of a core)", [peer_share], baseline=True),
+        Row(f"operator, {SERVICES} services every {INTERVAL_S}s (CPU % of a core)", [share], target=TARGET_CPU_PERCENT),
+    ]
+    notes = [
+        f"target <= {TARGET_CPU_PERCENT:g} % of a core: {share:.2f} % "
+        f"({'met' if share <= TARGET_CPU_PERCENT else 'MISSED'}); {per_reading_ms:.2f} ms of operator CPU per "
+        f"reading; the plain client {1000 * peer_share * span / 100 / max(1, peer_count):.2f} ms per query",
+        f"readings over {span:.0f}s: {readings} answered by Prometheus, {expected:.0f} due "
+        f"({100 * readings / expected:.0f} %); started within 1 s of being due: {within_1s:.0f} of {total:.0f}",
+        f"operator RSS {rss:.1f} MB with {SERVICES} services watching drift",
+        f"{load_average()} at the end",
+    ]
+    extra: dict[str, Any] = {
+        "services": SERVICES,
+        "interval_s": INTERVAL_S,
+        "span_s": round(span, 1),
+        "operator_cpu_percent": round(share, 3),
+        "operator_cpu_ms_per_reading": round(per_reading_ms, 3),
+        "peer_cpu_percent": round(peer_share, 3),
+        "readings": readings,
+        "readings_due": round(expected),
+        "delay_buckets": late,
+        "operator_rss_mb": rss,
+    }
+    return Result(NAME, rows, notes, extra, unit="%")
+
+
+def _model_version() -> dict[str, Any]:
+    return {
+        "apiVersion": f"{c.GROUP}/{c.VERSION}",
+        "kind": "ModelVersion",
+        "metadata": {"name": f"{MODEL}-v1"},
+        "spec": {
+            "model": MODEL,
+            "version": 1,
+            "artifact": {"storageUri": f"pvc://models/registry/{MODEL}/v1", "sha256": "0" * 64},
+        },
+    }
+
+
+def _service(name: str, prometheus_url: str) -> dict[str, Any]:
+    drift = {
+        "metric": "psi",
+        "threshold": 0.25,
+        "scrapeInterval": f"{INTERVAL_S}s",
+        "action": "Alert",
+        "source": {"prometheus": {"url": prometheus_url, "query": QUERY}},
+    }
+    return {
+        "apiVersion": f"{c.GROUP}/{c.VERSION}",
+        "kind": "InferenceService",
+        "metadata": {"name": name},
+        "spec": {"model": MODEL, "replicas": 0, "drift": drift},
+    }
+
+
+def _pid(env: Env) -> int:
+    if env.operator.proc is None:
+        raise BenchError("the operator is not running")
+    return env.operator.proc.pid
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks (100 Hz)
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _prometheus_queries(url: str) -> int:
+    """Instant queries Prometheus has answered (its own counter)."""
+    text = requests.get(f"{url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "prometheus_http_requests_total" and sample.labels.get("handler") == "/api/v1/query":
+                return int(sample.value)
+    return 0
+
+
+def _delays(metrics_url: str) -> dict[str, float]:
+    """The operator's reading-delay histogram: cumulative count per bucket bound."""
+    text = requests.get(metrics_url, timeout=10).text
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "driftline_operator_drift_reading_delay_seconds_bucket":
+                out[sample.labels["le"]] = sample.value
+    return out
+
+
+def _plain_client(url: str, span: float) -> tuple[float, int]:
+    """The same queries at the same rate from one thread with one kept-alive session: (CPU % of a core, queries)."""
+    result: list[float] = []
+    count = [0]
+
+    def client() -> None:
+        session = requests.Session()
+        start_cpu, start = time.thread_time(), time.monotonic()
+        gap = INTERVAL_S / SERVICES
+        i = 0
+        while (now := time.monotonic()) - start < span:
+            due = start + i * gap
+            if due > now:
+                time.sleep(due - now)
+            name = f"svc-{i % SERVICES:03d}"
+            session.get(f"{url}/api/v1/query", params={"query": QUERY.replace("{{name}}", name)}, timeout=5).json()
+            count[0] += 1
+            i += 1
+        result.append(100 * (time.thread_time() - start_cpu) / (time.monotonic() - start))
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    thread.join()
+    return result[0], count[0]
