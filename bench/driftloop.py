@@ -7,8 +7,8 @@ and RSS, and whether every reading came on time.
   `prometheus_http_requests_total` for /api/v1/query), and its delay after it was due comes from the operator's
   `driftline_operator_drift_reading_delay_seconds` histogram.
 - **peer: a plain client** (the floor): the same queries at the same rate from one thread of this process with one
-  kept-alive requests.Session and nothing else (no deadline, no decision, no status), its CPU time by
-  time.thread_time(). The ratio says what the operator pays beyond the HTTP request itself.
+  urllib3 pool (kept-alive connections), each answer decoded and nothing else (no deadline, no decision, no status),
+  its CPU time by time.thread_time(). The ratio says what the operator pays beyond the HTTP request itself.
 
 The query is real PromQL over Prometheus' own series, with the service's name in it, so each service asks its own
 question: `0.05 + 0 * count(up{job="{{name}}"} or vector(0))`.
@@ -16,12 +16,15 @@ question: `0.05 + 0 * count(up{job="{{name}}"} or vector(0))`.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import requests
+import urllib3
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.harness import BenchError, Env, Result, Row, load_average, say, wait_for
@@ -183,12 +186,13 @@ def _delays(metrics_url: str) -> dict[str, float]:
 
 
 def _plain_client(url: str, span: float) -> tuple[float, int]:
-    """The same queries at the same rate from one thread with one kept-alive session: (CPU % of a core, queries)."""
+    """The same queries at the same rate from one thread with one urllib3 pool (kept-alive connections), decoding
+    each answer and nothing else: (CPU % of a core, queries)."""
     result: list[float] = []
     count = [0]
 
     def client() -> None:
-        session = requests.Session()
+        pool = urllib3.PoolManager()
         start_cpu, start = time.thread_time(), time.monotonic()
         gap = INTERVAL_S / SERVICES
         i = 0
@@ -197,7 +201,8 @@ def _plain_client(url: str, span: float) -> tuple[float, int]:
             if due > now:
                 time.sleep(due - now)
             name = f"svc-{i % SERVICES:03d}"
-            session.get(f"{url}/api/v1/query", params={"query": QUERY.replace("{{name}}", name)}, timeout=5).json()
+            query = urllib.parse.urlencode({"query": QUERY.replace("{{name}}", name)})
+            json.loads(pool.request("GET", f"{url}/api/v1/query?{query}", timeout=5).data)
             count[0] += 1
             i += 1
         result.append(100 * (time.thread_time() - start_cpu) / (time.monotonic() - start))

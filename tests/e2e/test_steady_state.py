@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import Cluster
 from tests.e2e.conftest import pvc
+from tests.e2e.test_serving import DIS, inferenceservice, ready_at
 from tests.e2e.test_training import MV, TJ, finished, trainingjob
 from tests.operator_proc import OperatorProcess
 
@@ -33,8 +34,19 @@ def operator_writes(cluster: Cluster, since: int, namespace: str) -> list[dict[s
 
 
 def snapshot(cluster: Cluster, namespace: str) -> dict[str, str]:
-    items = cluster.api.get(TJ.format(ns=namespace))["items"] + cluster.api.get(MV.format(ns=namespace))["items"]
-    return {f"{i['kind']}/{i['metadata']['name']}": i["metadata"]["resourceVersion"] for i in items}
+    paths = [
+        TJ.format(ns=namespace),
+        MV.format(ns=namespace),
+        DIS.format(ns=namespace),
+        f"/apis/apps/v1/namespaces/{namespace}/deployments",
+        f"/api/v1/namespaces/{namespace}/services",
+    ]
+    out = {}
+    for path in paths:
+        listed = cluster.api.get(path)
+        kind = listed["kind"].removesuffix("List")
+        out |= {f"{kind}/{i['metadata']['name']}": i["metadata"]["resourceVersion"] for i in listed["items"]}
+    return out
 
 
 def test_restart_then_a_quiet_minute_without_writes(
@@ -47,8 +59,12 @@ def test_restart_then_a_quiet_minute_without_writes(
     assert (
         cluster.wait_for("trained", lambda: finished(cluster, namespace, "once"), timeout=240)["phase"] == "Succeeded"
     )
+    # A service following the model: after the restart its Deployment, Service and status are left as they are.
+    cluster.api.create(DIS.format(ns=namespace), inferenceservice("once"))
+    cluster.wait_for("once Ready on v1", ready_at(cluster, namespace, "once", 1), timeout=120)
     time.sleep(3)  # the promotion and kopf's own bookkeeping settle
     before = snapshot(cluster, namespace)
+    assert {"InferenceService/once", "Deployment/once-stable", "Service/once"} <= set(before), before
 
     operator.kill()
     operator.start()

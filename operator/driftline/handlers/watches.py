@@ -28,8 +28,16 @@ OWNED = c.LABEL_INFERENCE_SERVICE
 
 
 SERVICES, VERSIONS = f"{c.INFERENCE_SERVICE.plural}.{c.GROUP}", f"{c.MODEL_VERSION.plural}.{c.GROUP}"
-for _kind in (SERVICES, VERSIONS):  # every listed one meets its handler below, unfiltered
+DEPLOYMENTS, K8S_SERVICES, BUDGETS = "deployments.apps", "services", "poddisruptionbudgets.policy"
+# Every listed object of these kinds meets its handler below: the custom kinds unfiltered, the children filtered by
+# the same label their watches select on the server.
+for _kind in (SERVICES, VERSIONS, DEPLOYMENTS, K8S_SERVICES, BUDGETS):
     connections.BACKLOG.count(_kind)
+
+
+def _listed(kind: str, type: str | None) -> None:
+    if type is None:  # one of a listing's objects: kopf has taken it from its queue
+        connections.BACKLOG.met(kind)
 
 
 def _keep(where: cache.Bodies | cache.Versions, body: kopf.Body, type: str | None) -> None:
@@ -41,30 +49,31 @@ def _keep(where: cache.Bodies | cache.Versions, body: kopf.Body, type: str | Non
 
 @kopf.on.event(c.GROUP, c.VERSION, c.INFERENCE_SERVICE.plural)
 async def keep_inferenceservice(body: kopf.Body, type: str | None, **_: Any) -> None:
-    if type is None:  # one of a listing's objects: kopf has taken it from its queue
-        connections.BACKLOG.met(SERVICES)
+    _listed(SERVICES, type)
     _keep(VIEW.services, body, type)
 
 
 @kopf.on.event(c.GROUP, c.VERSION, c.MODEL_VERSION.plural)
 async def keep_modelversion(body: kopf.Body, type: str | None, **_: Any) -> None:
-    if type is None:
-        connections.BACKLOG.met(VERSIONS)
+    _listed(VERSIONS, type)
     _keep(VIEW.versions, body, type)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={OWNED: kopf.PRESENT})
 async def keep_deployment(body: kopf.Body, type: str | None, **_: Any) -> None:
+    _listed(DEPLOYMENTS, type)
     _keep(VIEW.deployments, body, type)
 
 
 @kopf.on.event("", "v1", "services", labels={OWNED: kopf.PRESENT})
 async def keep_service(body: kopf.Body, type: str | None, **_: Any) -> None:
+    _listed(K8S_SERVICES, type)
     _keep(VIEW.k8s_services, body, type)
 
 
 @kopf.on.event("policy", "v1", "poddisruptionbudgets", labels={OWNED: kopf.PRESENT})
 async def keep_budget(body: kopf.Body, type: str | None, **_: Any) -> None:
+    _listed(BUDGETS, type)
     _keep(VIEW.budgets, body, type)
 
 

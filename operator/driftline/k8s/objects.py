@@ -115,14 +115,20 @@ PAGE = 500
 
 
 def _pages(path: str, labels: str = "") -> Iterator[dict[str, Any]]:
-    """Every object at `path`, a page at a time (each object without its managedFields: nothing reads them)."""
+    """Every object at `path`, a page at a time, each with its kind and apiVersion and without its managedFields
+    (nothing reads them)."""
     token = ""
     while True:
         query = {"limit": str(PAGE), "labelSelector": labels, "continue": token}
         with _mapped():
             out = request("GET", path, query={k: v for k, v in query.items() if v})
+        # A list's items carry no kind and apiVersion of their own (a GET's and a watch event's object do): given the
+        # list's, so an object from a listing compares equal to the same object read any other way.
+        kind, api_version = str(out.get("kind") or "").removesuffix("List"), out.get("apiVersion")
         for item in out.get("items") or []:
             (item.get("metadata") or {}).pop("managedFields", None)
+            item.setdefault("kind", kind)
+            item.setdefault("apiVersion", api_version)
             yield item
         token = str((out.get("metadata") or {}).get("continue") or "")
         if not token:
