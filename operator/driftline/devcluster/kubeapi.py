@@ -61,6 +61,7 @@ class KubeApi:
             "strategic": "application/strategic-merge-patch+json",
             "merge": "application/merge-patch+json",
             "json": "application/json-patch+json",
+            "apply": "application/apply-patch+yaml",  # server-side apply (JSON is YAML); fieldManager in the path
         }[kind]
         r = self.session.patch(self.server + path, data=json.dumps(body), headers={"Content-Type": ctype}, timeout=30)
         return self._check(r)

@@ -8,13 +8,18 @@ themselves always re-read the cluster: the lock orders them, it holds no state.
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
+import weakref
 from collections.abc import Hashable
 
 _guard = threading.Lock()
-_locks: defaultdict[Hashable, threading.Lock] = defaultdict(threading.Lock)
+_locks: weakref.WeakValueDictionary[Hashable, threading.Lock] = weakref.WeakValueDictionary()
+"""Held weakly: a lock lives while some thread holds it or waits for it, then goes (no lock left behind for every
+object the operator ever met)."""
 
 
 def lock(key: Hashable) -> threading.Lock:
     with _guard:
-        return _locks[key]
+        found = _locks.get(key)
+        if found is None:
+            found = _locks[key] = threading.Lock()
+        return found
