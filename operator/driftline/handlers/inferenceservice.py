@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from driftline import config, telemetry
 from driftline.api import constants as c
-from driftline.api.inferenceservice import InferenceServiceSpec, ServicePhase
+from driftline.api.inferenceservice import HistoryEntry, InferenceServiceSpec, InferenceServiceStatus, ServicePhase
 from driftline.api.modelversion import Stage
 from driftline.config import OperatorConfig
 from driftline.decide import authorship, canary, drift, pods, promotion, serving
@@ -242,21 +242,20 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
     phase, conditions = pods.overlay(phase, conditions, not_starting)
     if not_starting is not None and _ready_text(status) != not_starting.text():
         events.warning(isvc, not_starting.reason, not_starting.text())
-    _write_status(
-        isvc,
-        phase,
-        conditions,
-        clear=("canaryVersion", "canaryWeight"),
-        activeVersion=active,
-        previousVersion=previous if previous != active else None,
+    history = [*plan.history, *(cplan.history if cplan is not None else [])][-c.HISTORY_CAP :]
+    # Built from the status model, so a field's name is checked by mypy, not found missing in the cluster later.
+    served = InferenceServiceStatus(
+        active_version=active,
+        previous_version=previous if previous != active else None,
         url=render.url(isvc, spec),
         replicas=int(dep_status.get("replicas") or 0),
-        readyReplicas=int(dep_status.get("readyReplicas") or 0),
+        ready_replicas=int(dep_status.get("readyReplicas") or 0),
         selector=render.selector_string(isvc),
-        history=[*plan.history, *(cplan.history if cplan is not None else [])][-c.HISTORY_CAP :],
-        lastRollbackRequest=plan.last_rollback_request,
-        **settled.status,
+        history=[HistoryEntry.model_validate(entry) for entry in history],
+        last_rollback_request=plan.last_rollback_request,
     )
+    fields = served.model_dump(by_alias=True, exclude_unset=True, mode="json")
+    _write_status(isvc, phase, conditions, clear=("canaryVersion", "canaryWeight"), **fields, **settled.status)
     if dep is not None:
         _seen_deployments[dep["metadata"]["uid"]] = _facts(dep)
     if (seconds := serving.look_again_in(phase)) is not None:
