@@ -110,7 +110,9 @@ def _reconcile_following(namespace: str, model: str) -> None:
 
 
 _seen_versions: dict[str, int] = {}
-"""ModelVersion uid -> hash of what serving read of it at its last event."""
+"""ModelVersion uid -> hash of what serving read of it at its last event. Not the operator's view of the versions: the
+view also takes the answers to the operator's own writes, which come before their watch events, so by the view a new
+or promoted version would be no news when its event comes."""
 
 
 def following(namespace: str, model: str) -> list[str]:
