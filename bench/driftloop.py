@@ -20,14 +20,13 @@ import json
 import threading
 import time
 import urllib.parse
-from pathlib import Path
 from typing import Any
 
 import requests
 import urllib3
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.harness import BenchError, Env, Result, Row, load_average, say, wait_for
+from bench.harness import Env, Result, Row, cpu_seconds, load_average, operator_pid, rss, say, wait_for
 from driftline.api import constants as c
 from driftline.devcluster.prometheus import PrometheusServer
 
@@ -71,13 +70,13 @@ def _run(env: Env, prom: PrometheusServer) -> Result:
     say(f"every service has read its drift; {INTERVAL_S * 2}s more for the readings to spread out")
     time.sleep(INTERVAL_S * 2)
 
-    pid = _pid(env)
+    pid = operator_pid(env)
     queries0, delays0 = _prometheus_queries(prom.url), _delays(env.operator.metrics_url)
-    cpu0, t_start = _cpu_seconds(pid), time.monotonic()
+    cpu0, t_start = cpu_seconds(pid), time.monotonic()
     time.sleep(STEADY_S)
-    cpu1, span = _cpu_seconds(pid), time.monotonic() - t_start
+    cpu1, span = cpu_seconds(pid), time.monotonic() - t_start
     queries1, delays1 = _prometheus_queries(prom.url), _delays(env.operator.metrics_url)
-    rss = _rss_mb(pid)
+    rss_mb = rss(pid)["VmRSS"]
     readings = queries1 - queries0
     expected = SERVICES * span / INTERVAL_S
     share = 100 * (cpu1 - cpu0) / span
@@ -99,7 +98,7 @@ def _run(env: Env, prom: PrometheusServer) -> Result:
         f"reading; the plain client {1000 * peer_share * span / 100 / max(1, peer_count):.2f} ms per query",
         f"readings over {span:.0f}s: {readings} answered by Prometheus, {expected:.0f} due "
         f"({100 * readings / expected:.0f} %); started within 1 s of being due: {within_1s:.0f} of {total:.0f}",
-        f"operator RSS {rss:.1f} MB with {SERVICES} services watching drift",
+        f"operator RSS {rss_mb:.1f} MB with {SERVICES} services watching drift",
         f"{load_average()} at the end",
     ]
     extra: dict[str, Any] = {
@@ -112,7 +111,7 @@ def _run(env: Env, prom: PrometheusServer) -> Result:
         "readings": readings,
         "readings_due": round(expected),
         "delay_buckets": late,
-        "operator_rss_mb": rss,
+        "operator_rss_mb": rss_mb,
     }
     return Result(NAME, rows, notes, extra, unit="%")
 
@@ -144,24 +143,6 @@ def _service(name: str, prometheus_url: str) -> dict[str, Any]:
         "metadata": {"name": name},
         "spec": {"model": MODEL, "replicas": 0, "drift": drift},
     }
-
-
-def _pid(env: Env) -> int:
-    if env.operator.proc is None:
-        raise BenchError("the operator is not running")
-    return env.operator.proc.pid
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks (100 Hz)
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _prometheus_queries(url: str) -> int:

@@ -457,6 +457,28 @@ def ratio_text(x: float | None) -> str:
     return f"{x:.0f}x" if x >= 10 else f"{x:.2g}x"
 
 
+def operator_pid(env: Env) -> int:
+    if env.operator.proc is None:
+        raise BenchError("the operator is not running")
+    return env.operator.proc.pid
+
+
+def rss(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM of a process, in MB (/proc/<pid>/status reports kB)."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0]) / 1024
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's user + system CPU time so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks (100 Hz)
+
+
 def load_average() -> str:
     """The machine's load, for reading a result: other work on 2 cores shows in every number."""
     one, five, _ = os.getloadavg()

@@ -25,13 +25,24 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.harness import USER_AGENT, BenchError, Env, Result, Row, load_average, say, wait_for
+from bench.harness import (
+    USER_AGENT,
+    BenchError,
+    Env,
+    Result,
+    Row,
+    cpu_seconds,
+    load_average,
+    operator_pid,
+    rss,
+    say,
+    wait_for,
+)
 from driftline.api import constants as c
 from driftline.devcluster.kubeapi import KubeApi
 
@@ -59,9 +70,9 @@ def run(env: Env, trials: int | None = None) -> Result:
     rows: list[Row] = []
     extra: dict[str, Any] = {"models": MODELS, "versions": MODELS * VERSIONS_PER_MODEL, "load": load_average()}
     peers = {name: _peer_rss(code) for name, code in PEERS.items()}
-    for name, rss in peers.items():
-        say(f"{name}: {rss:.1f} MB")
-    idle = _rss(_pid(env))["VmRSS"]
+    for name, mb in peers.items():
+        say(f"{name}: {mb:.1f} MB")
+    idle = rss(operator_pid(env))["VmRSS"]
     say(f"the run's operator, before the objects (after any earlier benchmark of the run): {idle:.1f} MB")
 
     env.operator.stop()
@@ -72,7 +83,7 @@ def run(env: Env, trials: int | None = None) -> Result:
     say(f"{MODELS * VERSIONS_PER_MODEL} ModelVersions and {MODELS} InferenceServices in {populated:.0f}s")
 
     env.operator.start()
-    pid = _pid(env)
+    pid = operator_pid(env)
     samples: list[tuple[float, float]] = []
     stop = threading.Event()
     sampler = threading.Thread(target=_sample, args=(pid, samples, stop), daemon=True)
@@ -82,7 +93,7 @@ def run(env: Env, trials: int | None = None) -> Result:
     finally:
         stop.set()
         sampler.join()
-    mem = _rss(pid)
+    mem = rss(pid)
     took = marks.ready + (marks.quiet if marks.quiet is not None else QUIET_TIMEOUT)
     say(f"operator settled {took:.0f}s after its start: RSS {mem['VmRSS']:.1f} MB, peak {mem['VmHWM']:.1f} MB")
 
@@ -178,7 +189,7 @@ def _restart(env: Env, ns: str) -> Restart:
     say("restarting the operator into the same objects, as an upgrade would")
     env.operator.stop()
     env.operator.start()
-    pid = _pid(env)
+    pid = operator_pid(env)
     t0 = time.monotonic()
 
     def resumed() -> int | None:
@@ -199,38 +210,17 @@ def _restart(env: Env, ns: str) -> Restart:
     wait_for(f"{MODELS} services reconciled after the restart", resumed, timeout=600, interval=0.5)
     reconciled = time.monotonic() - t0
     quiet = _quiet_cpu(pid, timeout=QUIET_TIMEOUT)
-    mem = _rss(pid)
+    mem = rss(pid)
     settled = None if quiet is None else reconciled + quiet - QUIET_WINDOW
     say(f"after the restart: every service reconciled in {reconciled:.1f}s, settled in {settled}s")
     return Restart(reconciled, settled, mem["VmRSS"], mem["VmHWM"])
-
-
-def _pid(env: Env) -> int:
-    if env.operator.proc is None:
-        raise BenchError("the operator is not running")
-    return env.operator.proc.pid
-
-
-def _rss(pid: int) -> dict[str, float]:
-    """VmRSS and VmHWM of a process, in MB (/proc/<pid>/status reports kB)."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0]) / 1024
-    return out
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks (100 Hz)
 
 
 def _sample(pid: int, samples: list[tuple[float, float]], stop: threading.Event) -> None:
     t0 = time.monotonic()
     while not stop.is_set():
         try:
-            samples.append((time.monotonic() - t0, _rss(pid)["VmRSS"]))
+            samples.append((time.monotonic() - t0, rss(pid)["VmRSS"]))
         except (OSError, KeyError):
             return
         stop.wait(0.5)
@@ -245,7 +235,7 @@ def _peer_rss(code: str) -> float:
         if proc.stdout.readline().strip() != b"ready":
             raise BenchError(f"the peer process failed: {code}")
         time.sleep(0.5)
-        return _rss(proc.pid)["VmRSS"]
+        return rss(proc.pid)["VmRSS"]
     finally:
         proc.kill()
         proc.wait()
@@ -319,7 +309,7 @@ def _raw_client(env: Env, ns: str) -> float:
 
 def _renamed(obj: dict[str, Any], ns: str, service: str, name: str) -> dict[str, Any]:
     """`obj` as an apply body under another name: its spec and labels, no server-set fields or owner."""
-    body = json.loads(json.dumps(obj))
+    body: dict[str, Any] = json.loads(json.dumps(obj))
     meta = body["metadata"]
     labels = {**(meta.get("labels") or {}), c.LABEL_INFERENCE_SERVICE: service}
     body["metadata"] = {"name": name, "namespace": ns, "labels": labels, "annotations": meta.get("annotations") or {}}
@@ -467,8 +457,8 @@ def _quiet_cpu(pid: int, timeout: float, window: float = QUIET_WINDOW, share: fl
     """Seconds until the process used under `share` of a core over `window`; None if it never did in `timeout`."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
-        before = _cpu_seconds(pid)
+        before = cpu_seconds(pid)
         time.sleep(window)
-        if (_cpu_seconds(pid) - before) / window < share:
+        if (cpu_seconds(pid) - before) / window < share:
             return time.monotonic() - t0
     return None

@@ -55,7 +55,6 @@ def _write_status(isvc: dict[str, Any], phase: str, conditions: list[conds.Cond]
 @kopf.on.update(c.GROUP, c.VERSION, c.INFERENCE_SERVICE.plural)
 def on_inferenceservice(body: kopf.Body, name: str, namespace: str | None, **_: Any) -> None:
     if namespace:
-        watches.VIEW.services.put(dict(body))  # what kopf just saw, unless the view holds newer
         reconcile(namespace, name)
 
 
@@ -67,7 +66,6 @@ async def on_deployment(
     Deployments the resume handlers create come back as 1,000 ADDED events while those handlers hold the threads)."""
     if type is None or not namespace or not uid:  # kopf's initial listing: the InferenceService's resume covers it
         return
-    watches.VIEW.deployments.delete(body) if type == "DELETED" else watches.VIEW.deployments.put(dict(body))
     if not hints.is_news(_seen_deployments, type, uid, lambda: _facts(body)):
         return
     await asyncio.to_thread(reconcile, namespace, labels[c.LABEL_INFERENCE_SERVICE])

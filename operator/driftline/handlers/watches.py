@@ -35,12 +35,10 @@ for _kind in (SERVICES, VERSIONS, DEPLOYMENTS, K8S_SERVICES, BUDGETS):
     connections.BACKLOG.count(_kind)
 
 
-def _listed(kind: str, type: str | None) -> None:
-    if type is None:  # one of a listing's objects: kopf has taken it from its queue
-        connections.BACKLOG.met(kind)
-
-
-def _keep(where: cache.Bodies | cache.Versions, body: kopf.Body, type: str | None) -> None:
+def _keep(where: cache.Bodies | cache.Versions, body: kopf.Body, type: str | None, listed: str = "") -> None:
+    """`body` held in `where` (or forgotten, if deleted); `listed`: the kind whose listing's objects are counted."""
+    if listed and type is None:  # one of a listing's objects: kopf has taken it from its queue
+        connections.BACKLOG.met(listed)
     if type == "DELETED":
         where.delete(body)
     else:
@@ -49,32 +47,27 @@ def _keep(where: cache.Bodies | cache.Versions, body: kopf.Body, type: str | Non
 
 @kopf.on.event(c.GROUP, c.VERSION, c.INFERENCE_SERVICE.plural)
 async def keep_inferenceservice(body: kopf.Body, type: str | None, **_: Any) -> None:
-    _listed(SERVICES, type)
-    _keep(VIEW.services, body, type)
+    _keep(VIEW.services, body, type, listed=SERVICES)
 
 
 @kopf.on.event(c.GROUP, c.VERSION, c.MODEL_VERSION.plural)
 async def keep_modelversion(body: kopf.Body, type: str | None, **_: Any) -> None:
-    _listed(VERSIONS, type)
-    _keep(VIEW.versions, body, type)
+    _keep(VIEW.versions, body, type, listed=VERSIONS)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={OWNED: kopf.PRESENT})
 async def keep_deployment(body: kopf.Body, type: str | None, **_: Any) -> None:
-    _listed(DEPLOYMENTS, type)
-    _keep(VIEW.deployments, body, type)
+    _keep(VIEW.deployments, body, type, listed=DEPLOYMENTS)
 
 
 @kopf.on.event("", "v1", "services", labels={OWNED: kopf.PRESENT})
 async def keep_service(body: kopf.Body, type: str | None, **_: Any) -> None:
-    _listed(K8S_SERVICES, type)
-    _keep(VIEW.k8s_services, body, type)
+    _keep(VIEW.k8s_services, body, type, listed=K8S_SERVICES)
 
 
 @kopf.on.event("policy", "v1", "poddisruptionbudgets", labels={OWNED: kopf.PRESENT})
 async def keep_budget(body: kopf.Body, type: str | None, **_: Any) -> None:
-    _listed(BUDGETS, type)
-    _keep(VIEW.budgets, body, type)
+    _keep(VIEW.budgets, body, type, listed=BUDGETS)
 
 
 @kopf.on.event(c.GROUP, c.VERSION, c.TRAINING_JOB.plural, labels={OWNED: kopf.PRESENT})
