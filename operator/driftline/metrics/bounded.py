@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import heapq
 import itertools
 import socket
@@ -55,11 +56,13 @@ class _Watchdog:
 
     def add(self, due: float, deadline: _Deadline) -> None:
         with self._cond:
-            heapq.heappush(self._heap, (due, next(self._seq), deadline))
+            entry = (due, next(self._seq), deadline)
+            heapq.heappush(self._heap, entry)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="bounded-watchdog", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if self._heap[0] is entry:  # due before the one it sleeps towards: wake it (else a thread switch a GET)
+                self._cond.notify()
 
     def _run(self) -> None:
         while True:
@@ -167,12 +170,7 @@ def _manager(url: str, trust_env: bool) -> urllib3.PoolManager:
     requests reads them) when `trust_env`. Shared by the reading threads (urllib3's pools are thread-safe), so a
     reading every few seconds to the same Prometheus reuses its connection."""
     parts = urllib.parse.urlsplit(url)
-    proxy = None
-    if trust_env:
-        proxies = urllib.request.getproxies_environment()
-        candidate = proxies.get(parts.scheme) or proxies.get("all")
-        if candidate and not urllib.request.proxy_bypass(parts.hostname or ""):
-            proxy = candidate
+    proxy = _proxy(parts.scheme, parts.hostname or "") if trust_env else None
     with _managers_lock:
         if proxy not in _managers:
             options: dict[str, Any] = {"num_pools": POOL_CONNECTIONS, "maxsize": POOL_CONNECTIONS}
@@ -180,6 +178,17 @@ def _manager(url: str, trust_env: bool) -> urllib3.PoolManager:
             manager.pool_classes_by_scheme = _POOLS
             _managers[proxy] = manager
         return _managers[proxy]
+
+
+@functools.lru_cache(maxsize=1024)
+def _proxy(scheme: str, host: str) -> str | None:
+    """The proxy the environment names for `host`, if any. Read once per host: the operator's environment does not
+    change, and reading it cost more than the rest of a GET."""
+    proxies = urllib.request.getproxies_environment()
+    candidate = proxies.get(scheme) or proxies.get("all")
+    if candidate and not urllib.request.proxy_bypass(host):
+        return candidate
+    return None
 
 
 def get(

@@ -199,6 +199,26 @@ def test_a_trickling_answer_is_abandoned_at_the_deadline_not_per_read(
         assert time.monotonic() - started < 3.0
 
 
+def test_a_short_deadline_fires_on_time_behind_a_long_one(hostile: tuple[str, int, Hostile]) -> None:
+    # The watchdog sleeps towards its earliest deadline and is woken only for an earlier one: a 1 s read started
+    # while a 4 s one is pending must still be cut at 1 s.
+    host, port, how = hostile
+    how.mode = "trickle"
+
+    def slow_read() -> None:
+        with pytest.raises(pods.ScrapeError):
+            pods.fetch(host, port, timeout=4.0)
+
+    slow = threading.Thread(target=slow_read)
+    slow.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    with pytest.raises(prometheus.QueryError, match="no whole answer within 1s"):
+        prometheus.query(f"http://{host}:{port}", "up", timeout=1.0)
+    assert time.monotonic() - started < 2.0
+    slow.join()
+
+
 @pytest.mark.parametrize("mode", ["endless", "declared"])
 def test_an_answer_larger_than_the_cap_is_refused_without_holding_it(
     hostile: tuple[str, int, Hostile], mode: str
