@@ -41,10 +41,18 @@ from driftline.render.common import controlled_by
 from driftline.telemetry import reconciler
 
 
-def _write_status(isvc: dict[str, Any], phase: str, conditions: list[conds.Cond], **kw: Any) -> None:
+def _write_status(
+    isvc: dict[str, Any],
+    phase: str,
+    conditions: list[conds.Cond],
+    *parts: InferenceServiceStatus,
+    warn: tuple[str, str] | None = None,
+    clear: tuple[str, ...] = (),
+) -> None:
     """The status (written only when it changed), and the service's info gauge: its phase and served version."""
-    status_writer.write(c.INFERENCE_SERVICE, isvc, phase, conditions, **kw)
-    active = kw.get("activeVersion", (isvc.get("status") or {}).get("activeVersion"))
+    status_writer.write(c.INFERENCE_SERVICE, isvc, phase, conditions, *parts, warn=warn, clear=clear)
+    told = [p.active_version for p in parts if "active_version" in p.model_fields_set]
+    active = told[-1] if told else (isvc.get("status") or {}).get("activeVersion")
     meta = isvc["metadata"]
     labels = (str(phase), "" if active is None else str(active))
     telemetry.set_info(telemetry.SERVICE_INFO, meta["namespace"], meta["name"], labels)
@@ -254,8 +262,8 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
         history=[HistoryEntry.model_validate(entry) for entry in history],
         last_rollback_request=plan.last_rollback_request,
     )
-    fields = served.model_dump(by_alias=True, exclude_unset=True, mode="json")
-    _write_status(isvc, phase, conditions, clear=("canaryVersion", "canaryWeight"), **fields, **settled.status)
+    canary_part = status_writer.checked(InferenceServiceStatus, settled.status)
+    _write_status(isvc, phase, conditions, served, canary_part, clear=("canaryVersion", "canaryWeight"))
     if dep is not None:
         _seen_deployments[dep["metadata"]["uid"]] = _facts(dep)
     if (seconds := serving.look_again_in(phase)) is not None:

@@ -11,7 +11,7 @@ from typing import Any
 import kopf
 
 from driftline.api import constants as c
-from driftline.api.modelversion import BAD_STAGES, Stage
+from driftline.api.modelversion import BAD_STAGES, ModelVersionStatus, Stage
 from driftline.decide import promotion
 from driftline.handlers import registry, watches
 from driftline.handlers.locks import lock
@@ -101,7 +101,10 @@ def reconcile(mv: dict[str, Any]) -> None:
         case promotion.Request.REJECT:
             reject_req = annotations[c.ANNOTATION_REJECT]
             registry.reject(
-                mv, c.Reason.REJECT_REQUESTED, f"rejected on request: {reject_req}", lastRejectRequest=reject_req
+                mv,
+                c.Reason.REJECT_REQUESTED,
+                f"rejected on request: {reject_req}",
+                ModelVersionStatus(last_reject_request=reject_req),
             )
         case promotion.Request.PROMOTE:
             promote_req, stage = annotations[c.ANNOTATION_PROMOTE], status.get("stage")
@@ -112,7 +115,8 @@ def reconcile(mv: dict[str, Any]) -> None:
                 mv,
                 f"annotation:{c.ANNOTATION_PROMOTE}",
                 f"promoted on request ({promote_req})",
-                lastPromoteRequest=promote_req,
+                c.Reason.PROMOTED,
+                ModelVersionStatus(last_promote_request=promote_req),
             )
         case promotion.Request.REGISTER:
             # Registered by hand or by Git: it waits as a Candidate until a policy or a person promotes it.
@@ -138,7 +142,10 @@ def _refused_shared(mv: dict[str, Any], pending: promotion.Request) -> bool:
     owner = promotion.artifact_owner(meta["name"], registry.artifact_holders(meta["namespace"], uri))
     if owner is None:
         return False
-    handled = {"lastPromoteRequest": (meta.get("annotations") or {}).get(c.ANNOTATION_PROMOTE)}
     message = f"its artifact {uri} is {owner}'s: two versions never share an artifact; train or upload a new one"
-    registry.reject(mv, c.Reason.ARTIFACT_SHARED, message, **(handled if pending is promotion.Request.PROMOTE else {}))
+    if pending is promotion.Request.PROMOTE:
+        handled = ModelVersionStatus(last_promote_request=(meta.get("annotations") or {}).get(c.ANNOTATION_PROMOTE))
+        registry.reject(mv, c.Reason.ARTIFACT_SHARED, message, handled)
+    else:
+        registry.reject(mv, c.Reason.ARTIFACT_SHARED, message)
     return True

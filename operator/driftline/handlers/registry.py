@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from driftline.api import constants as c
-from driftline.api.modelversion import BAD_STAGES, Stage
+from driftline.api.modelversion import BAD_STAGES, ModelVersionStatus, Stage
 from driftline.decide import conditions as conds
 from driftline.decide import promotion
 from driftline.handlers import failpoints
@@ -20,8 +20,10 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def stage_status(mv: dict[str, Any], stage: Stage, reason: str, message: str, **fields: Any) -> dict[str, Any]:
-    """The status patch that puts `mv` in `stage`, with conditions GitOps tools can read."""
+def stage_status(
+    mv: dict[str, Any], stage: Stage, reason: str, message: str, *also: ModelVersionStatus
+) -> dict[str, Any]:
+    """The status patch that puts `mv` in `stage`, with conditions GitOps tools can read, and the fields of `also`."""
     bad = stage in BAD_STAGES  # kstatus reads these as Stalled
     cond_list = conds.merge(
         (mv.get("status") or {}).get("conditions"),
@@ -29,13 +31,13 @@ def stage_status(mv: dict[str, Any], stage: Stage, reason: str, message: str, **
         mv["metadata"].get("generation"),
         now(),
     )
-    return {
-        "stage": stage,
-        "reason": message,
-        "conditions": cond_list,
-        "observedGeneration": mv["metadata"].get("generation"),
-        **fields,
-    }
+    patch: dict[str, Any] = {}
+    for part in (
+        ModelVersionStatus(stage=stage, reason=message, observed_generation=mv["metadata"].get("generation")),
+        *also,
+    ):
+        patch.update(part.model_dump(by_alias=True, exclude_unset=True, mode="json"))
+    return {**patch, "conditions": cond_list}
 
 
 def versions_of(namespace: str, model: str) -> list[dict[str, Any]]:
@@ -79,10 +81,13 @@ def production_of(mvs: list[dict[str, Any]]) -> dict[str, Any] | None:
     return next((m for m in mvs if m["metadata"]["name"] == name), None)
 
 
-def promote(mv: dict[str, Any], by: str, message: str, reason: str = c.Reason.PROMOTED, **extra: Any) -> None:
+def promote(
+    mv: dict[str, Any], by: str, message: str, reason: str = c.Reason.PROMOTED, *also: ModelVersionStatus
+) -> None:
     """Make `mv` Production and archive the model's other Production versions. Call under the model's lock."""
     ns, name, model = mv["metadata"]["namespace"], mv["metadata"]["name"], mv["spec"]["model"]
-    status = stage_status(mv, Stage.PRODUCTION, reason, message, promotedAt=now(), promotedBy=by, **extra)
+    promoted = ModelVersionStatus(promoted_at=dt.datetime.now(dt.UTC), promoted_by=by)
+    status = stage_status(mv, Stage.PRODUCTION, reason, message, promoted, *also)
     objects.patch_status(c.MODEL_VERSION, ns, name, status)
     failpoints.hit("registry.promoted")
     events.normal(mv, reason, f"{name} is now Production ({message})")
@@ -100,7 +105,7 @@ def archive_others(namespace: str, model: str, keep: str) -> None:
         events.normal(other, c.Reason.SUPERSEDED, f"{other_name} archived: {msg}")
 
 
-def reject(mv: dict[str, Any], reason: str, message: str, **extra: Any) -> None:
+def reject(mv: dict[str, Any], reason: str, message: str, *also: ModelVersionStatus) -> None:
     ns, name = mv["metadata"]["namespace"], mv["metadata"]["name"]
-    objects.patch_status(c.MODEL_VERSION, ns, name, stage_status(mv, Stage.REJECTED, reason, message, **extra))
+    objects.patch_status(c.MODEL_VERSION, ns, name, stage_status(mv, Stage.REJECTED, reason, message, *also))
     events.warning(mv, reason, f"{name} rejected: {message}")

@@ -14,8 +14,8 @@ from pydantic import ValidationError
 
 from driftline import config
 from driftline.api import constants as c
-from driftline.api.modelversion import Stage
-from driftline.api.trainingjob import TrainingJobSpec
+from driftline.api.modelversion import ModelVersionStatus, Stage
+from driftline.api.trainingjob import TrainingJobSpec, TrainingJobStatus
 from driftline.config import OperatorConfig
 from driftline.decide import authorship, promotion, training
 from driftline.decide import conditions as conds
@@ -127,7 +127,7 @@ def _reconcile(tj: dict[str, Any], cfg: OperatorConfig, known_job: dict[str, Any
                 tj,
                 "Failed",
                 conds.lifecycle(False, reason, msg, reconciling=False, stalled=True),
-                message=msg,
+                TrainingJobStatus(message=msg),
                 warn=(reason, msg),
             )
             return
@@ -148,13 +148,15 @@ def _reconcile(tj: dict[str, Any], cfg: OperatorConfig, known_job: dict[str, Any
         tj,
         obs.phase,
         obs.conditions,
-        message=obs.message or None,
+        TrainingJobStatus(
+            message=obs.message or None,
+            job_name=job_name,
+            start_time=obs.start_time,
+            completion_time=obs.completion_time,
+            model_version=mv["metadata"]["name"] if mv else None,
+            version=version,
+        ),
         warn=warn,
-        jobName=job_name,
-        startTime=obs.start_time,
-        completionTime=obs.completion_time,
-        modelVersion=mv["metadata"]["name"] if mv else None,
-        version=version,
     )
     ttl = training.ttl_patch(job, obs.step, spec.ttl_seconds_after_finished)
     if ttl is not None:
@@ -168,7 +170,7 @@ def _refuse(tj: dict[str, Any], reason: str, problem: str) -> None:
         tj,
         "Failed",
         conds.lifecycle(False, reason, problem, reconciling=False, stalled=True),
-        message=problem,
+        TrainingJobStatus(message=problem),
         warn=(reason, problem),
     )
 
@@ -219,7 +221,7 @@ def _report_foreign_job(tj: dict[str, Any], job_name: str) -> None:
         tj,
         "Failed",
         conds.lifecycle(False, c.Reason.CHILD_CONFLICT, msg, reconciling=False, stalled=True),
-        message=msg,
+        TrainingJobStatus(message=msg),
         warn=(c.Reason.CHILD_CONFLICT, msg),
     )
     key, again = (
@@ -270,7 +272,7 @@ def _register(
                 Stage.CANDIDATE,
                 c.Reason.REGISTERED,
                 f"trained by TrainingJob {tj['metadata']['name']}",
-                headlineMetric=_headline(mv["spec"].get("metrics") or {}),
+                ModelVersionStatus(headline_metric=_headline(mv["spec"].get("metrics") or {})),
             )
             objects.patch_status(c.MODEL_VERSION, ns, mv["metadata"]["name"], status)
             mv["status"] = status
