@@ -4,6 +4,6 @@ registers every handler."""
 # watches first: kopf runs an event's handlers in the order they were registered, and the view must hold the event's
 # object before a handler reconciles on it.
 from driftline.handlers import watches  # isort: skip
-from driftline.handlers import diffbase, drift, inferenceservice, modelversion, startup, trainingjob
+from driftline.handlers import diffbase, drift, inferenceservice, modelversion, resync, startup, trainingjob
 
-__all__ = ["diffbase", "drift", "inferenceservice", "modelversion", "startup", "trainingjob", "watches"]
+__all__ = ["diffbase", "drift", "inferenceservice", "modelversion", "resync", "startup", "trainingjob", "watches"]

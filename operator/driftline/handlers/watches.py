@@ -75,21 +75,24 @@ async def keep_retrain(body: kopf.Body, type: str | None, **_: Any) -> None:
     _keep(VIEW.retrains, body, type)
 
 
+def listings(namespace: str) -> list[tuple[cache.Bodies | cache.Versions, cache.Snapshot]]:
+    """Where each watched kind goes in the view, and how to list it in `namespace` (children by the same selector
+    their watches use)."""
+    return [
+        (VIEW.services, lambda: objects.all_of(c.INFERENCE_SERVICE, namespace)),
+        (VIEW.versions, lambda: objects.all_of(c.MODEL_VERSION, namespace)),
+        (VIEW.deployments, lambda: objects.all_deployments(namespace, OWNED)),
+        (VIEW.k8s_services, lambda: objects.all_services(namespace, OWNED)),
+        (VIEW.budgets, lambda: objects.all_pdbs(namespace, OWNED)),
+        (VIEW.retrains, lambda: objects.all_of(c.TRAINING_JOB, namespace, OWNED)),
+    ]
+
+
 def prime(namespace: str) -> cache.Cache:
     """The view, with `namespace` filled from a listing if nothing read it before (kopf's watches of the kinds are
     independent: a service resumed at start could be reconciled before kopf has listed its model's versions)."""
-    selector = OWNED
-    VIEW.prime(
-        namespace,
-        (
-            (VIEW.services, lambda: objects.all_of(c.INFERENCE_SERVICE, namespace)),
-            (VIEW.versions, lambda: objects.all_of(c.MODEL_VERSION, namespace)),
-            (VIEW.deployments, lambda: objects.all_deployments(namespace, selector)),
-            (VIEW.k8s_services, lambda: objects.all_services(namespace, selector)),
-            (VIEW.budgets, lambda: objects.all_pdbs(namespace, selector)),
-            (VIEW.retrains, lambda: objects.all_of(c.TRAINING_JOB, namespace, selector)),
-        ),
-    )
+    if not VIEW.primed(namespace):
+        VIEW.prime(namespace, listings(namespace))
     return VIEW
 
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from driftline.api.constants import LABEL_INFERENCE_SERVICE
 from driftline.decide import serving
@@ -118,6 +118,21 @@ class Bodies:
             self._group_of[key] = group
             self._groups.setdefault((key[0], group), set()).add(key[1])
 
+    def prune(self, namespace: str, listed: set[str], snapshot: int) -> list[dict[str, Any]]:
+        """Drop what `namespace` holds that a listing at revision `snapshot` no longer had (`listed`: the names it
+        had): deleted while no watch was there to say so. What is newer than the snapshot stays. Returns the dropped."""
+        with self._lock:
+            stale = [
+                (key, held)
+                for key, held in self._items.items()
+                if key[0] == namespace and key[1] not in listed and held.version < snapshot
+            ]
+        dropped = []
+        for (ns, name), held in stale:
+            self.forget(ns, name, held.uid)
+            dropped.append(json.loads(held.data))
+        return dropped
+
     def get(self, namespace: str, name: str) -> dict[str, Any] | None:
         """A fresh decoded copy, or None if the watches know no such object."""
         with self._lock:
@@ -189,6 +204,18 @@ class Versions:
         if not versions:
             self._models.pop((ns, model), None)
 
+    def prune(self, namespace: str, listed: set[str], snapshot: int) -> list[str]:
+        """As Bodies.prune; returns the models whose versions were dropped."""
+        with self._lock:
+            stale = [
+                (name, model, self._models[(ns, model)][name][0])
+                for (ns, name), model in self._model_of.items()
+                if ns == namespace and name not in listed and self._models[(ns, model)][name][1] < snapshot
+            ]
+        for name, _, uid in stale:
+            self.delete({"metadata": {"namespace": namespace, "name": name, "uid": uid}})
+        return sorted({model for _, model, _ in stale})
+
     def of(self, namespace: str, model: str) -> list[serving.Version]:
         with self._lock:
             held = list(self._models.get((namespace, model), {}).values())
@@ -208,6 +235,25 @@ def _retrain_of(job: Mapping[str, Any]) -> str | None:
 
 
 Listing = Callable[[], Iterable[dict[str, Any]]]
+
+
+class Listed(Protocol):
+    """A listing that knows, once read, the revision it was read at (k8s.objects.Listing)."""
+
+    resource_version: int
+
+    def __iter__(self) -> Iterator[dict[str, Any]]: ...
+
+
+Snapshot = Callable[[], Listed]
+
+
+@dataclass
+class Dropped:
+    """What a resync found gone: objects (as they were held), and models some of whose versions went."""
+
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -249,6 +295,30 @@ class Cache:
 
     def primed(self, namespace: str) -> bool:
         return namespace in self._primed
+
+    def namespaces(self) -> list[str]:
+        """The namespaces filled so far."""
+        return sorted(self._primed)
+
+    def resync(self, namespace: str, listings: Iterable[tuple[Bodies | Versions, Snapshot]]) -> Dropped:
+        """`namespace` compared with fresh listings, as client-go's reflector replaces its store on a relist: what
+        they hold is put (the newer wins), and what the view holds that they no longer do, older than their snapshot,
+        is dropped. kopf's own relisting after a lost watch puts what exists but never reports what was deleted
+        meanwhile; without this, a Deployment deleted then would be in the view for good."""
+        dropped = Dropped()
+        for where, listing in listings:
+            found = listing()
+            names: set[str] = set()
+            for obj in found:
+                where.put(obj)
+                names.add(str((obj.get("metadata") or {}).get("name") or ""))
+            if found.resource_version <= 0:
+                continue  # no snapshot to judge by: drop nothing
+            if isinstance(where, Versions):
+                dropped.models.extend(where.prune(namespace, names, found.resource_version))
+            else:
+                dropped.objects.extend(where.prune(namespace, names, found.resource_version))
+        return dropped
 
     def _holder(self, kind: str, obj: Mapping[str, Any]) -> Bodies | Versions | None:
         labels = (obj.get("metadata") or {}).get("labels") or {}

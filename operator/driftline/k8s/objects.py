@@ -114,42 +114,52 @@ PAGE = 500
 """Objects per page of a listing: 10,000 versions in one response are 30 MB of JSON decoded at once."""
 
 
-def _pages(path: str, labels: str = "") -> Iterator[dict[str, Any]]:
-    """Every object at `path`, a page at a time, each with its kind and apiVersion and without its managedFields
-    (nothing reads them)."""
-    token = ""
-    while True:
-        query = {"limit": str(PAGE), "labelSelector": labels, "continue": token}
-        with _mapped():
-            out = request("GET", path, query={k: v for k, v in query.items() if v})
-        # A list's items carry no kind and apiVersion of their own (a GET's and a watch event's object do): given the
-        # list's, so an object from a listing compares equal to the same object read any other way.
-        kind, api_version = str(out.get("kind") or "").removesuffix("List"), out.get("apiVersion")
-        for item in out.get("items") or []:
-            (item.get("metadata") or {}).pop("managedFields", None)
-            item.setdefault("kind", kind)
-            item.setdefault("apiVersion", api_version)
-            yield item
-        token = str((out.get("metadata") or {}).get("continue") or "")
-        if not token:
-            return
+class Listing:
+    """Every object at a path, a page at a time, each with its kind and apiVersion and without its managedFields
+    (nothing reads them). Once iterated, `resource_version` is the snapshot the pages were read at (every page of a
+    paged list comes from the first page's snapshot)."""
+
+    def __init__(self, path: str, labels: str = "") -> None:
+        self.path, self.labels = path, labels
+        self.resource_version = 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        token = ""
+        while True:
+            query = {"limit": str(PAGE), "labelSelector": self.labels, "continue": token}
+            with _mapped():
+                out = request("GET", self.path, query={k: v for k, v in query.items() if v})
+            meta = out.get("metadata") or {}
+            if not token and str(meta.get("resourceVersion") or "").isdigit():
+                self.resource_version = int(meta["resourceVersion"])
+            # A list's items carry no kind and apiVersion of their own (a GET's and a watch event's object do):
+            # given the list's, so an object from a listing compares equal to the same object read any other way.
+            kind, api_version = str(out.get("kind") or "").removesuffix("List"), out.get("apiVersion")
+            for item in out.get("items") or []:
+                (item.get("metadata") or {}).pop("managedFields", None)
+                item.setdefault("kind", kind)
+                item.setdefault("apiVersion", api_version)
+                yield item
+            token = str(meta.get("continue") or "")
+            if not token:
+                return
 
 
-def all_of(kind: KindNames, namespace: str, labels: str = "") -> Iterator[dict[str, Any]]:
+def all_of(kind: KindNames, namespace: str, labels: str = "") -> Listing:
     """Every object of a custom kind in `namespace`, in pages."""
-    return _pages(_path(kind, namespace), labels)
+    return Listing(_path(kind, namespace), labels)
 
 
-def all_deployments(namespace: str, labels: str) -> Iterator[dict[str, Any]]:
-    return _pages(f"/apis/apps/v1/namespaces/{namespace}/deployments", labels)
+def all_deployments(namespace: str, labels: str) -> Listing:
+    return Listing(f"/apis/apps/v1/namespaces/{namespace}/deployments", labels)
 
 
-def all_services(namespace: str, labels: str) -> Iterator[dict[str, Any]]:
-    return _pages(f"/api/v1/namespaces/{namespace}/services", labels)
+def all_services(namespace: str, labels: str) -> Listing:
+    return Listing(f"/api/v1/namespaces/{namespace}/services", labels)
 
 
-def all_pdbs(namespace: str, labels: str) -> Iterator[dict[str, Any]]:
-    return _pages(f"/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets", labels)
+def all_pdbs(namespace: str, labels: str) -> Listing:
+    return Listing(f"/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets", labels)
 
 
 def create(kind: KindNames, namespace: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -25,15 +25,18 @@ def test_every_page_is_read_and_each_item_gets_the_lists_kind_without_managed_fi
     def request(method: str, path: str, *, query: dict[str, str], **_: Any) -> dict[str, Any]:
         asked.append(query)
         page = pages[query.get("continue", "")]
+        snapshot = "41" if not query.get("continue") else "57"  # a later page never moves the snapshot
         return {
             "kind": "DeploymentList",
             "apiVersion": "apps/v1",
-            "metadata": {"continue": page["continue"]},
+            "metadata": {"continue": page["continue"], "resourceVersion": snapshot},
             "items": page["items"],
         }
 
     monkeypatch.setattr(objects, "request", request)
-    got = list(objects.all_deployments("ml", "driftline.dev/inferenceservice"))
+    listing = objects.all_deployments("ml", "driftline.dev/inferenceservice")
+    got = list(listing)
+    assert listing.resource_version == 41  # the revision the resync judges deletions by
     assert [(i["kind"], i["apiVersion"], i["metadata"]) for i in got] == [
         ("Deployment", "apps/v1", {"name": "a"}),
         ("Deployment", "apps/v1", {"name": "b"}),

@@ -159,3 +159,47 @@ def test_a_resource_version_that_is_not_a_number_reads_as_zero() -> None:
     assert cache.resource_version({"metadata": {"resourceVersion": "123"}}) == 123
     assert cache.resource_version({"metadata": {"resourceVersion": "abc"}}) == 0
     assert cache.resource_version({}) == 0
+
+
+class _Listed:
+    """A listing read at revision `snapshot` (k8s.objects.Listing's shape)."""
+
+    def __init__(self, items: list[dict[str, Any]], snapshot: int) -> None:
+        self.items, self.resource_version, self._snapshot = items, 0, snapshot
+
+    def __iter__(self) -> Any:
+        self.resource_version = self._snapshot
+        return iter(self.items)
+
+
+def test_a_resync_drops_what_was_deleted_unseen_and_keeps_what_is_newer_than_its_listing() -> None:
+    view = cache.Cache()
+    owned = {"labels": {c.LABEL_INFERENCE_SERVICE: "svc"}}
+    view.deployments.put(_obj("Deployment", "svc-v1", 10, uid="d1", **owned))  # deleted while no watch was there
+    view.deployments.put(_obj("Deployment", "svc-v2", 30, uid="d2", **owned))  # created after the listing's snapshot
+    view.deployments.put(_obj("Deployment", "other", 11, uid="d3", ns="elsewhere", **owned))  # another namespace
+    view.versions.put(_mv("iris-v1", 1, 12))
+    view.versions.put(_mv("iris-v2", 2, 13))
+    still = _obj("Deployment", "svc-v3", 14, uid="d4", **owned)
+    dropped = view.resync(
+        "ml",
+        [
+            (view.deployments, lambda: _Listed([still], snapshot=20)),
+            (view.versions, lambda: _Listed([_mv("iris-v2", 2, 13)], snapshot=20)),
+        ],
+    )
+    assert [o["metadata"]["name"] for o in dropped.objects] == ["svc-v1"] and dropped.models == ["iris"]
+    assert view.deployments.get("ml", "svc-v1") is None
+    assert view.deployments.get("ml", "svc-v2") is not None and view.deployments.get("ml", "svc-v3") is not None
+    assert view.deployments.get("elsewhere", "other") is not None
+    assert [v.name for v in view.versions.of("ml", "iris")] == ["iris-v2"]
+    # The dropped uid is gone for good: a late watch event or listing from before the deletion does not bring it back.
+    view.deployments.put(_obj("Deployment", "svc-v1", 10, uid="d1", **owned))
+    assert view.deployments.get("ml", "svc-v1") is None
+
+
+def test_a_listing_with_no_snapshot_drops_nothing() -> None:
+    view = cache.Cache()
+    view.services.put(_isvc("svc", 5))
+    dropped = view.resync("ml", [(view.services, lambda: _Listed([], snapshot=0))])
+    assert dropped.objects == [] and view.services.get("ml", "svc") is not None
