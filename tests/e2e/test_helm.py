@@ -184,8 +184,6 @@ UNEXERCISED: dict[Grant, str] = {
     ("apps", "deployments", "delete"): "only a canary's end, promoted or aborted, deletes its Deployment "
     "(test_serving.py's canary test)",
     ("driftline.dev", "trainingjobs", "patch"): "kopf's progress annotations, written only while a handler retries",
-    ("driftline.dev", "inferenceservices", "patch"): "kopf's finalizer, only while a canary's analysis timer or a "
-    "drift daemon runs for the service (test_serving.py, test_drift.py)",
     # Never a request, so never in an audit log: where the OwnerReferencesPermissionEnforcement admission plugin runs
     # (OpenShift), creating a child with blockOwnerDeletion is allowed only with update on the owner's finalizers.
     ("driftline.dev", "trainingjobs/finalizers", "update"): "OwnerReferencesPermissionEnforcement: the training Job",
@@ -281,6 +279,9 @@ def release(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Itera
     values = [f"image.repository={operator_repo}", f"image.tag={operator_tag}"]
     values += [f"runtimeImage.repository={runtime_repo}", f"runtimeImage.tag={runtime_tag}"]
     values += [f"watchNamespaces={{{rel.work}}}"]
+    # NetworkPolicies on: the local cluster accepts them but does not enforce them (its pods share the host's network),
+    # so this shows they are valid and break nothing, not that they let the right traffic through.
+    values += ["networkPolicy.enabled=true", "networkPolicy.scrapers[0].podSelector.matchLabels.app=prometheus"]
     # Secure metrics (the default): the chart binds this ServiceAccount to its metrics-reader ClusterRole.
     reader = {"kind": "ServiceAccount", "name": "scraper", "namespace": rel.work}
     values += [f"metrics.readers[0].{k}={v}" for k, v in reader.items()]
@@ -323,8 +324,28 @@ def test_operator_pod_acts_as_the_charts_service_account_and_serves_a_model(clus
     # Train, promote and serve, all through the operator pod.
     pvc(cluster, ns)
     assert train(cluster, release, "lr", suspended=True) == 1
-    cluster.api.create(DIS.format(ns=ns), inferenceservice("bc"))
+    cluster.api.create(DIS.format(ns=ns), inferenceservice("bc", drift={"scrapeInterval": "2s"}))
     cluster.wait_for("bc Ready on v1", release.watched(ready_at(cluster, ns, "bc", 1)), timeout=120)
+
+    # Behind the chart's NetworkPolicies the operator pod still reads the serving pod's drift (no traffic yet: too few
+    # samples to judge, but read, not an Error).
+    policies = {
+        (p["metadata"]["namespace"], p["metadata"]["name"])
+        for n in (ns, release.system)
+        for p in cluster.api.get(f"/apis/networking.k8s.io/v1/namespaces/{n}/networkpolicies")["items"]
+    }
+    assert policies == {(ns, f"{RELEASE}-model-servers"), (release.system, RELEASE)}, policies
+
+    last: dict[str, Any] = {}
+
+    def drift_read() -> dict[str, Any] | None:
+        last.update(((cluster.api.get(f"{DIS.format(ns=ns)}/bc").get("status") or {}).get("drift")) or {})
+        return last if last.get("assessment") == "InsufficientSamples" else None
+
+    try:  # a reading before the pod was ready said so (an Error); the next ones read the pod
+        cluster.wait_for("a drift reading of bc's pod", release.watched(drift_read), timeout=60)
+    except Exception as e:
+        raise AssertionError(f"no drift read from bc's pod: {last.get('assessment')}: {last.get('message')}") from e
 
     # The runtime image the chart set is the one stamped into the Job and the Deployment.
     (job,) = cluster.api.get(f"/apis/batch/v1/namespaces/{ns}/jobs")["items"]

@@ -134,8 +134,9 @@ def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
         ("watchNamespaces={a,b}", "peering.enabled=true", "replicaCount=2"),
         ("peering.enabled=true", "replicaCount=3", "metrics.serviceMonitor.enabled=true"),
         ("metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true"),
+        ("networkPolicy.enabled=true", "watchNamespaces={a}", "podMonitor.enabled=true"),
     ],
-    ids=["defaults", "namespaced-peering", "cluster-peering-servicemonitor", "alerts"],
+    ids=["defaults", "namespaced-peering", "cluster-peering-servicemonitor", "alerts", "network"],
 )
 def test_lint_is_clean(helm: Helm, values: tuple[str, ...]) -> None:
     out = helm.run("lint", "--strict", str(CHART), *sets(values))
@@ -444,6 +445,51 @@ def test_metrics_off_and_service_monitor(helm: Helm) -> None:
     assert not by_kind(documents(helm.template()), "ServiceMonitor")  # off by default
 
 
+def test_network_policies_admit_the_operator_the_clients_and_the_scrapers_and_nothing_else(helm: Helm) -> None:
+    assert not by_kind(documents(helm.template("watchNamespaces={a}")), "NetworkPolicy")  # off by default
+    scraper = "networkPolicy.scrapers[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=monitoring"
+    docs = documents(helm.template("networkPolicy.enabled=true", "watchNamespaces={a,b}", scraper))
+    servers = {
+        p["metadata"]["namespace"]: p
+        for p in by_kind(docs, "NetworkPolicy")
+        if "model-servers" in p["metadata"]["name"]
+    }
+    assert sorted(servers) == ["a", "b"]
+    (dep,) = by_kind(docs, "Deployment")
+    operator_pods = dep["spec"]["template"]["metadata"]["labels"]
+    monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    http = [{"port": "http", "protocol": "TCP"}]  # render.serving.PORT_NAME: the serving container's port
+    for policy in servers.values():
+        spec = policy["spec"]
+        assert spec["podSelector"] == {"matchLabels": {"driftline.dev/component": "server"}}
+        assert spec["policyTypes"] == ["Ingress"]
+        (operator_peer,) = spec["ingress"][0]["from"]
+        assert operator_peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "driftline-system"}
+        assert operator_peer["podSelector"]["matchLabels"].items() <= operator_pods.items()
+        assert spec["ingress"][0]["ports"] == http
+        assert spec["ingress"][1] == {"from": [{"podSelector": {}}, monitoring], "ports": http}
+    (own,) = [p for p in by_kind(docs, "NetworkPolicy") if p["metadata"]["namespace"] == "driftline-system"]
+    assert own["spec"]["podSelector"]["matchLabels"].items() <= operator_pods.items()
+    assert own["spec"]["ingress"] == [{"from": [monitoring], "ports": [{"port": "metrics", "protocol": "TCP"}]}]
+    # No scrapers named, or no metrics: nothing may reach the operator.
+    quiet = documents(helm.template("networkPolicy.enabled=true", "networkPolicy.namespaces={ml}"))
+    (own,) = [p for p in by_kind(quiet, "NetworkPolicy") if p["metadata"]["namespace"] == "driftline-system"]
+    assert own["spec"]["ingress"] == []
+    (ml,) = [p for p in by_kind(quiet, "NetworkPolicy") if p["metadata"]["namespace"] == "ml"]
+    assert len(ml["spec"]["ingress"]) == 2  # a cluster-wide install names the namespaces itself
+
+
+def test_pod_monitor_scrapes_every_model_server(helm: Helm) -> None:
+    assert not by_kind(documents(helm.template()), "PodMonitor")  # off by default
+    (pm,) = by_kind(documents(helm.template("podMonitor.enabled=true", "podMonitor.labels.release=prom")), "PodMonitor")
+    assert pm["apiVersion"] == "monitoring.coreos.com/v1" and pm["metadata"]["labels"]["release"] == "prom"
+    assert pm["spec"]["namespaceSelector"] == {"any": True}  # cluster-wide
+    assert pm["spec"]["selector"] == {"matchLabels": {"driftline.dev/component": "server"}}
+    assert pm["spec"]["podMetricsEndpoints"] == [{"port": "http", "path": "/metrics", "interval": "15s"}]
+    (pm,) = by_kind(documents(helm.template("podMonitor.enabled=true", "watchNamespaces={a,b}")), "PodMonitor")
+    assert pm["spec"]["namespaceSelector"] == {"matchNames": ["a", "b"]}
+
+
 def test_images_log_level_and_extra_settings(helm: Helm) -> None:
     digest = "sha256:" + "a" * 64
     docs = documents(
@@ -526,6 +572,10 @@ def test_every_value_is_commented_and_in_the_operations_doc() -> None:
         (["metrics.enabled=false", "metrics.serviceMonitor.enabled=true"], "requires metrics.enabled"),
         (["metrics.enabled=false", "metrics.prometheusRule.enabled=true"], "requires metrics.enabled"),
         (["metrics.prometheusRule.severity=high"], "additional properties 'severity' not allowed"),
+        (["networkPolicy.enabled=true"], "name the model servers' namespaces in networkPolicy.namespaces"),
+        (["networkPolicy.namespaces={Team_A}"], "/networkPolicy/namespaces/0"),
+        (["networkPolicy.clients=everyone"], "/networkPolicy/clients"),
+        (["podMonitor.interval=often"], "/podMonitor/interval"),
     ],
 )
 def test_template_refuses_bad_values(helm: Helm, values: list[str], message: str) -> None:
@@ -580,6 +630,8 @@ def test_rendered_chart_passes_server_dry_run(
 ) -> None:
     system, a, b = dry_run_namespaces
     values = [f"watchNamespaces={{{a},{b}}}"] if mode.startswith("namespaced") else []
+    if mode == "namespaced":  # the network policies too: built-in kinds the API server checks
+        values += ["networkPolicy.enabled=true", "networkPolicy.scrapers[0].podSelector.matchLabels.app=prometheus"]
     if mode.endswith("peering"):
         values += ["peering.enabled=true", "replicaCount=2"]
     manifest = helm.template(*values, namespace=system, release=f"dl-{mode}")
