@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup k8s-bin seaweedfs prometheus gitops test test-unit lint crds chart demo kind-up cluster-up cluster-down bench clean
+.PHONY: help setup k8s-bin seaweedfs prometheus gitops test test-unit lint lock crds chart demo kind-up cluster-up cluster-down bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -38,6 +38,9 @@ lint: setup  ## ruff, mypy --strict on the packages, import-linter layering cont
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/mypy
 	@$(VENV)/bin/lint-imports
+
+lock: setup  ## re-lock the images' Python dependencies (exact versions with hashes) from the pyproject files
+	@bash hack/lock.sh
 
 crds: setup  ## regenerate crds/, the chart's crds/ and docs/crd-reference.md from the pydantic models
 	@$(PY) -m driftline.api.crdgen

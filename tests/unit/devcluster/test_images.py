@@ -61,3 +61,17 @@ def test_hadolint_finds_nothing(image: LocalImage) -> None:
     dockerfile = REPO / image.dockerfile
     out = subprocess.run([str(hadolint), "--no-color", str(dockerfile)], capture_output=True, text=True, timeout=60)
     assert (out.returncode, out.stdout + out.stderr) == (0, "")
+
+
+@pytest.mark.parametrize("image", KNOWN_IMAGES, ids=lambda i: i.repository)
+def test_every_package_comes_from_the_lock_by_hash(image: LocalImage) -> None:
+    """Two builds of one tag install the same files: every dependency from the image's lock, by hash, and the project
+    itself built with the locked build tools and nothing resolved on the day (hack/lock.sh)."""
+    folder = Path(image.dockerfile).parent
+    installs = [rest for word, rest in instructions(REPO / image.dockerfile) if word == "RUN" and "pip install" in rest]
+    commands = [c.strip() for rest in installs for c in rest.split("&&")]
+    for lock in ("requirements.lock", "build.lock"):
+        (locked,) = [c for c in commands if c.endswith(f"-r {folder}/{lock}")]
+        assert "--require-hashes" in locked and "--no-deps" in locked, locked
+    (project,) = [c for c in commands if "-r " not in c]
+    assert "--no-deps" in project and "--no-build-isolation" in project, project
