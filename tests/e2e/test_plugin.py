@@ -40,6 +40,19 @@ def test_kubectl_driftline_shows_a_service_and_a_model_and_rolls_back_with_a_git
     assert header.startswith("VERSION") and row.split()[:2] == ["1", "Production"] and row.endswith("bc")
     out = kubectl(cluster, "driftline", "-n", ns, "get", "dis", "bc", "-o", "json")
     assert out.returncode == 0 and '"activeVersion": 1' in out.stdout
+    # --watch: the tree once (nothing changes in 3 s), not redrawn: not a terminal, so no escape codes either.
+    out = kubectl(cluster, "driftline", "-n", ns, "get", "dis", "bc", "--watch", "--timeout", "3")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("Name:      bc") == 1 and "\x1b" not in out.stdout, out.stdout
+    # Where v1 came from and where it serves.
+    out = kubectl(cluster, "driftline", "-n", ns, "lineage", f"{MODEL}-v1")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith(f"ModelVersion {MODEL}-v1 (model {MODEL}, version 1, Production"), lines
+    assert "├── trained by: TrainingJob lr (Succeeded)" in lines, lines
+    assert "├── params: max_iter=5000, random_state=42" in lines, lines
+    assert any(x.startswith("├── dataset: sklearn://breast_cancer sha256 ") for x in lines), lines
+    assert lines[-1] == "└── served by: bc (stable)", lines
 
     # Managed by Argo CD: the change is made, and the person is told to make it in Git too, with the YAML.
     tracking = "argocd.argoproj.io/tracking-id=models:driftline.dev/InferenceService:ml/bc"

@@ -83,3 +83,62 @@ def test_history_and_why_of_a_service_that_rolled_back_for_drift() -> None:
 def test_a_pin_and_its_removal_as_yaml_for_git() -> None:
     assert yaml.safe_load(view.version_patch("bc", 3)) == {"spec": {"version": 3}}
     assert yaml.safe_load(view.version_patch("bc", None)) == {"spec": {"version": None}}
+
+
+def test_lineage_of_a_retrained_version_names_the_drift_that_asked_for_it_and_where_it_serves() -> None:
+    version = mv(3, "Production")
+    version["metadata"]["name"] = "breast-cancer-v3"
+    version["spec"] |= {
+        "artifact": {"storageUri": "s3://models/breast-cancer/r2", "sha256": "cd" * 32},
+        "dataset": {"uri": "s3://data/bc.parquet", "sha256": "ab" * 32},
+        "params": {"max_iter": 5000, "C": 0.5},
+        "trainingImage": "driftline/runtime:0.1.0",
+    }
+    retrain = {
+        "metadata": {
+            "name": "lr3",
+            "labels": {"driftline.dev/inferenceservice": "bc"},
+            "annotations": {"driftline.dev/retrain-served-version": "2", "driftline.dev/retrain-reason": "psi 0.41"},
+        },
+        "status": {"phase": "Succeeded"},
+    }
+    services = [
+        {"metadata": {"name": "bc"}, "spec": {"model": "breast-cancer"}, "status": {"activeVersion": 3}},
+        {"metadata": {"name": "bc-eu"}, "spec": {"model": "breast-cancer"},
+         "status": {"activeVersion": 2, "canaryVersion": 3, "canaryWeight": 25}},
+        {"metadata": {"name": "other"}, "spec": {"model": "fraud"}, "status": {"activeVersion": 3}},
+    ]  # fmt: skip
+    lines = view.lineage(version, retrain, services)
+    assert lines == [
+        "ModelVersion breast-cancer-v3 (model breast-cancer, version 3, Production, accuracy=0.97)",
+        "├── artifact: s3://models/breast-cancer/r2 sha256 cdcdcdcdcdcd",
+        "├── trained by: TrainingJob lr3 (Succeeded)",
+        "│   └── a retrain by InferenceService bc while it served version 2: psi 0.41",
+        "├── dataset: s3://data/bc.parquet sha256 abababababab",
+        "├── params: C=0.5, max_iter=5000",
+        "├── training image: driftline/runtime:0.1.0",
+        "├── serving image: driftline/runtime:0.1.0",
+        "└── served by: bc (stable), bc-eu (canary 25%)",
+    ]
+    # Its TrainingJob deleted since, and nothing serving it: said so, not left out.
+    gone = view.lineage(version, None, [])
+    assert (
+        "├── trained by: TrainingJob lr3 (deleted since)" in gone
+        and gone[-1] == "└── served by: no InferenceService now"
+    )
+    by_hand = {**version, "spec": {k: v for k, v in version["spec"].items() if k != "trainingJobRef"}}
+    assert "├── trained by: nobody Driftline knows (registered by hand)" in view.lineage(by_hand, None, [])
+
+
+def test_watch_appends_a_frame_only_when_the_tree_changes_and_stops_at_its_timeout(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from driftline.plugin import cli
+
+    frames = iter([["Phase: Progressing"], ["Phase: Progressing"], ["Phase: Ready"]])
+    clock = iter([0.0, 0.5, 0.5, 1.5, 1.5, 3.0])  # monotonic(): the start, then the deadline check and the nap
+    monkeypatch.setattr(cli, "_tree", lambda k, name: ({}, next(frames)))
+    monkeypatch.setattr(cli.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(cli.time, "sleep", lambda _: None)
+    assert cli._watch(None, "bc", timeout=2.5, interval=1.0) == 0  # type: ignore[arg-type]
+    assert capsys.readouterr().out == "Phase: Progressing\n\nPhase: Ready\n"  # not a terminal: appended, no escapes

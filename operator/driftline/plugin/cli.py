@@ -1,5 +1,5 @@
-"""`kubectl driftline`: get a service as a tree or a model as its versions, its history and why it did what it did;
-promote, reject, roll back, pin and unpin.
+"""`kubectl driftline`: get a service as a tree (--watch: refreshed in place) or a model as its versions, a version's
+lineage, a service's history and why it did what it did; promote, reject, roll back, pin and unpin.
 
 Every read and write goes through kubectl itself, so the kubeconfig, --context, -n and the user's own rights apply
 exactly as they do to kubectl; each change is what a person could write in Git (an annotation), and is printed as
@@ -11,6 +11,7 @@ import argparse
 import json
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,6 +71,11 @@ def parser() -> argparse.ArgumentParser:
     get.add_argument("kind", choices=["inferenceservice", "dis", "model"])
     get.add_argument("name")
     get.add_argument("-o", "--output", choices=["yaml", "json"])
+    get.add_argument("-w", "--watch", action="store_true", help="a service: refresh the tree as it changes")
+    get.add_argument("--timeout", type=float, default=0, help="with --watch: stop after this many seconds (0: never)")
+    lineage = sub.add_parser("lineage", help="where a version came from and where it serves")
+    lineage.add_argument("modelversion")
+    lineage.add_argument("-o", "--output", choices=["yaml", "json"])
     for verb, about in (("promote", "make a version Production"), ("reject", "take a version out of the running")):
         cmd = sub.add_parser(verb, help=about)
         cmd.add_argument("modelversion")
@@ -100,10 +106,52 @@ def _pin(k: _Kubectl, name: str, version: int | None) -> int:
     return done.returncode
 
 
+def _tree(k: _Kubectl, name: str) -> tuple[Any, list[str]]:
+    isvc = k.get("inferenceservices", name)
+    versions = [v for v in k.get("modelversions")["items"] if v["spec"].get("model") == isvc["spec"]["model"]]
+    return isvc, view.service_tree(isvc, versions)
+
+
+def _watch(k: _Kubectl, name: str, timeout: float, interval: float = 2.0) -> int:
+    """The tree again whenever it changes: redrawn in place on a terminal, else appended after a blank line (as
+    `kubectl get -w` appends), until `timeout` seconds (0: until interrupted)."""
+    tty, shown = sys.stdout.isatty(), None
+    end = time.monotonic() + timeout if timeout > 0 else None
+    try:
+        while True:
+            frame = "\n".join(_tree(k, name)[1])
+            if frame != shown:
+                sys.stdout.write("\x1b[H\x1b[2J" if tty else ("\n" if shown is not None else ""))
+                sys.stdout.write(frame + "\n")
+                sys.stdout.flush()
+                shown = frame
+            if end is not None and time.monotonic() >= end:
+                return 0
+            time.sleep(interval if end is None else max(0.0, min(interval, end - time.monotonic())))
+    except KeyboardInterrupt:
+        return 0
+
+
+def _lineage(k: _Kubectl, name: str, output: str | None) -> int:
+    mv = k.get("modelversions", name)
+    ref = (mv.get("spec") or {}).get("trainingJobRef") or {}
+    tj = None
+    if ref.get("name"):
+        found = k.run("get", f"trainingjobs.{GROUP}", ref["name"], "-o", "json")
+        tj = json.loads(found.stdout) if found.returncode == 0 else None  # deleted since: said so
+    services = k.get("inferenceservices")["items"]
+    lines = view.lineage(mv, tj, services)
+    _print({"modelVersion": mv, "trainingJob": tj}, output, lines)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ns = parser().parse_args(argv)
     k = _Kubectl(ns)
     token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # a new value each time: each is one request
+    if ns.command == "get" and ns.kind == "model" and ns.watch:
+        print("error: --watch follows an inferenceservice, not a model", file=sys.stderr)
+        return 2
     if ns.command == "get" and ns.kind == "model":
         versions = k.get("modelversions")["items"]
         services = k.get("inferenceservices")["items"]
@@ -117,11 +165,14 @@ def main(argv: list[str] | None = None) -> int:
         mine = [v for v in versions if (v.get("spec") or {}).get("model") == ns.name]
         _print({"model": ns.name, "versions": mine}, ns.output, view.model_table(ns.name, versions, served))
         return 0
+    if ns.command == "get" and ns.watch:
+        return _watch(k, ns.name, ns.timeout)
     if ns.command == "get":
-        isvc = k.get("inferenceservices", ns.name)
-        versions = [v for v in k.get("modelversions")["items"] if v["spec"].get("model") == isvc["spec"]["model"]]
-        _print(isvc, ns.output, view.service_tree(isvc, versions))
+        isvc, lines = _tree(k, ns.name)
+        _print(isvc, ns.output, lines)
         return 0
+    if ns.command == "lineage":
+        return _lineage(k, ns.modelversion, ns.output)
     if ns.command == "promote":
         return _annotate(k, "modelversion", ns.modelversion, "driftline.dev/promote", "true")
     if ns.command == "reject":

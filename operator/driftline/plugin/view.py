@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from driftline.api import constants as c
+
 ARGO_CD_MARKS = ("argocd.argoproj.io/tracking-id", "argocd.argoproj.io/instance")
 FLUX_MARKS = ("kustomize.toolkit.fluxcd.io/name", "helm.toolkit.fluxcd.io/name")
 
@@ -165,8 +167,9 @@ def why(isvc: Mapping[str, Any]) -> list[str]:
             bounds = " ".join(f"{k} {m[k]}" for k in ("min", "max") if k in m)
             lines.append(f"  {m.get('time')} {m.get('metric')} = {m.get('value', 'n/a')} ({bounds}): {m.get('phase')}")
     lines.append("Conditions:")
-    for c in st.get("conditions") or []:
-        lines.append(f"  {c.get('type')}={c.get('status')} {c.get('reason')}: {c.get('message', '')}".rstrip(": "))
+    for cond in st.get("conditions") or []:
+        said = f"  {cond.get('type')}={cond.get('status')} {cond.get('reason')}: {cond.get('message', '')}"
+        lines.append(said.rstrip(": "))
     return lines
 
 
@@ -174,3 +177,59 @@ def version_patch(name: str, version: int | None) -> str:
     """The pin (or its removal) as YAML to commit, for a GitOps repository."""
     value = "null" if version is None else str(version)
     return f"# in Git, on the inferenceservice {name}:\nspec:\n  version: {value}\n"
+
+
+def lineage(
+    mv: Mapping[str, Any], trainingjob: Mapping[str, Any] | None, services: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """The lines of `kubectl driftline lineage MODELVERSION`: where the version came from (its TrainingJob, and the
+    drift that asked for it if it was a retrain; its data, parameters and images) and where it serves now."""
+    meta, spec, st = mv["metadata"], mv.get("spec") or {}, mv.get("status") or {}
+    number = int(spec["version"])
+    headline = f", {st['headlineMetric']}" if st.get("headlineMetric") else ""
+    lines = [f"ModelVersion {meta['name']} (model {spec.get('model')}, version {number}, {st.get('stage') or 'new'}"
+             f"{headline})"]  # fmt: skip
+    parts: list[tuple[str, list[str]]] = []
+    artifact = spec.get("artifact") or {}
+    parts.append((f"artifact: {artifact.get('storageUri')} sha256 {str(artifact.get('sha256') or '')[:12]}", []))
+    ref = spec.get("trainingJobRef") or {}
+    if not ref:
+        parts.append(("trained by: nobody Driftline knows (registered by hand)", []))
+    else:
+        tj_st = (trainingjob or {}).get("status") or {}
+        found = f" ({tj_st.get('phase') or 'no status'})" if trainingjob else " (deleted since)"
+        retrain: list[str] = []
+        tj_meta = (trainingjob or {}).get("metadata") or {}
+        service = (tj_meta.get("labels") or {}).get(c.LABEL_INFERENCE_SERVICE)
+        if service:
+            notes = tj_meta.get("annotations") or {}
+            served = notes.get(c.ANNOTATION_RETRAIN_SERVED)
+            why = notes.get(c.ANNOTATION_RETRAIN_REASON) or "drift"
+            on = f" while it served version {served}" if served else ""
+            retrain.append(f"a retrain by InferenceService {service}{on}: {why}")
+        parts.append((f"trained by: TrainingJob {ref.get('name')}{found}", retrain))
+    dataset = spec.get("dataset") or {}
+    if dataset:
+        parts.append((f"dataset: {dataset.get('uri')} sha256 {str(dataset.get('sha256') or 'unknown')[:12]}", []))
+    if spec.get("params"):
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(spec["params"].items()))
+        parts.append((f"params: {shown}", []))
+    if spec.get("trainingImage"):
+        parts.append((f"training image: {spec['trainingImage']}", []))
+    if spec.get("servingImage"):
+        parts.append((f"serving image: {spec['servingImage']}", []))
+    where = []
+    for s in services:
+        s_st = s.get("status") or {}
+        if (s.get("spec") or {}).get("model") != spec.get("model"):
+            continue
+        if s_st.get("activeVersion") == number:
+            where.append(f"{s['metadata']['name']} (stable)")
+        if s_st.get("canaryVersion") == number:
+            where.append(f"{s['metadata']['name']} (canary {s_st.get('canaryWeight', 0)}%)")
+    parts.append((f"served by: {', '.join(where) or 'no InferenceService now'}", []))
+    for i, (line, below) in enumerate(parts):
+        last = i == len(parts) - 1
+        lines.append(("└── " if last else "├── ") + line)
+        lines += [("    " if last else "│   ") + "└── " + b for b in below]
+    return lines
