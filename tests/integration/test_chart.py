@@ -134,7 +134,12 @@ def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
         ("watchNamespaces={a,b}", "peering.enabled=true", "replicaCount=2"),
         ("peering.enabled=true", "replicaCount=3", "metrics.serviceMonitor.enabled=true"),
         ("metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true"),
-        ("networkPolicy.enabled=true", "watchNamespaces={a}", "podMonitor.enabled=true"),
+        (
+            "networkPolicy.enabled=true",
+            "watchNamespaces={a}",
+            "podMonitor.enabled=true",
+            "grafana.dashboards.enabled=true",
+        ),
     ],
     ids=["defaults", "namespaced-peering", "cluster-peering-servicemonitor", "alerts", "network"],
 )
@@ -485,9 +490,39 @@ def test_pod_monitor_scrapes_every_model_server(helm: Helm) -> None:
     assert pm["apiVersion"] == "monitoring.coreos.com/v1" and pm["metadata"]["labels"]["release"] == "prom"
     assert pm["spec"]["namespaceSelector"] == {"any": True}  # cluster-wide
     assert pm["spec"]["selector"] == {"matchLabels": {"driftline.dev/component": "server"}}
-    assert pm["spec"]["podMetricsEndpoints"] == [{"port": "http", "path": "/metrics", "interval": "15s"}]
+    (endpoint,) = pm["spec"]["podMetricsEndpoints"]
+    assert {k: endpoint[k] for k in ("port", "path", "interval")} == {
+        "port": "http",
+        "path": "/metrics",
+        "interval": "15s",
+    }
+    # The labels the dashboards select on (tests/e2e/test_dashboard.py scrapes under the same ones).
+    assert {(r["sourceLabels"][0], r["targetLabel"]) for r in endpoint["relabelings"]} == {
+        ("__meta_kubernetes_pod_label_driftline_dev_inferenceservice", "inferenceservice"),
+        ("__meta_kubernetes_pod_label_driftline_dev_track", "track"),
+    }
     (pm,) = by_kind(documents(helm.template("podMonitor.enabled=true", "watchNamespaces={a,b}")), "PodMonitor")
     assert pm["spec"]["namespaceSelector"] == {"matchNames": ["a", "b"]}
+
+
+def test_the_dashboards_reach_grafanas_sidecar_as_a_labelled_configmap(helm: Helm) -> None:
+    assert not by_kind(documents(helm.template()), "ConfigMap")  # off by default
+    values = ["grafana.dashboards.enabled=true", "grafana.dashboards.annotations.grafana_folder=Driftline"]
+    (cm,) = by_kind(documents(helm.template(*values, "grafana.dashboards.namespace=monitoring")), "ConfigMap")
+    assert cm["metadata"]["namespace"] == "monitoring" and cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert cm["metadata"]["annotations"] == {"grafana_folder": "Driftline"}
+    shipped = sorted((CHART / "dashboards").glob("*.json"))
+    assert sorted(cm["data"]) == [f"driftline-{p.name}" for p in shipped]
+    for path in shipped:
+        dashboard = json.loads(cm["data"][f"driftline-{path.name}"])
+        assert dashboard == json.loads(path.read_text())  # verbatim
+        # Every query goes to the data source the person picks, never to a fixed one.
+        ds = {"type": "prometheus", "uid": "${datasource}"}
+        assert all(
+            p["datasource"] == ds and all(t["datasource"] == ds for t in p["targets"]) for p in dashboard["panels"]
+        )
+    (cm,) = by_kind(documents(helm.template(*values, "grafana.dashboards.label=dashboards")), "ConfigMap")
+    assert cm["metadata"]["namespace"] == "driftline-system" and cm["metadata"]["labels"]["dashboards"] == "1"
 
 
 def test_images_log_level_and_extra_settings(helm: Helm) -> None:
