@@ -121,9 +121,11 @@ def test_drift_fires_once_the_score_stays_above_its_threshold(rules: Path) -> No
     }])  # fmt: skip
 
 
-def _decisions(kind: str, name: str, reason: str) -> dict[str, str]:
+def _decisions(kind: str, name: str, reason: str, values: str = "_ _ 1 1 1 1") -> dict[str, str]:
+    """An object's decisions counter. By default as the operator makes it: the series appears at 1 with the first
+    decision (prometheus_client exports a labelled counter only once it has been incremented)."""
     labels = f'job="{JOB}", namespace="ml", kind="{kind}", name="{name}", type="Warning", reason="{reason}"'
-    return {"series": f"driftline_operator_decisions_total{{{labels}}}", "values": "0 0 1 1 1 1"}
+    return {"series": f"driftline_operator_decisions_total{{{labels}}}", "values": values}
 
 
 def test_a_rollback_a_failed_analysis_and_a_failed_training_each_fire_at_once(rules: Path) -> None:
@@ -146,6 +148,8 @@ def test_a_rollback_a_failed_analysis_and_a_failed_training_each_fire_at_once(ru
                     "again. kubectl get mv -n ml bc-v2 -o yaml says why.",
                 },
             }]},
+            # 15 minutes on, the rollbacks are old news.
+            {"eval_time": "20m", "alertname": "DriftlineVersionRolledBack", "exp_alerts": []},
             {"eval_time": "3m", "alertname": "DriftlineAnalysisFailing", "exp_alerts": [{
                 "exp_labels": {"namespace": "ml", "name": "bc", "reason": "AnalysisFailed", "severity": "warning",
                                **ROUTE},
@@ -161,6 +165,26 @@ def test_a_rollback_a_failed_analysis_and_a_failed_training_each_fire_at_once(ru
                     "summary": "TrainingJob ml/retrain-7 failed",
                     "description": "No version was registered; the TrainingJob's Ready condition names the reason "
                     "(kubectl describe dtj -n ml retrain-7).",
+                },
+            }]},
+        ],
+    }])  # fmt: skip
+
+
+def test_a_second_rollback_of_a_version_fires_again_from_its_existing_series(rules: Path) -> None:
+    run(rules, [{
+        "interval": "1m",
+        # Rolled back 20 minutes before the test window (long since quiet), then again at 21m.
+        "input_series": [_decisions("ModelVersion", "bc-v1", "DriftDetected", "1+0x20 2+0x5")],
+        "alert_rule_test": [
+            {"eval_time": "20m", "alertname": "DriftlineVersionRolledBack", "exp_alerts": []},
+            {"eval_time": "22m", "alertname": "DriftlineVersionRolledBack", "exp_alerts": [{
+                "exp_labels": {"namespace": "ml", "name": "bc-v1", "reason": "DriftDetected", "severity": "warning",
+                               **ROUTE},
+                "exp_annotations": {
+                    "summary": "Model version ml/bc-v1 was rolled back",
+                    "description": "bc-v1 was taken out of service (DriftDetected); the version before it serves "
+                    "again. kubectl get mv -n ml bc-v1 -o yaml says why.",
                 },
             }]},
         ],
