@@ -126,6 +126,11 @@ class Demo:
                     threshold=float(drift.get("threshold") or m.DRIFT["threshold"]),
                     version=st.get("activeVersion"),
                     assessment=drift.get("assessment", ""),
+                    features=tuple(
+                        (str(f["name"]), float(f["value"]))
+                        for f in drift.get("features") or []
+                        if isinstance(f.get("value"), int | float)
+                    ),
                 )
             )
         return objs
@@ -287,7 +292,7 @@ class Demo:
         predictions, failures = self.traffic
         self.show.say(f"{predictions} predictions served to the live traffic, {failures} failed requests")
         path = self.cluster.dir / "demo-report.html"
-        path.write_text(report.page("Driftline demo", self.samples, marks, versions, history))
+        path.write_text(report.page("Driftline demo", self.samples, marks, versions, history, self.started))
         return path
 
 
