@@ -89,7 +89,7 @@ def test_a_breach_of_8_leaves_the_threshold_and_the_healthy_readings_readable() 
 
 
 def test_decision_labels_never_overlap_however_close_the_decisions() -> None:
-    marks = [Mark(10 + 0.2 * i, f"CanaryStep v{i}") for i in range(8)] + [Mark(60, "RollForward v9")]
+    marks = [Mark(10 + 0.2 * i, f"CanaryStep v{i}") for i in range(8)] + [Mark(60, "RollForward v9")]  # at the end
     svg = ET.fromstring(chart([Sample(0, 0.1, 0.25, 1, "Ok"), Sample(60, 0.1, 0.25, 1, "Ok")], marks))
     boxes = [
         (float(t.attrib["x"]), float(t.attrib["y"]), float(t.attrib["x"]) + CHAR_WIDTH * len(t.text or ""))
@@ -97,6 +97,7 @@ def test_decision_labels_never_overlap_however_close_the_decisions() -> None:
         if (t.text or "").startswith(("CanaryStep", "RollForward"))
     ]
     assert len(boxes) == 9
+    assert all(x0 >= 0 and x1 <= float(svg.attrib["width"]) for x0, _, x1 in boxes), "a label runs off the chart"
     for i, (x0, y0, x1) in enumerate(boxes):
         for u0, v0, u1 in boxes[i + 1 :]:
             assert abs(y0 - v0) >= LABEL_ROW or x1 < u0 or u1 < x0, "two labels overlap"

@@ -58,19 +58,23 @@ class _Axes:
         return self.top + PLOT_HEIGHT * (1 - (math.log10(v) - math.log10(self.v_min)) / span)
 
 
-def label_rows(marks: Sequence[Mark], x: Callable[[float], float]) -> list[int]:
-    """The row of each mark's label (in the order given): the first row where it starts after the last label there
-    ends, so no two labels overlap however close their decisions were."""
+def label_boxes(marks: Sequence[Mark], x: Callable[[float], float]) -> list[tuple[int, float, float]]:
+    """Where each mark's label goes (in the order given): (row, left, right). Right of its rule, or left of it where
+    it would run off the chart; in the first row where it starts after the last label there ends, so no two labels
+    overlap however close their decisions were."""
     ends: list[float] = []
-    rows = [0] * len(marks)
+    out: list[tuple[int, float, float]] = [(0, 0.0, 0.0)] * len(marks)
     for i in sorted(range(len(marks)), key=lambda i: marks[i].t):
-        start = x(marks[i].t) + 3
-        row = next((r for r, end in enumerate(ends) if start > end + 4), len(ends))
+        width = CHAR_WIDTH * len(marks[i].label)
+        left = x(marks[i].t) + 3
+        if left + width > WIDTH - RIGHT:
+            left = x(marks[i].t) - 3 - width
+        row = next((r for r, end in enumerate(ends) if left > end + 4), len(ends))
         if row == len(ends):
             ends.append(0.0)
-        ends[row] = start + CHAR_WIDTH * len(marks[i].label)
-        rows[i] = row
-    return rows
+        ends[row] = left + width
+        out[i] = (row, left, left + width)
+    return out
 
 
 def _ticks(v_min: float, v_max: float) -> list[float]:
@@ -100,8 +104,8 @@ def chart(samples: Sequence[Sample], marks: Sequence[Mark], started: dt.datetime
     lowest = min([*scores, *feature_values, threshold / 4 if threshold else 0.01, 0.01])
     v_min = 10.0 ** math.floor(math.log10(lowest))
     v_max = 10.0 ** math.ceil(math.log10(highest * 1.2))
-    probe = _Axes(t_max, v_min, v_max, 0.0)
-    rows = label_rows(marks, probe.x)
+    boxes = label_boxes(marks, _Axes(t_max, v_min, v_max, 0.0).x)
+    rows = [row for row, _, _ in boxes]
     ax = _Axes(t_max, v_min, v_max, 8 + LABEL_ROW * (max(rows) + 1 if rows else 0) + 8)
     height = ax.top + PLOT_HEIGHT + BOTTOM
     bottom = ax.top + PLOT_HEIGHT
@@ -131,12 +135,12 @@ def chart(samples: Sequence[Sample], marks: Sequence[Mark], started: dt.datetime
         y = ax.y(v)
         out.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" stroke="#eee"/>')
         out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(v)}</text>')
-    for frac in (0.0, 0.25, 0.5, 0.75, 1.0):
+    for frac, anchor in ((0.0, "start"), (0.25, "middle"), (0.5, "middle"), (0.75, "middle"), (1.0, "end")):
         t, x = t_max * frac, ax.x(t_max * frac)
-        out.append(f'<text x="{x:.1f}" y="{bottom + 15:.1f}" text-anchor="middle">{t:.0f}s</text>')
+        out.append(f'<text x="{x:.1f}" y="{bottom + 15:.1f}" text-anchor="{anchor}">{t:.0f}s</text>')
         if started is not None:
             clock = (started + dt.timedelta(seconds=t)).astimezone(dt.UTC).strftime("%H:%M:%S")
-            out.append(f'<text x="{x:.1f}" y="{bottom + 28:.1f}" text-anchor="middle" fill="#777">{clock}</text>')
+            out.append(f'<text x="{x:.1f}" y="{bottom + 28:.1f}" text-anchor="{anchor}" fill="#777">{clock}</text>')
     if threshold:
         y = ax.y(threshold)
         dashed = 'stroke="#e15759" stroke-dasharray="6 4"'
@@ -146,11 +150,11 @@ def chart(samples: Sequence[Sample], marks: Sequence[Mark], started: dt.datetime
             f"threshold {_fmt(threshold)}</text>"
         )
     # Decisions: a rule down the plot, the label above it in its row.
-    for m, row in zip(marks, rows, strict=True):
+    for m, (row, left, _) in zip(marks, boxes, strict=True):
         x = ax.x(m.t)
         y = 8 + LABEL_ROW * row + 11
         out.append(f'<line x1="{x:.1f}" y1="{y - 11:.1f}" x2="{x:.1f}" y2="{bottom:.1f}" stroke="#555"/>')
-        out.append(f'<text x="{x + 3:.1f}" y="{y:.1f}">{html.escape(m.label)}</text>')
+        out.append(f'<text x="{left:.1f}" y="{y:.1f}">{html.escape(m.label)}</text>')
     # The top features over the run, then the score on top, each broken where there was no value.
     peaks: dict[str, float] = {}
     for s in samples:
