@@ -40,6 +40,9 @@ def test_kubectl_driftline_shows_a_service_and_a_model_and_rolls_back_with_a_git
     assert header.startswith("VERSION") and row.split()[:2] == ["1", "Production"] and row.endswith("bc")
     out = kubectl(cluster, "driftline", "-n", ns, "get", "dis", "bc", "-o", "json")
     assert out.returncode == 0 and '"activeVersion": 1' in out.stdout
+    # --as reaches kubectl: a user with no rights here is refused by the API server, by name.
+    out = kubectl(cluster, "driftline", "-n", ns, "--as", "someone-else", "get", "dis", "bc")
+    assert out.returncode != 0 and 'User "someone-else" cannot get resource' in out.stderr, out.stderr
     # --watch: the tree once (nothing changes in 3 s), not redrawn: not a terminal, so no escape codes either.
     out = kubectl(cluster, "driftline", "-n", ns, "get", "dis", "bc", "--watch", "--timeout", "3")
     assert out.returncode == 0, out.stderr

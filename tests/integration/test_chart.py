@@ -665,6 +665,8 @@ def test_rendered_chart_passes_server_dry_run(
 ) -> None:
     system, a, b = dry_run_namespaces
     values = [f"watchNamespaces={{{a},{b}}}"] if mode.startswith("namespaced") else []
+    if mode == "cluster-wide":  # the dashboards' ConfigMap too
+        values += ["grafana.dashboards.enabled=true"]
     if mode == "namespaced":  # the network policies too: built-in kinds the API server checks
         values += ["networkPolicy.enabled=true", "networkPolicy.scrapers[0].podSelector.matchLabels.app=prometheus"]
     if mode.endswith("peering"):

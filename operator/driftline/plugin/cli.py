@@ -25,6 +25,7 @@ class _Kubectl:
         self.flags = [
             *(["--context", ns.context] if ns.context else []),
             *(["-n", ns.namespace] if ns.namespace else []),
+            *(["--as", ns.as_user] if ns.as_user else []),
         ]
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
