@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the three wrapper Go modules from hack/versions.env. Run after changing a version; commit the result.
+# Regenerates the four wrapper Go modules from hack/versions.env. Run after changing a version; commit the result.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../versions.env"
@@ -23,6 +23,17 @@ kmod="$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/${KUBERNETES_VERS
 tools "$here/kubernetes" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
 
+# kubernetes-min: only the API server of the oldest supported Kubernetes, the same way.
+min_minor=${KUBERNETES_MIN_VERSION#v1.}  # 34.4: the staging modules are v0.34.4
+(cd "$here" && go mod download -json "k8s.io/kubernetes@${KUBERNETES_MIN_VERSION}" >/dev/null)
+kmod="$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/${KUBERNETES_MIN_VERSION}.mod"
+mkdir -p "$here/kubernetes-min"
+{ header; echo "module driftline.dev/hack/k8s-bin/kubernetes-min"; echo; echo "go 1.25"; echo
+  echo "require k8s.io/kubernetes ${KUBERNETES_MIN_VERSION}"; echo; echo "replace ("
+  grep -oE 'k8s.io/[a-z0-9-]+ => ./staging/src/k8s.io/[a-z0-9-]+' "$kmod" | awk -v v="v0.${min_minor}" '{print "\t"$1" => "$1" "v}'
+  echo ")"; } > "$here/kubernetes-min/go.mod"
+tools "$here/kubernetes-min" k8s.io/kubernetes/cmd/kube-apiserver
+
 { header; echo "module driftline.dev/hack/k8s-bin/etcd"; echo; echo "go 1.25"; echo
   echo "require go.etcd.io/etcd/server/v3 ${ETCD_VERSION}"; } > "$here/etcd/go.mod"
 tools "$here/etcd" go.etcd.io/etcd/server/v3
@@ -31,6 +42,6 @@ tools "$here/etcd" go.etcd.io/etcd/server/v3
   echo "require helm.sh/helm/v3 ${HELM_VERSION}"; } > "$here/helm/go.mod"
 tools "$here/helm" helm.sh/helm/v3/cmd/helm
 
-for m in kubernetes etcd helm; do
+for m in kubernetes kubernetes-min etcd helm; do
   echo "tidy $m"; (cd "$here/$m" && GOFLAGS=-mod=mod go mod tidy)
 done

@@ -34,3 +34,13 @@ def bin_dir() -> Path:
     if missing:
         raise FileNotFoundError(f"{path} lacks {', '.join(missing)}; run hack/build-k8s.sh")
     return path
+
+
+def min_apiserver() -> tuple[Path, str]:
+    """The kube-apiserver of the oldest Kubernetes Driftline supports (KUBERNETES_MIN_VERSION) and that version,
+    built beside the others by hack/build-k8s.sh."""
+    version = versions()["KUBERNETES_MIN_VERSION"]
+    path = bin_dir().parent / f"kube-apiserver-{version}" / "kube-apiserver"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; run hack/build-k8s.sh")
+    return path, version

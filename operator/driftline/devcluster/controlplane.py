@@ -60,11 +60,25 @@ class ClusterState:
 
 
 class LocalCluster:
-    def __init__(self, directory: Path | str, *, pod_runner: bool = True, nodes: int = DEFAULT_NODES) -> None:
+    def __init__(
+        self,
+        directory: Path | str,
+        *,
+        pod_runner: bool = True,
+        nodes: int = DEFAULT_NODES,
+        controllers: bool = True,
+        apiserver: tuple[Path, str] | None = None,
+    ) -> None:
+        """`controllers=False`: etcd and the API server only (what validating objects needs). `apiserver`: another
+        kube-apiserver binary and its version (binaries.min_apiserver(): the oldest Kubernetes Driftline supports)."""
         if not 1 <= nodes <= len(NODE_NAMES):
             raise ValueError(f"a local cluster has 1 to {len(NODE_NAMES)} nodes, not {nodes}")
+        if pod_runner and not controllers:
+            raise ValueError("the pod runner needs the controllers (its pods come from Deployments and Jobs)")
         self.dir = Path(directory).resolve()
         self.pod_runner = pod_runner
+        self.controllers = controllers
+        self.apiserver = apiserver
         self.nodes = NODE_NAMES[:nodes]
         self.state: ClusterState | None = None
         self._pki: Pki | None = None
@@ -102,7 +116,7 @@ class LocalCluster:
             kubeconfig=str(self.kubeconfig),
             pod_ip_prefix=prefix,
             ports=ports,
-            versions=binaries.versions(),
+            versions={**binaries.versions(), **({"KUBERNETES_VERSION": self.apiserver[1]} if self.apiserver else {})},
         )
         self.state = state
         write_kubeconfig(
@@ -119,6 +133,9 @@ class LocalCluster:
             self._start_apiserver(bins, logs, ports, pki)
             self._wait_http(f"{server}/readyz", pki, timeout, "kube-apiserver")
             say(f"kube-apiserver {state.versions.get('KUBERNETES_VERSION', '')} ready at {server}")
+            if not self.controllers:  # etcd and the API server only
+                say(f"API server only, up in {time.monotonic() - started:.1f}s; kubeconfig: {self.kubeconfig}")
+                return state
             self._start_controller_manager(bins, logs, ports, pki, server)
             self._start_scheduler(bins, logs, ports, pki, server)
             self._wait_http(
@@ -211,7 +228,7 @@ class LocalCluster:
     def _start_apiserver(self, bins: Path, logs: Path, ports: dict[str, int], pki: Pki) -> None:
         (self.dir / "audit-policy.yaml").write_text(_AUDIT_POLICY)
         argv = [
-            str(bins / "kube-apiserver"),
+            str(self.apiserver[0] if self.apiserver else bins / "kube-apiserver"),
             f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
