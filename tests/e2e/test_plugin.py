@@ -38,6 +38,12 @@ def test_kubectl_driftline_shows_a_service_and_a_model_and_rolls_back_with_a_git
     assert out.returncode == 0, out.stderr
     header, row = out.stdout.splitlines()[:2]
     assert header.startswith("VERSION") and row.split()[:2] == ["1", "Production"] and row.endswith("bc")
+    out = kubectl(cluster, "driftline", "get", "model", MODEL, "-A", "-o", "wide")  # every namespace, wide
+    assert out.returncode == 0, out.stderr
+    header, *rows = out.stdout.splitlines()
+    assert header.split()[:2] == ["NAMESPACE", "VERSION"] and header.endswith("ARTIFACT"), header
+    mine = [r for r in rows if r.split()[0] == ns]
+    assert mine and mine[0].split()[1:3] == ["1", "Production"] and "\x1b" not in out.stdout  # piped: no colour
     out = kubectl(cluster, "driftline", "-n", ns, "get", "dis", "bc", "-o", "json")
     assert out.returncode == 0 and '"activeVersion": 1' in out.stdout
     # --as reaches kubectl: a user with no rights here is refused by the API server, by name.

@@ -36,7 +36,9 @@ def test_a_canary_reads_as_a_tree_of_its_versions_and_its_analysis() -> None:
 
 
 def test_a_model_lists_its_versions_newest_first_with_where_each_serves() -> None:
-    lines = view.model_table("breast-cancer", [mv(1, "Archived"), mv(2, "Production", "accuracy=0.98")], {2: ["bc"]})
+    lines = view.model_table(
+        "breast-cancer", [mv(1, "Archived"), mv(2, "Production", "accuracy=0.98")], {("", 2): ["bc"]}
+    )
     assert lines[0].split() == [
         "VERSION",
         "STAGE",
@@ -142,3 +144,34 @@ def test_watch_appends_a_frame_only_when_the_tree_changes_and_stops_at_its_timeo
     monkeypatch.setattr(cli.time, "sleep", lambda _: None)
     assert cli._watch(None, "bc", timeout=2.5, interval=1.0) == 0  # type: ignore[arg-type]
     assert capsys.readouterr().out == "Phase: Progressing\n\nPhase: Ready\n"  # not a terminal: appended, no escapes
+
+
+def test_a_model_wide_and_in_every_namespace() -> None:
+    prod = mv(2, "Production")
+    prod["metadata"]["namespace"] = "ml"
+    prod["status"] |= {"promotedAt": "2026-12-07T10:00:00Z", "promotedBy": "policy/lr2"}
+    prod["spec"]["artifact"] = {"storageUri": "s3://models/bc/r2"}
+    staging = mv(1, "Candidate")
+    staging["metadata"]["namespace"] = "staging"
+    lines = view.model_table("breast-cancer", [staging, prod], {("ml", 2): ["bc"]}, wide=True, namespaces=True)
+    assert lines[0].split()[:2] == ["NAMESPACE", "VERSION"] and lines[0].split()[-4:] == [
+        "PROMOTED",
+        "PROMOTED",
+        "BY",
+        "ARTIFACT",
+    ]
+    assert lines[1].split()[:3] == ["ml", "2", "Production"] and lines[1].split()[-3:] == [
+        "2026-12-07T10:00:00Z",
+        "policy/lr2",
+        "s3://models/bc/r2",
+    ]
+    assert lines[2].split()[:3] == ["staging", "1", "Candidate"]
+
+
+def test_colour_marks_good_green_under_way_yellow_and_bad_red_and_leaves_the_rest() -> None:
+    lines = view.coloured(
+        ["Phase:     Degraded (x)", "├── stable: m-v1 (version 1, Production)", "Name:      Readyish"]
+    )
+    assert lines[0] == "Phase:     \x1b[31mDegraded\x1b[0m (x)"
+    assert "\x1b[32mProduction\x1b[0m" in lines[1]
+    assert lines[2] == "Name:      Readyish"  # whole words only

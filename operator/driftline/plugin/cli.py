@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -31,11 +32,17 @@ class _Kubectl:
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["kubectl", *self.flags, *args], capture_output=True, text=True, check=False)
 
-    def get(self, resource: str, name: str | None = None) -> Any:
-        done = self.run("get", f"{resource}.{GROUP}", *([name] if name else []), "-o", "json")
+    def get(self, resource: str, name: str | None = None, everywhere: bool = False) -> Any:
+        where = ["--all-namespaces"] if everywhere else []
+        done = self.run("get", f"{resource}.{GROUP}", *([name] if name else []), *where, "-o", "json")
         if done.returncode != 0:
             raise SystemExit(done.stderr.strip() or f"kubectl get {resource} failed")
         return json.loads(done.stdout)
+
+
+def _colour() -> bool:
+    """Colour only on a terminal, and never where NO_COLOR is set (no-color.org), as kubectl's own plugins do."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
 def _print(obj: Any, output: str | None, lines: list[str]) -> None:
@@ -46,7 +53,7 @@ def _print(obj: Any, output: str | None, lines: list[str]) -> None:
 
         print(yaml.safe_dump(obj, sort_keys=False), end="")
     else:
-        print("\n".join(lines))
+        print("\n".join(view.coloured(lines) if _colour() else lines))
 
 
 def _annotate(k: _Kubectl, kind: str, name: str, key: str, value: str) -> int:
@@ -71,7 +78,8 @@ def parser() -> argparse.ArgumentParser:
     get = sub.add_parser("get", help="a service as a tree, or a model as its versions")
     get.add_argument("kind", choices=["inferenceservice", "dis", "model"])
     get.add_argument("name")
-    get.add_argument("-o", "--output", choices=["yaml", "json"])
+    get.add_argument("-o", "--output", choices=["yaml", "json", "wide"])
+    get.add_argument("-A", "--all-namespaces", action="store_true", help="a model: its versions in every namespace")
     get.add_argument("-w", "--watch", action="store_true", help="a service: refresh the tree as it changes")
     get.add_argument("--timeout", type=float, default=0, help="with --watch: stop after this many seconds (0: never)")
     lineage = sub.add_parser("lineage", help="where a version came from and where it serves")
@@ -154,18 +162,24 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --watch follows an inferenceservice, not a model", file=sys.stderr)
         return 2
     if ns.command == "get" and ns.kind == "model":
-        versions = k.get("modelversions")["items"]
-        services = k.get("inferenceservices")["items"]
-        served: dict[int, list[str]] = {}
+        versions = k.get("modelversions", everywhere=ns.all_namespaces)["items"]
+        services = k.get("inferenceservices", everywhere=ns.all_namespaces)["items"]
+        served: dict[tuple[str, int], list[str]] = {}
         for s in services:
-            st = s.get("status") or {}
+            st, where = s.get("status") or {}, s["metadata"].get("namespace") or ""
             if (s.get("spec") or {}).get("model") == ns.name:
                 for key in ("activeVersion", "canaryVersion"):
                     if st.get(key) is not None:
-                        served.setdefault(int(st[key]), []).append(s["metadata"]["name"])
+                        served.setdefault((where, int(st[key])), []).append(s["metadata"]["name"])
         mine = [v for v in versions if (v.get("spec") or {}).get("model") == ns.name]
-        _print({"model": ns.name, "versions": mine}, ns.output, view.model_table(ns.name, versions, served))
+        table = view.model_table(ns.name, versions, served, wide=ns.output == "wide", namespaces=ns.all_namespaces)
+        _print({"model": ns.name, "versions": mine}, ns.output, table)
         return 0
+    if ns.command == "get" and ns.all_namespaces:
+        print(
+            "error: -A lists a model's versions everywhere; a service is named in one namespace (-n)", file=sys.stderr
+        )
+        return 2
     if ns.command == "get" and ns.watch:
         return _watch(k, ns.name, ns.timeout)
     if ns.command == "get":

@@ -6,6 +6,7 @@ headline metric and lineage; and, for a change asked of a GitOps-managed object,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -74,26 +75,59 @@ def service_tree(isvc: Mapping[str, Any], versions: Sequence[Mapping[str, Any]])
     return lines
 
 
-def model_table(model: str, versions: Sequence[Mapping[str, Any]], served: Mapping[int, list[str]]) -> list[str]:
-    """The lines of `kubectl driftline get model NAME`: newest version first, where each is served."""
-    rows = [("VERSION", "STAGE", "METRIC", "TRAINED BY", "DATASET SHA256", "IMAGE", "SERVED BY")]
+def model_table(
+    model: str,
+    versions: Sequence[Mapping[str, Any]],
+    served: Mapping[tuple[str, int], list[str]],
+    *,
+    wide: bool = False,
+    namespaces: bool = False,
+) -> list[str]:
+    """The lines of `kubectl driftline get model NAME`: newest version first, where each is served (`served`:
+    (namespace, version) -> services). `wide` adds when and by whom each was promoted and its artifact; `namespaces`
+    (-A) a NAMESPACE column first, the rows by namespace."""
+    head = ["VERSION", "STAGE", "METRIC", "TRAINED BY", "DATASET SHA256", "IMAGE", "SERVED BY"]
+    head = (["NAMESPACE"] if namespaces else []) + head + (["PROMOTED", "PROMOTED BY", "ARTIFACT"] if wide else [])
+    rows = [tuple(head)]
     mine = [v for v in versions if (v.get("spec") or {}).get("model") == model]
-    for mv in sorted(mine, key=lambda v: -int(v["spec"]["version"])):
-        spec, st = mv["spec"], mv.get("status") or {}
+    for mv in sorted(mine, key=lambda v: (v["metadata"].get("namespace") or "", -int(v["spec"]["version"]))):
+        spec, st, ns = mv["spec"], mv.get("status") or {}, mv["metadata"].get("namespace") or ""
         number = int(spec["version"])
-        rows.append(
-            (
-                str(number),
-                st.get("stage") or "new",
-                st.get("headlineMetric") or "",
-                (spec.get("trainingJobRef") or {}).get("name") or "by hand",
-                ((spec.get("dataset") or {}).get("sha256") or "")[:12],
-                spec.get("servingImage") or spec.get("trainingImage") or "",
-                ", ".join(served.get(number, [])),
-            )
-        )
+        row = [
+            str(number),
+            st.get("stage") or "new",
+            st.get("headlineMetric") or "",
+            (spec.get("trainingJobRef") or {}).get("name") or "by hand",
+            ((spec.get("dataset") or {}).get("sha256") or "")[:12],
+            spec.get("servingImage") or spec.get("trainingImage") or "",
+            ", ".join(served.get((ns, number), [])),
+        ]
+        if namespaces:
+            row.insert(0, ns)
+        if wide:
+            row += [
+                st.get("promotedAt") or "",
+                st.get("promotedBy") or "",
+                (spec.get("artifact") or {}).get("storageUri") or "",
+            ]
+        rows.append(tuple(row))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["   ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+_COLOURS = {"green": "32", "yellow": "33", "red": "31"}
+_WORDS = {
+    "Ready": "green", "Production": "green", "Successful": "green",
+    "Progressing": "yellow", "Pending": "yellow", "Running": "yellow", "Candidate": "yellow",
+    "Degraded": "red", "Failed": "red", "RolledBack": "red", "Rejected": "red", "Breach": "red",
+}  # fmt: skip
+
+
+def coloured(lines: Sequence[str]) -> list[str]:
+    """The lines with phases, stages and verdicts in colour (ANSI), for a terminal: good green, under way yellow,
+    bad red."""
+    pattern = re.compile(r"\b(" + "|".join(_WORDS) + r")\b")
+    return [pattern.sub(lambda m: f"\x1b[{_COLOURS[_WORDS[m.group(1)]]}m{m.group(1)}\x1b[0m", line) for line in lines]
 
 
 def gitops_manager(obj: Mapping[str, Any]) -> str | None:
