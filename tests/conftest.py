@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from driftline.devcluster import binaries, kubeapi
 from driftline.devcluster.controlplane import LocalCluster
@@ -45,6 +46,25 @@ class Cluster:
         if check and out.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({out.returncode}): {out.stderr}")
         return out
+
+    def wait_established(self, *crds: str | Path, timeout: float = 60.0) -> None:
+        """Every CRD named (by name, or by its file, or a directory of them) Established, polled: `kubectl wait
+        --for=condition=Established` fails at once on a CRD whose status has no conditions yet (seen in CI)."""
+        names: list[str] = []
+        for crd in crds:
+            if isinstance(crd, str):
+                names.append(crd.removeprefix("crd/"))
+                continue
+            for path in sorted(crd.glob("*.yaml")) if crd.is_dir() else [crd]:
+                names += [d["metadata"]["name"] for d in yaml.safe_load_all(path.read_text()) if d]
+        for name in names:
+
+            def established(name: str = name) -> bool:
+                crd = self.api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+                conditions = (crd.get("status") or {}).get("conditions") or []
+                return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+            self.wait_for(f"CRD {name} established", established, timeout=timeout)
 
     def wait_for(self, what: str, predicate: Any, timeout: float = 60.0, interval: float = 0.3) -> Any:
         """Poll `predicate()` until it returns something truthy; fail naming `what` and the last value seen."""

@@ -19,8 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def crds(cluster: Cluster) -> None:
     cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-    for crd in sorted((REPO / "crds").glob("*.yaml")):
-        cluster.kubectl("wait", "--for=condition=Established", "-f", str(crd), "--timeout=60s")
+    cluster.wait_established(REPO / "crds")
 
 
 # Module scope: an operator runs only while e2e tests need one, never under the integration tests, which write

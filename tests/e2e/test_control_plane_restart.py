@@ -30,7 +30,7 @@ def own_cluster() -> Iterator[Cluster]:
     try:
         c = Cluster(local=local, bin=binaries.bin_dir(), api=KubeApi(local.kubeconfig, user_agent="driftline-tests"))
         c.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-        c.kubectl("wait", "--for=condition=Established", "-f", str(REPO / "crds"), "--timeout=60s")
+        c.wait_established(REPO / "crds")
         yield c
     finally:
         local.stop()

@@ -626,8 +626,7 @@ def test_template_refuses_bad_values(helm: Helm, values: list[str], message: str
 def chart_crds(cluster: Cluster) -> Cluster:
     """The chart's CRDs applied the way docs/operations.md says (server-side), before anything that needs them."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CHART / "crds"))
-    for crd in sorted((CHART / "crds").glob("*.yaml")):
-        cluster.kubectl("wait", "--for=condition=Established", "-f", str(crd), "--timeout=60s")
+    cluster.wait_established(CHART / "crds")
     return cluster
 
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 def crds(cluster: Cluster) -> Cluster:
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
     names = [f"crd/{k.crd_name}" for k in KINDS]
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)
+    cluster.wait_established(*names)
     # Established is not yet discoverable: wait until kubectl resolves every kind by its short name.
     short = ",".join(k.short_names[0] for k in KINDS)
     cluster.wait_for(

@@ -38,7 +38,7 @@ def oldest() -> Iterator[Cluster]:
         assert served == version, f"the API server says {served}, not {version}"
         cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
         # Every CRD established: its schema and CEL rules accepted by this API server.
-        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", *[f"crd/{k.crd_name}" for k in KINDS])
+        cluster.wait_established(*[k.crd_name for k in KINDS])
         short = ",".join(k.short_names[0] for k in KINDS)
         cluster.wait_for(
             "the kinds in discovery", lambda: cluster.kubectl("get", short, "-A", check=False).returncode == 0

@@ -25,15 +25,7 @@ SERVED = yaml.safe_load((REPO / "examples" / "inferenceservice-rolling.yaml").re
 def namespace(cluster: Cluster) -> Iterator[str]:
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(HTTPROUTE_CRD))
 
-    def established() -> bool:
-        # Polled rather than `kubectl wait`, which fails at once on a CRD whose status has no conditions yet.
-        crd = cluster.api.get(
-            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/httproutes.gateway.networking.k8s.io"
-        )
-        conditions = (crd.get("status") or {}).get("conditions") or []
-        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
-
-    cluster.wait_for("the HTTPRoute CRD established", established, timeout=60)
+    cluster.wait_established(HTTPROUTE_CRD)
     name = f"expose-{uuid.uuid4().hex[:6]}"
     cluster.kubectl("create", "namespace", name)
     yield name

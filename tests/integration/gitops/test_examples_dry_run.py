@@ -44,7 +44,7 @@ def gitops_cluster(cluster: Cluster) -> Iterator[Cluster]:
     args = [a for path in crds for a in ("-f", str(path))]
     # Server-side: Argo CD's Application CRD is larger than the last-applied annotation allows.
     cluster.kubectl("apply", "--server-side", "--force-conflicts", *args)
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", *args)
+    cluster.wait_established(*crds)
     resources = "applications.argoproj.io,gitrepositories.source.toolkit.fluxcd.io,"
     resources += "kustomizations.kustomize.toolkit.fluxcd.io,helmreleases.helm.toolkit.fluxcd.io,"
     resources += ",".join(f"{k.lower()}s.driftline.dev" for k in KINDS)
