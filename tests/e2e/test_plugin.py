@@ -6,12 +6,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import Cluster
 from tests.e2e.test_serving import DIS, MODEL, dis, served  # noqa: F401  (served: the fixture)
+from tests.e2e.test_training import trainingjob
 from tests.operator_proc import OperatorProcess
 
 pytestmark = pytest.mark.e2e
@@ -95,3 +98,35 @@ def test_kubectl_driftline_shows_a_service_and_a_model_and_rolls_back_with_a_git
     # kubectl's own errors come through, with a failing exit code.
     out = kubectl(cluster, "driftline", "-n", ns, "get", "dis", "no-such-service")
     assert out.returncode != 0 and 'inferenceservices.driftline.dev "no-such-service" not found' in out.stderr
+
+    # retrain: a new TrainingJob from spec.retrain.template now, once per request, never two at once.
+    template = trainingjob("unused", "sklearn.linear_model.LogisticRegression", {"max_iter": 5000})["spec"]
+    cluster.api.patch(f"{DIS.format(ns=ns)}/bc", {"spec": {"retrain": {"template": template}}}, "merge")
+    out = kubectl(cluster, "driftline", "-n", ns, "retrain", "bc")
+    assert out.returncode == 0 and "driftline.dev/retrain:" in out.stderr, out.stderr  # managed by Argo CD: the YAML
+    asked = dis(cluster, ns, "bc")["metadata"]["annotations"]["driftline.dev/retrain"]
+    jobs = f"/apis/driftline.dev/v1alpha1/namespaces/{ns}/trainingjobs"
+
+    def retrains() -> list[dict[str, Any]]:
+        return cluster.api.get(jobs, labelSelector="driftline.dev/inferenceservice=bc")["items"]
+
+    (job,) = cluster.wait_for("the retrain started", retrains, timeout=30)
+    st = cluster.wait_for("the request recorded", lambda: (s := dis(cluster, ns, "bc")["status"]).get(
+        "lastRetrainRequest") == asked and s)  # fmt: skip
+    entry = st["history"][-1]
+    assert (entry["action"], entry["reason"], entry["toVersion"]) == ("Retrain", "RetrainRequested", 1), entry
+    assert job["metadata"]["annotations"]["driftline.dev/retrain-served-version"] == "1"
+    # Asked again while it trains: refused, said in a Warning, and recorded as handled.
+    time.sleep(1.1)  # the plugin's token is the second: a new one
+    assert kubectl(cluster, "driftline", "-n", ns, "retrain", "bc").returncode == 0
+    said = cluster.wait_for(
+        "the second request refused",
+        lambda: [
+            e["message"]
+            for e in cluster.api.get(f"/api/v1/namespaces/{ns}/events")["items"]
+            if e["reason"] == "RetrainRequested" and e["type"] == "Warning"
+        ],
+        timeout=30,
+    )
+    assert f"while {job['metadata']['name']} is still running: not started" in said[0], said
+    assert len(retrains()) == 1

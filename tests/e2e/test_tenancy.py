@@ -485,7 +485,9 @@ def test_only_who_may_promote_decides_what_is_served(cluster: Cluster, policies:
     writer = {"apiGroups": ["driftline.dev"], "resources": ["modelversions", "modelversions/status"], "verbs": verbs}
     deciders = {**writer, "resources": ["modelversions"], "verbs": ["register", "promote"]}
     serving = {**writer, "resources": ["trainingjobs", "inferenceservices"]}
-    for name, rules in {"mv-writer": [writer, serving], "mv-decider": [writer, serving, deciders]}.items():
+    services = {**writer, "resources": ["inferenceservices"]}
+    roles = {"mv-writer": [writer, serving], "mv-decider": [writer, serving, deciders], "isvc-writer": [services]}
+    for name, rules in roles.items():
         role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": name}}
         cluster.api.create(f"{rbac}/roles", {**role, "rules": rules})
     for user, kind, role in [
@@ -494,6 +496,7 @@ def test_only_who_may_promote_decides_what_is_served(cluster: Cluster, policies:
         ("ada", "ClusterRole", "edit"),
         ("ada", "Role", "mv-decider"),
         ("dave", "Role", "mv-decider"),  # decides what is served, may not create pods
+        ("ivy", "Role", "isvc-writer"),  # may write InferenceServices, not TrainingJobs
     ]:
         cluster.api.create(f"{rbac}/rolebindings", binding(user, kind, role))
     cluster.api.create(f"{rbac}/rolebindings", binding("alice", "Role", "mv-writer"))
@@ -539,6 +542,12 @@ def test_only_who_may_promote_decides_what_is_served(cluster: Cluster, policies:
     assert "alice may not promote modelversions" in as_user(cluster, namespace, "alice", *rollback)
     assert as_user(cluster, namespace, "ada", *rollback) == ""
     assert as_user(cluster, namespace, "alice", "label", "inferenceservice", "s", "tier=gold") == ""
+    # A retrain request runs a TrainingJob: only for who may create one.
+    retrain = ("annotate", "inferenceservice", "s", "driftline.dev/retrain=now")
+    said = as_user(cluster, namespace, "ivy", *retrain)
+    assert "metadata.annotations[driftline.dev/retrain]: a retrain runs a TrainingJob; ivy may not create" in said
+    assert as_user(cluster, namespace, "ivy", "label", "inferenceservice", "s", "tier=silver", "--overwrite") == ""
+    assert as_user(cluster, namespace, "alice", *retrain) == ""
     # A custom trainer reports its own metrics: promotion.auto with a template is promoting.
     auto = training(template=CUSTOM_POD, promotion={"auto": True})
     said = submit(cluster, namespace, auto, "alice")

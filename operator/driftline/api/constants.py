@@ -94,6 +94,10 @@ ANNOTATION_ROLLBACK: Final = f"{GROUP}/rollback"
 `status.previousVersion` and mark the current version RolledBack. Handled once per token
 (`status.lastRollbackRequest`)."""
 
+ANNOTATION_RETRAIN: Final = f"{GROUP}/retrain"
+"""On an InferenceService: any new token asks for a retrain from `spec.retrain.template` now (no cooldown), unless one
+is still running. Handled once per token (`status.lastRetrainRequest`)."""
+
 ANNOTATION_PROMOTE_VALUE: Final = "true"
 """The conventional value of ANNOTATION_PROMOTE."""
 
@@ -221,4 +225,5 @@ class Reason(StrEnum):
     INSUFFICIENT_SAMPLES = "InsufficientSamples"
     METRICS_UNAVAILABLE = "MetricsUnavailable"
     RETRAIN_STARTED = "RetrainStarted"
+    RETRAIN_REQUESTED = "RetrainRequested"
     RETRAIN_COOLDOWN = "RetrainCooldown"

@@ -153,6 +153,8 @@ class InferenceServiceStatus(StatusModel):
     """The newest rollouts, rollbacks and retrains, oldest first."""
     last_rollback_request: Annotated[str, Field(max_length=253)] | None = None
     """Value of the driftline.dev/rollback annotation last carried out; a different value is a new request."""
+    last_retrain_request: Annotated[str, Field(max_length=253)] | None = None
+    """Value of the driftline.dev/retrain annotation last handled; a different value is a new request."""
     conditions: Conditions = []
     """Ready, Progressing, Degraded, Drifted, and Reconciling/Stalled (kstatus)."""
     observed_generation: int | None = None

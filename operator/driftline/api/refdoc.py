@@ -6,7 +6,14 @@ import json
 import re
 from typing import Any
 
-from driftline.api.constants import ANNOTATION_PROMOTE, ANNOTATION_REJECT, ANNOTATION_ROLLBACK, API_VERSION, CATEGORY
+from driftline.api.constants import (
+    ANNOTATION_PROMOTE,
+    ANNOTATION_REJECT,
+    ANNOTATION_RETRAIN,
+    ANNOTATION_ROLLBACK,
+    API_VERSION,
+    CATEGORY,
+)
 from driftline.api.crd import KIND_DEFINITIONS, Kind, openapi_schema
 from driftline.api.schema import JsonSchema
 
@@ -25,9 +32,10 @@ value last carried out, so leaving the annotation in Git is harmless and changin
 | `{ANNOTATION_PROMOTE}: "true"` | ModelVersion | stage Production; the previous Production version becomes Archived |
 | `{ANNOTATION_REJECT}: "<reason>"` | ModelVersion | stage Rejected with that reason |
 | `{ANNOTATION_ROLLBACK}: "<token>"` | InferenceService | traffic back to `status.previousVersion` |
+| `{ANNOTATION_RETRAIN}: "<token>"` | InferenceService | a retrain from `spec.retrain.template` now (one at a time) |
 
-The value last carried out is in `status.lastPromoteRequest`, `status.lastRejectRequest` and
-`status.lastRollbackRequest`.
+The value last carried out is in `status.lastPromoteRequest`, `status.lastRejectRequest`,
+`status.lastRollbackRequest` and `status.lastRetrainRequest`.
 
 Each table below lists an object's fields; **required** fields are marked, defaults are what the API server fills in.
 """

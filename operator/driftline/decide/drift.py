@@ -408,3 +408,27 @@ def serving_follows(settings: DriftSpec, last: Mapping[str, Any] | None, plan: D
     failed readings) began or ended."""
     degraded_changed = (degraded(settings, last) is None) != (degraded(settings, plan.status) is None)
     return plan.action is DriftAction.ROLLBACK or degraded_changed
+
+
+@dataclass(frozen=True)
+class RetrainAsk:
+    """A person's retrain request (the driftline.dev/retrain annotation) and what comes of it."""
+
+    token: str
+    start: bool
+    """A TrainingJob is started now; otherwise the request is refused, said in a Warning Event, and not retried."""
+    message: str
+
+
+def retrain_request(
+    asked: str | None, last: str | None, retrain: RetrainSpec | None, retrains: Retrains
+) -> RetrainAsk | None:
+    """What a retrain request asks, or None when there is none or it was handled already. Unlike drift's own retrains
+    there is no cooldown (a person asked now), but still one retrain at a time."""
+    if not asked or asked == last:
+        return None
+    if retrain is None:
+        return RetrainAsk(asked, False, f"retrain requested ({asked}), but spec.retrain is empty: nothing to train")
+    if retrains.in_flight is not None:
+        return RetrainAsk(asked, False, f"retrain requested ({asked}) while {retrains.in_flight} is still running")
+    return RetrainAsk(asked, True, f"retrain requested ({asked})")

@@ -25,10 +25,10 @@ from driftline import config
 from driftline.api import constants as c
 from driftline.api.drift import DriftAction, DriftSpec
 from driftline.api.fields import parse_duration
-from driftline.api.inferenceservice import InferenceServiceSpec
+from driftline.api.inferenceservice import HistoryAction, InferenceServiceSpec
 from driftline.decide import conditions as conds
 from driftline.decide import drift, drift_metrics
-from driftline.decide.serving import RollBack
+from driftline.decide.serving import RollBack, history_entry
 from driftline.handlers import failpoints, inferenceservice, readings, registry, watches
 from driftline.handlers.locks import lock
 from driftline.k8s import events, objects
@@ -146,6 +146,56 @@ def read_and_act(namespace: str, name: str) -> tuple[float, bool]:
             (events.warning if note.warning else events.normal)(isvc, note.reason, note.message)
         _export(namespace, name, settings, plan.status)
         return interval, drift.serving_follows(settings, last, plan)
+
+
+@kopf.on.event(c.GROUP, c.VERSION, c.INFERENCE_SERVICE.plural, annotations={c.ANNOTATION_RETRAIN: kopf.PRESENT})
+async def on_retrain_request(body: kopf.Body, namespace: str | None, name: str, type: str | None, **_: Any) -> None:
+    """A person's retrain request (the annotation, once per value). Level-based: kopf's first listing after a restart
+    brings every annotated service here, and one whose request status already records is no news."""
+    if not namespace or type == "DELETED":
+        return
+    asked = (body.metadata.annotations or {}).get(c.ANNOTATION_RETRAIN)
+    if asked == (body.get("status") or {}).get("lastRetrainRequest"):
+        return
+    await asyncio.to_thread(carry_out_retrain_request, namespace, name)
+
+
+@reconciler("InferenceServiceRetrain")
+def carry_out_retrain_request(namespace: str, name: str) -> None:
+    with lock(("inferenceservice", namespace, name)):
+        isvc = watches.prime(namespace).services.get(namespace, name)
+        if isvc is None or isvc["metadata"].get("deletionTimestamp"):
+            return
+        try:
+            spec = InferenceServiceSpec.model_validate(isvc["spec"])
+        except ValidationError:
+            return  # the serving reconcile reports the spec as invalid
+        status = isvc.get("status") or {}
+        jobs = watches.retrains_of(namespace, name)
+        asked = (isvc["metadata"].get("annotations") or {}).get(c.ANNOTATION_RETRAIN)
+        ask = drift.retrain_request(
+            asked, status.get("lastRetrainRequest"), spec.retrain, drift.retrains_from(jobs, c.LABEL_RETRAIN)
+        )
+        if ask is None:
+            return
+        patch: dict[str, Any] = {"lastRetrainRequest": ask.token}
+        if not ask.start:
+            objects.patch_status(c.INFERENCE_SERVICE, namespace, name, patch)
+            events.warning(isvc, c.Reason.RETRAIN_REQUESTED, f"{ask.message}: not started")
+            return
+        active = status.get("activeVersion")
+        body = render_retrain.trainingjob(isvc, render_retrain.sequence(jobs), active, ask.message)
+        with contextlib.suppress(objects.AlreadyExists):  # made before a status write that was lost
+            objects.create(c.TRAINING_JOB, namespace, body)
+        job = str(body["metadata"]["name"])
+        entry = history_entry(
+            registry.now(), HistoryAction.RETRAIN, active, int(active or 0), c.Reason.RETRAIN_REQUESTED, ask.message
+        )
+        patch["history"] = [*(status.get("history") or []), entry][-c.HISTORY_CAP :]
+        if status.get("drift"):  # the drift readings record a retrain they do not know as drift's own: this one is not
+            patch["drift"] = {"lastRetrainJob": job}
+        objects.patch_status(c.INFERENCE_SERVICE, namespace, name, patch)
+        events.normal(isvc, c.Reason.RETRAIN_REQUESTED, f"started TrainingJob {job} ({ask.message})")
 
 
 def _start_retrain(isvc: dict[str, Any], jobs: list[dict[str, Any]], entry: dict[str, Any]) -> str:

@@ -1,5 +1,5 @@
 """`kubectl driftline`: get a service as a tree (--watch: refreshed in place) or a model as its versions, a version's
-lineage, a service's history and why it did what it did; promote, reject, roll back, pin and unpin.
+lineage, a service's history and why it did what it did; promote, reject, roll back, retrain, pin and unpin.
 
 Every read and write goes through kubectl itself, so the kubeconfig, --context, -n and the user's own rights apply
 exactly as they do to kubectl; each change is what a person could write in Git (an annotation), and is printed as
@@ -90,6 +90,8 @@ def parser() -> argparse.ArgumentParser:
         cmd.add_argument("modelversion")
     rollback = sub.add_parser("rollback", help="return a service to its previous version")
     rollback.add_argument("inferenceservice")
+    retrain = sub.add_parser("retrain", help="train a new version from the service's spec.retrain.template now")
+    retrain.add_argument("inferenceservice")
     for verb, about in (("history", "every decision a service recorded"), ("why", "the last decision and its inputs")):
         cmd = sub.add_parser(verb, help=about)
         cmd.add_argument("inferenceservice")
@@ -196,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         isvc = k.get("inferenceservices", ns.inferenceservice)
         print("\n".join(view.history_table(isvc) if ns.command == "history" else view.why(isvc)))
         return 0
+    if ns.command == "retrain":
+        return _annotate(k, "inferenceservice", ns.inferenceservice, "driftline.dev/retrain", token)
     if ns.command == "pin":
         return _pin(k, ns.inferenceservice, ns.version)
     if ns.command == "unpin":

@@ -358,3 +358,25 @@ def test_serving_reconciles_at_once_after_a_rollback_or_when_degraded_begins_or_
     settings = DriftSpec.model_validate({"consecutiveErrorLimit": 5})
     plan = DriftPlan(status={"consecutiveErrors": new_errors, "message": "down"}, conditions=[], action=action)
     assert serving_follows(settings, {"consecutiveErrors": last_errors, "message": "down"}, plan) is follows
+
+
+@pytest.mark.parametrize(
+    ("asked", "last", "retrain", "running", "want"),
+    [
+        (None, None, RETRAIN, None, None),  # nothing asked
+        ("t1", "t1", RETRAIN, None, None),  # handled already: leaving the annotation in Git is harmless
+        ("t2", "t1", RETRAIN, None, (True, "retrain requested (t2)")),  # a new value asks again, no cooldown
+        ("t2", None, RETRAIN, "bc-retrain-3", (False, "while bc-retrain-3 is still running")),  # one at a time
+        ("t2", None, None, None, (False, "spec.retrain is empty")),  # nothing to train
+    ],
+)
+def test_a_retrain_request_starts_one_once_per_value_and_never_two_at_once(
+    asked: str | None, last: str | None, retrain: RetrainSpec | None, running: str | None, want: Any
+) -> None:
+    from driftline.decide.drift import retrain_request
+
+    ask = retrain_request(asked, last, retrain, Retrains(in_flight=running))
+    if want is None:
+        assert ask is None
+    else:
+        assert ask is not None and ask.token == asked and ask.start is want[0] and want[1] in ask.message
