@@ -150,7 +150,8 @@ class DriftStatus(StatusModel):
     """When the current run of breaching readings began: the start of the drift, which tells whether it followed a
     roll forward (actions Rollback and Retrain)."""
     consecutive_errors: int = 0
-    """Failed readings in a row."""
+    """Failed readings in a row: counted exactly up to consecutiveErrorLimit (the service is Degraded there), then
+    written at most every 5 minutes, so a Prometheus that is down does not make every service write at every reading."""
     message: str | None = None
     """Details of the latest reading, e.g. why it failed."""
     last_action: DriftAction | None = None

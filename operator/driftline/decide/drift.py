@@ -109,12 +109,17 @@ REFRESH_SECONDS = 300.0
 """How stale status.drift.lastScrapeTime may grow while the readings change nothing else."""
 
 
-def worth_writing(last: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+def worth_writing(last: Mapping[str, Any], new: Mapping[str, Any], error_limit: int | None = None) -> bool:
     """Whether a reading's status.drift differs from the stored one in more than its time, or the stored time is
-    REFRESH_SECONDS old: at 1,000 quiet services a write per reading would be one every 30 ms."""
+    REFRESH_SECONDS old: at 1,000 quiet services a write per reading would be one every 30 ms. Failed readings count
+    exactly up to `error_limit` (the service is Degraded there); beyond it the count is refreshed with the time only,
+    or a Prometheus that is down would have every service write its status at every reading."""
 
     def facts(status: Mapping[str, Any]) -> dict[str, Any]:  # a None is a key the merge patch removed
-        return {k: v for k, v in status.items() if k != "lastScrapeTime" and v is not None}
+        out = {k: v for k, v in status.items() if k != "lastScrapeTime" and v is not None}
+        if error_limit is not None and int(out.get("consecutiveErrors") or 0) > error_limit:
+            out["consecutiveErrors"] = error_limit
+        return out
 
     if facts(last) != facts(new):
         return True
@@ -386,7 +391,9 @@ def overlay(phase: ServicePhase, conditions: list[Cond], why_degraded: str | Non
     return ServicePhase.DEGRADED, out
 
 
-def status_patch(old: Mapping[str, Any], plan: DriftPlan, conditions: list[dict[str, Any]]) -> dict[str, Any] | None:
+def status_patch(
+    old: Mapping[str, Any], plan: DriftPlan, conditions: list[dict[str, Any]], error_limit: int | None = None
+) -> dict[str, Any] | None:
     """The InferenceService status patch of a reading (`conditions`: the merged ones), or None when it changes
     nothing a reader needs (see worth_writing). History entries go in by time: one recorded after the fact goes
     where it happened."""
@@ -394,7 +401,7 @@ def status_patch(old: Mapping[str, Any], plan: DriftPlan, conditions: list[dict[
     if (
         not plan.history
         and same(old.get("conditions"), conditions)
-        and not worth_writing(old.get("drift") or {}, plan.status)
+        and not worth_writing(old.get("drift") or {}, plan.status, error_limit)
     ):
         return None
     if plan.history:

@@ -141,7 +141,7 @@ def read_and_act(namespace: str, name: str) -> tuple[float, bool]:
                 spec.model,
                 RollBack(leaving, plan.rollback_to, c.Reason.DRIFT_DETECTED, plan.rollback_message),
             )
-        _write(isvc, plan)
+        _write(isvc, plan, settings.consecutive_error_limit)
         for note in plan.events:
             (events.warning if note.warning else events.normal)(isvc, note.reason, note.message)
         _export(namespace, name, settings, plan.status)
@@ -235,10 +235,10 @@ def _read(isvc: dict[str, Any], spec: InferenceServiceSpec, settings: DriftSpec,
     return drift_metrics.combine(read)
 
 
-def _write(isvc: dict[str, Any], plan: drift.DriftPlan) -> None:
+def _write(isvc: dict[str, Any], plan: drift.DriftPlan, error_limit: int) -> None:
     meta, old = isvc["metadata"], isvc.get("status") or {}
     merged = conds.merge(old.get("conditions"), plan.conditions, meta.get("generation"), registry.now())
-    patch = drift.status_patch(old, plan, merged)
+    patch = drift.status_patch(old, plan, merged, error_limit)
     if patch is not None:
         objects.patch_status(c.INFERENCE_SERVICE, meta["namespace"], meta["name"], patch)
 

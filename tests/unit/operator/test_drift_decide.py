@@ -380,3 +380,23 @@ def test_a_retrain_request_starts_one_once_per_value_and_never_two_at_once(
         assert ask is None
     else:
         assert ask is not None and ask.token == asked and ask.start is want[0] and want[1] in ask.message
+
+
+def test_a_run_of_failed_readings_is_written_up_to_the_limit_then_only_with_the_refresh() -> None:
+    """A Prometheus that is down: each service counts its failures up to consecutiveErrorLimit (Degraded there), then
+    writes only when the refresh is due, not at every reading."""
+    s, down = spec(consecutiveErrorLimit=3), Reading(error="http://prometheus:9090: connection refused")
+    stored: dict[str, Any] = {}
+    written = []
+    for i in range(12):  # a reading every 10 s for two minutes
+        new = decide(s, None, down, stored, SERVED, NO_RETRAINS, at(10 * i)).status
+        if worth_writing(stored, new, s.consecutive_error_limit):
+            written.append(new["consecutiveErrors"])
+            stored = {k: v for k, v in new.items() if v is not None}
+    assert written == [1, 2, 3]  # past the limit nothing new to act on: the count rests at the limit
+    assert degraded(s, stored) is not None
+    # Five minutes on, the refresh writes the count read then; a reading that works again is written at once.
+    late = decide(s, None, down, stored, SERVED, NO_RETRAINS, at(10 * 3 + 300)).status
+    assert worth_writing(stored, late, s.consecutive_error_limit) and late["consecutiveErrors"] == 4
+    ok = decide(s, None, LOW, stored, SERVED, NO_RETRAINS, at(10 * 12)).status
+    assert ok["consecutiveErrors"] == 0 and worth_writing(stored, ok, s.consecutive_error_limit)
