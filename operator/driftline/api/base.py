@@ -123,6 +123,10 @@ class StatusModel(_CamelModel):
 
     model_config = ConfigDict(extra="ignore")
 
+    def api_fields(self) -> dict[str, Any]:
+        """The fields set on this piece, by their API names, as JSON: what a status merge patch carries."""
+        return self.model_dump(by_alias=True, exclude_unset=True, mode="json")
+
 
 class OpenModel(_CamelModel):
     """An object Driftline checks only in part (a pod template); fields it does not know are kept as they are."""

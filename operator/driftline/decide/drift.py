@@ -439,3 +439,18 @@ def retrain_request(
     if retrains.in_flight is not None:
         return RetrainAsk(asked, False, f"retrain requested ({asked}) while {retrains.in_flight} is still running")
     return RetrainAsk(asked, True, f"retrain requested ({asked})")
+
+
+def retrain_request_status(status: Mapping[str, Any], ask: RetrainAsk, job: str | None, now: str) -> dict[str, Any]:
+    """The InferenceService status patch that records `ask` as handled; with the TrainingJob `job` it started, the
+    history entry too, and, where drift is watched, the job as status.drift.lastRetrainJob (the readings record a
+    retrain they do not know as drift's own: this one is not)."""
+    patch: dict[str, Any] = {"lastRetrainRequest": ask.token}
+    if job is None:
+        return patch
+    active = status.get("activeVersion")
+    entry = history_entry(now, HistoryAction.RETRAIN, active, int(active or 0), Reason.RETRAIN_REQUESTED, ask.message)
+    patch["history"] = [*(status.get("history") or []), entry][-HISTORY_CAP:]
+    if status.get("drift"):
+        patch["drift"] = {"lastRetrainJob": job}
+    return patch

@@ -25,10 +25,10 @@ from driftline import config
 from driftline.api import constants as c
 from driftline.api.drift import DriftAction, DriftSpec
 from driftline.api.fields import parse_duration
-from driftline.api.inferenceservice import HistoryAction, InferenceServiceSpec
+from driftline.api.inferenceservice import InferenceServiceSpec
 from driftline.decide import conditions as conds
 from driftline.decide import drift, drift_metrics
-from driftline.decide.serving import RollBack, history_entry
+from driftline.decide.serving import RollBack
 from driftline.handlers import failpoints, inferenceservice, readings, registry, watches
 from driftline.handlers.locks import lock
 from driftline.k8s import events, objects
@@ -178,23 +178,18 @@ def carry_out_retrain_request(namespace: str, name: str) -> None:
         )
         if ask is None:
             return
-        patch: dict[str, Any] = {"lastRetrainRequest": ask.token}
         if not ask.start:
+            patch = drift.retrain_request_status(status, ask, None, registry.now())
             objects.patch_status(c.INFERENCE_SERVICE, namespace, name, patch)
             events.warning(isvc, c.Reason.RETRAIN_REQUESTED, f"{ask.message}: not started")
             return
-        active = status.get("activeVersion")
-        body = render_retrain.trainingjob(isvc, render_retrain.sequence(jobs), active, ask.message)
+        body = render_retrain.trainingjob(isvc, render_retrain.sequence(jobs), status.get("activeVersion"), ask.message)
         with contextlib.suppress(objects.AlreadyExists):  # made before a status write that was lost
             objects.create(c.TRAINING_JOB, namespace, body)
         job = str(body["metadata"]["name"])
-        entry = history_entry(
-            registry.now(), HistoryAction.RETRAIN, active, int(active or 0), c.Reason.RETRAIN_REQUESTED, ask.message
+        objects.patch_status(
+            c.INFERENCE_SERVICE, namespace, name, drift.retrain_request_status(status, ask, job, registry.now())
         )
-        patch["history"] = [*(status.get("history") or []), entry][-c.HISTORY_CAP :]
-        if status.get("drift"):  # the drift readings record a retrain they do not know as drift's own: this one is not
-            patch["drift"] = {"lastRetrainJob": job}
-        objects.patch_status(c.INFERENCE_SERVICE, namespace, name, patch)
         events.normal(isvc, c.Reason.RETRAIN_REQUESTED, f"started TrainingJob {job} ({ask.message})")
 
 

@@ -36,7 +36,7 @@ def stage_status(
         ModelVersionStatus(stage=stage, reason=message, observed_generation=mv["metadata"].get("generation")),
         *also,
     ):
-        patch.update(part.model_dump(by_alias=True, exclude_unset=True, mode="json"))
+        patch.update(part.api_fields())
     return {**patch, "conditions": cond_list}
 
 

@@ -33,7 +33,7 @@ def write(
     meta, old = obj["metadata"], obj.get("status") or {}
     fields: dict[str, Any] = {}
     for part in parts:
-        fields.update(dump(part))
+        fields.update(part.api_fields())
         unknown = [name for name in clear if name not in _api_names(type(part))]
         if unknown:
             raise ValueError(f"{type(part).__name__} has no field {', '.join(unknown)} to clear")
@@ -46,16 +46,11 @@ def write(
         events.warning(obj, warn[0], warn[1])
 
 
-def dump(part: StatusModel) -> dict[str, Any]:
-    """The fields set on `part`, by their API names, as JSON."""
-    return part.model_dump(by_alias=True, exclude_unset=True, mode="json")
-
-
 def checked(model: type[M], fields: Mapping[str, Any]) -> M:
     """`fields` (API names, as a decide module builds them) as the status model: raises if the model drops or
     changes anything, which the API server would otherwise prune or reject without a word to the reader."""
     part = model.model_validate(fields)
-    out = dump(part)
+    out = part.api_fields()
     if out != dict(fields):
         lost = {k: fields[k] for k in fields if out.get(k, _MISSING) != fields[k]}
         raise ValueError(f"{model.__name__} does not hold {lost!r} as given")

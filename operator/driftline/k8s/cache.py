@@ -234,9 +234,6 @@ def _retrain_of(job: Mapping[str, Any]) -> str | None:
     return ((job.get("metadata") or {}).get("labels") or {}).get(LABEL_INFERENCE_SERVICE)
 
 
-Listing = Callable[[], Iterable[dict[str, Any]]]
-
-
 class Listed(Protocol):
     """A listing that knows, once read, the revision it was read at (k8s.objects.Listing)."""
 
@@ -278,7 +275,7 @@ class Cache:
         self._priming: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def prime(self, namespace: str, listings: Iterable[tuple[Bodies | Versions, Listing]]) -> None:
+    def prime(self, namespace: str, listings: Iterable[tuple[Bodies | Versions, Snapshot]]) -> None:
         """Fill `namespace` from `listings` once: (where, how to list what goes there). Objects the watches delivered
         meanwhile stay if newer; a failed listing leaves the namespace to be filled at the next read."""
         if namespace in self._primed:

@@ -400,3 +400,17 @@ def test_a_run_of_failed_readings_is_written_up_to_the_limit_then_only_with_the_
     assert worth_writing(stored, late, s.consecutive_error_limit) and late["consecutiveErrors"] == 4
     ok = decide(s, None, LOW, stored, SERVED, NO_RETRAINS, at(10 * 12)).status
     assert ok["consecutiveErrors"] == 0 and worth_writing(stored, ok, s.consecutive_error_limit)
+
+
+def test_a_handled_retrain_request_is_recorded_and_a_started_one_in_the_history_and_drifts_last_job() -> None:
+    from driftline.decide.drift import RetrainAsk, retrain_request_status
+
+    status = {"activeVersion": 2, "history": [{"action": "RollForward"}], "drift": {"assessment": "Ok"}}
+    refused = RetrainAsk("t1", False, "retrain requested (t1) while bc-retrain-1 is still running")
+    assert retrain_request_status(status, refused, None, T0) == {"lastRetrainRequest": "t1"}
+    started = retrain_request_status(status, RetrainAsk("t2", True, "retrain requested (t2)"), "bc-retrain-2", T0)
+    assert started["lastRetrainRequest"] == "t2" and started["drift"] == {"lastRetrainJob": "bc-retrain-2"}
+    assert [h["action"] for h in started["history"]] == ["RollForward", "Retrain"]
+    assert (started["history"][-1]["reason"], started["history"][-1]["toVersion"]) == ("RetrainRequested", 2)
+    # Without drift watched, status.drift is left alone.
+    assert "drift" not in retrain_request_status({"activeVersion": 2}, RetrainAsk("t3", True, "x"), "j", T0)
