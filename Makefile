@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup k8s-bin seaweedfs prometheus gitops chromium test test-unit lint lock crds chart demo kind-up cluster-up cluster-down bench clean
+.PHONY: help setup k8s-bin seaweedfs prometheus gitops chromium test test-unit lint krew lock crds chart demo kind-up cluster-up cluster-down bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -35,6 +35,9 @@ test: setup k8s-bin seaweedfs prometheus gitops chromium  ## every test: unit, i
 
 test-unit: setup  ## only the fast unit tests (no cluster)
 	@$(PY) -m pytest -q -m unit
+
+krew: setup  ## the plugin's krew release: dist/krew/kubectl-driftline.tar.gz and its rendered manifest (reproducible)
+	@$(PY) hack/krew/package.py dist/krew
 
 lint: setup  ## ruff, mypy --strict on the packages, import-linter layering contracts
 	@$(VENV)/bin/ruff check .

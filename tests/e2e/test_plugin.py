@@ -3,7 +3,9 @@ against a served model on the real control plane."""
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -13,12 +15,36 @@ from typing import Any
 import pytest
 
 from tests.conftest import Cluster
-from tests.e2e.test_serving import DIS, MODEL, dis, served  # noqa: F401  (served: the fixture)
-from tests.e2e.test_training import trainingjob
+from tests.e2e.test_serving import DIS, MODEL, dis, ready_at, served  # noqa: F401  (served: the fixture)
+from tests.e2e.test_training import trainingjob, versions
 from tests.operator_proc import OperatorProcess
 
 pytestmark = pytest.mark.e2e
 PLUGIN_DIR = Path(sys.executable).parent  # where the package installed kubectl-driftline
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "plugin"
+"""What each verb prints, whole (stdout, then stderr after a `--- stderr` line), with what differs from run to run
+replaced by a placeholder. DRIFTLINE_UPDATE_GOLDEN=1 rewrites them; review the diff before committing it."""
+VOLATILE = [
+    (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"), "YYYY-MM-DDTHH:MM:SSZ"),  # timestamps, request tokens
+    (re.compile(r"\b[0-9a-f]{12}(?:[0-9a-f]{52})?\b"), lambda m: "#" * len(m[0])),  # digests, whole or cut to 12
+    (re.compile(r"(?<=/registry/breast-cancer/)([a-z0-9-]+)-[0-9a-f]{8}\b"), r"\1-########"),  # a run: job uid
+]
+"""Same width as what they replace, so the columns of a table stay aligned in the file."""
+
+
+def check_golden(name: str, out: subprocess.CompletedProcess[str], ns: str) -> None:
+    """`out` printed what tests/data/plugin/NAME.txt holds, once the namespace and VOLATILE are replaced."""
+    text = out.stdout + (f"--- stderr\n{out.stderr}" if out.stderr else "")
+    text = text.replace(ns, "<namespace>")
+    for pattern, placeholder in VOLATILE:
+        text = pattern.sub(placeholder, text)
+    path = GOLDEN / f"{name}.txt"
+    if os.environ.get("DRIFTLINE_UPDATE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    want = path.read_text() if path.exists() else ""
+    diff = "".join(difflib.unified_diff(want.splitlines(True), text.splitlines(True), str(path), "printed"))
+    assert text == want, f"kubectl driftline {name}: output differs from its golden file\n{diff}"
 
 
 def kubectl(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
@@ -37,10 +63,12 @@ def test_kubectl_driftline_shows_a_service_and_a_model_and_rolls_back_with_a_git
     out = kubectl(cluster, "driftline", "-n", ns, "get", "inferenceservice", "bc")
     assert out.returncode == 0, out.stderr
     assert "Phase:     Ready" in out.stdout and "└── stable: breast-cancer-v1 (version 1, Production" in out.stdout
+    check_golden("get-inferenceservice", out, ns)
     out = kubectl(cluster, "driftline", "-n", ns, "get", "model", MODEL)
     assert out.returncode == 0, out.stderr
     header, row = out.stdout.splitlines()[:2]
     assert header.startswith("VERSION") and row.split()[:2] == ["1", "Production"] and row.endswith("bc")
+    check_golden("get-model", out, ns)
     out = kubectl(cluster, "driftline", "get", "model", MODEL, "-A", "-o", "wide")  # every namespace, wide
     assert out.returncode == 0, out.stderr
     header, *rows = out.stdout.splitlines()
@@ -65,6 +93,7 @@ def test_kubectl_driftline_shows_a_service_and_a_model_and_rolls_back_with_a_git
     assert "├── params: max_iter=5000, random_state=42" in lines, lines
     assert any(x.startswith("├── dataset: sklearn://breast_cancer sha256 ") for x in lines), lines
     assert lines[-1] == "└── served by: bc (stable)", lines
+    check_golden("lineage", out, ns)
 
     # Managed by Argo CD: the change is made, and the person is told to make it in Git too, with the YAML.
     tracking = "argocd.argoproj.io/tracking-id=models:driftline.dev/InferenceService:ml/bc"
@@ -74,6 +103,7 @@ def test_kubectl_driftline_shows_a_service_and_a_model_and_rolls_back_with_a_git
     assert "is managed by Argo CD" in out.stderr and "driftline.dev/rollback:" in out.stderr
     asked = dis(cluster, ns, "bc")["metadata"]["annotations"]["driftline.dev/rollback"]
     assert asked and asked in out.stderr  # the same token as the YAML printed for Git
+    check_golden("rollback-gitops", out, ns)
     # Nothing to return to yet (only v1 has served): the operator says so, as for a rollback asked in Git.
     warned = cluster.wait_for(
         "the refused rollback told",
@@ -87,23 +117,31 @@ def test_kubectl_driftline_shows_a_service_and_a_model_and_rolls_back_with_a_git
     assert "no previous version to return to" in warned[0]
     out = kubectl(cluster, "driftline", "-n", ns, "history", "bc")
     assert out.returncode == 0 and out.stdout.splitlines()[1].split()[1] == "RollForward", out.stdout
+    check_golden("history", out, ns)
     out = kubectl(cluster, "driftline", "-n", ns, "why", "bc")
     assert out.returncode == 0 and out.stdout.startswith("Last decision: RollForward (version 1)"), out.stdout
+    check_golden("why", out, ns)
     # A pin is the spec a person would write in Git; unpin removes it.
     out = kubectl(cluster, "driftline", "-n", ns, "pin", "bc", "1")
     assert out.returncode == 0 and "spec:\n  version: 1" in out.stderr  # managed by Argo CD: the YAML for Git
+    check_golden("pin-gitops", out, ns)
     assert dis(cluster, ns, "bc")["spec"]["version"] == 1
-    assert kubectl(cluster, "driftline", "-n", ns, "unpin", "bc").returncode == 0
+    out = kubectl(cluster, "driftline", "-n", ns, "unpin", "bc")
+    assert out.returncode == 0, out.stderr
+    check_golden("unpin-gitops", out, ns)
     assert "version" not in dis(cluster, ns, "bc")["spec"]
     # kubectl's own errors come through, with a failing exit code.
     out = kubectl(cluster, "driftline", "-n", ns, "get", "dis", "no-such-service")
     assert out.returncode != 0 and 'inferenceservices.driftline.dev "no-such-service" not found' in out.stderr
+    check_golden("get-not-found", out, ns)
 
     # retrain: a new TrainingJob from spec.retrain.template now, once per request, never two at once.
-    template = trainingjob("unused", "sklearn.linear_model.LogisticRegression", {"max_iter": 5000})["spec"]
+    # The retrain is promoted by hand below (promotion.auto off), so the same run covers promote and reject.
+    template = trainingjob("unused", "sklearn.linear_model.LogisticRegression", {"max_iter": 5000}, auto=False)["spec"]
     cluster.api.patch(f"{DIS.format(ns=ns)}/bc", {"spec": {"retrain": {"template": template}}}, "merge")
     out = kubectl(cluster, "driftline", "-n", ns, "retrain", "bc")
     assert out.returncode == 0 and "driftline.dev/retrain:" in out.stderr, out.stderr  # managed by Argo CD: the YAML
+    check_golden("retrain-gitops", out, ns)
     asked = dis(cluster, ns, "bc")["metadata"]["annotations"]["driftline.dev/retrain"]
     jobs = f"/apis/driftline.dev/v1alpha1/namespaces/{ns}/trainingjobs"
 
@@ -130,3 +168,35 @@ def test_kubectl_driftline_shows_a_service_and_a_model_and_rolls_back_with_a_git
     )
     assert f"while {job['metadata']['name']} is still running: not started" in said[0], said
     assert len(retrains()) == 1
+
+    # The retrain's version: a Candidate, promoted by a person (served), rolled back, then rejected.
+    cluster.wait_for("v2 registered", lambda: versions(cluster, ns).get(f"{MODEL}-v2"), timeout=180)
+    out = kubectl(cluster, "driftline", "-n", ns, "get", "model", MODEL)
+    assert out.returncode == 0 and out.stdout.splitlines()[1].split()[:2] == ["2", "Candidate"], out.stdout
+    check_golden("get-model-new-version", out, ns)
+    out = kubectl(cluster, "driftline", "-n", ns, "promote", f"{MODEL}-v2")
+    assert out.returncode == 0, out.stderr
+    check_golden("promote", out, ns)
+    cluster.wait_for("bc Ready on v2", ready_at(cluster, ns, "bc", 2), timeout=120)
+    out = kubectl(cluster, "driftline", "-n", ns, "get", "dis", "bc")
+    assert out.returncode == 0 and "├── stable: breast-cancer-v2 (version 2, Production" in out.stdout, out.stdout
+    check_golden("get-inferenceservice-promoted", out, ns)
+    out = kubectl(cluster, "driftline", "-n", ns, "rollback", "bc")
+    assert out.returncode == 0, out.stderr
+    cluster.wait_for("bc Ready on v1 again", ready_at(cluster, ns, "bc", 1), timeout=120)
+    out = kubectl(cluster, "driftline", "-n", ns, "history", "bc")
+    assert out.returncode == 0 and out.stdout.splitlines()[-1].split()[1] == "Rollback", out.stdout
+    check_golden("history-rolled-back", out, ns)
+    out = kubectl(cluster, "driftline", "-n", ns, "why", "bc")
+    assert out.returncode == 0 and out.stdout.startswith("Last decision: Rollback (version 2 -> 1)"), out.stdout
+    check_golden("why-rolled-back", out, ns)
+    out = kubectl(cluster, "driftline", "-n", ns, "reject", f"{MODEL}-v2")
+    assert out.returncode == 0, out.stderr
+    check_golden("reject", out, ns)
+    cluster.wait_for("v2 rejected", lambda: versions(cluster, ns)[f"{MODEL}-v2"]["status"].get("stage") == "Rejected")
+    out = kubectl(cluster, "driftline", "-n", ns, "get", "model", MODEL, "-o", "wide")
+    assert out.returncode == 0, out.stderr
+    check_golden("get-model-wide", out, ns)
+    out = kubectl(cluster, "driftline", "-n", ns, "lineage", f"{MODEL}-v2")  # a retrain's lineage names who asked
+    assert out.returncode == 0 and "a retrain by InferenceService bc while it served version 1" in out.stdout
+    check_golden("lineage-retrain", out, ns)
