@@ -175,3 +175,22 @@ def test_colour_marks_good_green_under_way_yellow_and_bad_red_and_leaves_the_res
     assert lines[0] == "Phase:     \x1b[31mDegraded\x1b[0m (x)"
     assert "\x1b[32mProduction\x1b[0m" in lines[1]
     assert lines[2] == "Name:      Readyish"  # whole words only
+
+
+def test_a_service_shows_the_image_it_runs_and_an_image_that_failed() -> None:
+    isvc = {
+        "metadata": {"name": "bc", "namespace": "ml"},
+        "spec": {"model": "breast-cancer", "image": "registry.invalid/x:9"},
+        "status": {
+            "phase": "Degraded",
+            "activeVersion": 1,
+            "image": "driftline/runtime:0.2.0",
+            "failedImage": {"image": "registry.invalid/x:9", "version": 1, "reason": "ProgressDeadlineExceeded",
+                            "message": "pod bc-1: ErrImageNeverPull", "time": "2026-01-01T00:00:00Z"},
+        },
+    }  # fmt: skip
+    lines = view.service_tree(isvc, [mv(1, "Production")])
+    assert "Image:     driftline/runtime:0.2.0" in lines
+    assert (
+        "Failed:    image registry.invalid/x:9 undone (ProgressDeadlineExceeded): pod bc-1: ErrImageNeverPull" in lines
+    )

@@ -61,6 +61,8 @@ LABEL_RETRAIN: Final = f"{GROUP}/retrain"
 
 COMPONENT_TRAINER: Final = "trainer"
 COMPONENT_SERVER: Final = "server"
+SERVER_CONTAINER: Final = "server"
+"""The model server's container in a serving pod."""
 TRACK_STABLE: Final = "stable"
 TRACK_CANARY: Final = "canary"
 
@@ -115,6 +117,9 @@ ANNOTATION_RETRAIN_REASON: Final = f"{GROUP}/retrain-reason"
 ANNOTATION_PREVIOUS_VERSION: Final = f"{GROUP}/previous-version"
 """On a serving Deployment: the version it served before the current one, written in the same patch that changes
 the version, so where a rollback returns to survives a lost status write."""
+ANNOTATION_PREVIOUS_IMAGE: Final = f"{GROUP}/previous-image"
+"""On a stable Deployment moving its version to another runtime image: the image to go back to if the new one fails
+(kept until the move's rollout completes, written in the patch that changes the image)."""
 ANNOTATION_SPEC_HASH: Final = f"{GROUP}/spec-hash"
 """On a Deployment or Service the operator renders: a hash of the rendered manifest, so an unchanged child is never
 patched (no writes at steady state)."""
@@ -215,6 +220,8 @@ class Reason(StrEnum):
     ANALYSIS_INCONCLUSIVE = "AnalysisInconclusive"
     ANALYSIS_PAUSED = "AnalysisPaused"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+    IMAGE_MOVE = "ImageMove"
+    IMAGE_ROLLED_BACK = "ImageRolledBack"
     ROLLBACK_REQUESTED = "RollbackRequested"
     AVAILABLE = "Available"
     UNAVAILABLE = "Unavailable"

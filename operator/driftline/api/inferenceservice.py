@@ -49,7 +49,9 @@ class InferenceServiceSpec(ApiModel):
     resources: ResourceRequirements | None = None
     """Resources of each serving container."""
     image: ImageRef | None = None
-    """Serving image; the operator's runtime image when empty."""
+    """Runtime image for every version served; when empty, each version's own (the image that trained it), else the
+    operator's runtime image. A change moves the served version to it as a rolling update, back to the image before
+    (status.failedImage) if its pods are not available within rollout.progressDeadlineSeconds."""
     pod: PodSettings | None = None
     """Where and how the serving pods run, stable and canary alike: labels, annotations, imagePullSecrets,
     nodeSelector, tolerations, affinity, topologySpreadConstraints, priorityClassName. Empty fields take the chart's
@@ -67,6 +69,11 @@ class InferenceServiceSpec(ApiModel):
     storage: StorageSpec | None = None
     """How the serving pods reach object storage: a version stored at s3:// is fetched into each pod before its
     server starts, with these settings."""
+
+    def serving_image(self, version_image: str | None, runtime_image: str) -> str:
+        """The image a version serves with: the service's own, else the version's (the runtime image that trained
+        it), else the operator's current runtime image, so a new default moves only versions that name none."""
+        return self.image or version_image or runtime_image
 
     @rule(
         "!has(self.drift) || self.drift.action != 'Retrain' || has(self.retrain)",
@@ -105,6 +112,8 @@ class HistoryAction(StrEnum):
     CANARY_PROMOTED = "CanaryPromoted"
     CANARY_ABORTED = "CanaryAborted"
     RETRAIN = "Retrain"
+    IMAGE_MOVE = "ImageMove"
+    IMAGE_ROLLBACK = "ImageRollback"
 
 
 class HistoryEntry(StatusModel):
@@ -113,7 +122,7 @@ class HistoryEntry(StatusModel):
     time: Timestamp
     """When it happened."""
     action: HistoryAction
-    """RollForward, Rollback, CanaryStarted, CanaryPromoted, CanaryAborted or Retrain."""
+    """RollForward, Rollback, CanaryStarted, CanaryPromoted, CanaryAborted, Retrain, ImageMove or ImageRollback."""
     from_version: int | None = None
     """Version served before."""
     to_version: int | None = None
@@ -122,6 +131,21 @@ class HistoryEntry(StatusModel):
     """CamelCase reason, e.g. AnalysisFailed, DriftDetected, RollbackRequested."""
     message: str | None = None
     """Details for people, e.g. the failed measurement and its threshold."""
+
+
+class FailedImage(StatusModel):
+    """A runtime image the service was moved to that did not serve its version, so the operator moved it back."""
+
+    image: ImageRef
+    """The image that failed."""
+    version: int
+    """The version it was to serve."""
+    reason: Annotated[str, Field(max_length=128)]
+    """Why it was moved back, e.g. ProgressDeadlineExceeded."""
+    message: Annotated[str, Field(max_length=1024)] = ""
+    """What failed: the rollout's and the pods' own words."""
+    time: Timestamp
+    """When it was moved back."""
 
 
 class InferenceServiceStatus(StatusModel):
@@ -137,6 +161,11 @@ class InferenceServiceStatus(StatusModel):
     """Version under canary, if any."""
     canary_weight: int | None = None
     """Traffic share of the canary, in percent."""
+    image: ImageRef | None = None
+    """Runtime image the stable pods run."""
+    failed_image: FailedImage | None = None
+    """The image spec.image names, when it failed to serve and the service went back to the image before it; cleared
+    when spec.image changes."""
     url: str | None = None
     """In-cluster URL of the predict endpoint for spec.protocol."""
     replicas: int | None = None

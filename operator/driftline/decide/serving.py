@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from driftline.api.constants import HISTORY_CAP, ConditionType, Reason
+from driftline.api.constants import ANNOTATION_PREVIOUS_IMAGE, HISTORY_CAP, SERVER_CONTAINER, ConditionType, Reason
 from driftline.api.inferenceservice import HistoryAction, InferenceServiceSpec, ServicePhase
 from driftline.api.modelversion import BAD_STAGES, Stage
 from driftline.api.rollout import RolloutStrategy
@@ -96,6 +96,15 @@ class Rollout:
     rolled_out: bool = False
     """The Deployment controller reported the current template's rollout done (NewReplicaSetAvailable)."""
     progress_message: str = ""
+    image: str | None = None
+    """The server container's image in the current template."""
+    previous_image: str | None = None
+    """The image a move of the same version to `image` returns to if it fails (decide.images)."""
+
+    @property
+    def moving_image(self) -> bool:
+        """The current rollout moves the same version to another image (decide.images)."""
+        return self.previous_image is not None and self.previous_image != self.image
 
     @property
     def observed(self) -> bool:
@@ -125,7 +134,10 @@ def observe_deployment(dep: Mapping[str, Any] | None, version_label: str, previo
     if dep is None:
         return None
     meta, spec, status = dep.get("metadata") or {}, dep.get("spec") or {}, dep.get("status") or {}
-    labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    template = spec.get("template") or {}
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    containers = (template.get("spec") or {}).get("containers") or []
+    server: Mapping[str, Any] = next((x for x in containers if x.get("name") == SERVER_CONTAINER), {})
     conditions = status.get("conditions") or []
     progressing: Mapping[str, Any] = next((c for c in conditions if c.get("type") == "Progressing"), {})
     return Rollout(
@@ -142,6 +154,8 @@ def observe_deployment(dep: Mapping[str, Any] | None, version_label: str, previo
         and progressing.get("reason") == "ProgressDeadlineExceeded",
         rolled_out=progressing.get("reason") == "NewReplicaSetAvailable",
         progress_message=str(progressing.get("message") or ""),
+        image=server.get("image"),
+        previous_image=(meta.get("annotations") or {}).get(ANNOTATION_PREVIOUS_IMAGE),
     )
 
 
@@ -291,6 +305,7 @@ def _rollback(
         rollout is not None
         and rollout.observed
         and rollout.deadline_exceeded
+        and not rollout.moving_image  # the version is not at fault: decide.images goes back to the image before
         and rollout.version == current
         and leaving is not None
         and to is not None

@@ -26,10 +26,16 @@ from pydantic import ValidationError
 
 from driftline import config, telemetry
 from driftline.api import constants as c
-from driftline.api.inferenceservice import HistoryEntry, InferenceServiceSpec, InferenceServiceStatus, ServicePhase
+from driftline.api.inferenceservice import (
+    FailedImage,
+    HistoryEntry,
+    InferenceServiceSpec,
+    InferenceServiceStatus,
+    ServicePhase,
+)
 from driftline.api.modelversion import Stage
 from driftline.config import OperatorConfig
-from driftline.decide import authorship, canary, drift, pods, promotion, serving
+from driftline.decide import authorship, canary, drift, images, pods, promotion, serving
 from driftline.decide import conditions as conds
 from driftline.handlers import authors, failpoints, hints, podstart, readings, recheck, registry, watches
 from driftline.handlers import canary as canary_handler
@@ -211,6 +217,7 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
     )
     if plan.roll_back is not None:
         mark_rolled_back(ns, spec.model, plan.roll_back)
+    iplan = images.for_plan(plan, spec, rollout, status, cfg.runtime_image, now, stuck.text() if stuck else None)
     cplan = None
     if plan.step is serving.Step.CANARY and plan.canary is not None and plan.serve is not None:
         if canary_dep is None:  # about to be made: the name may be someone else's Deployment's
@@ -223,7 +230,9 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
     if canary_dep is not None and settled.delete_canary:
         objects.delete_deployment(ns, canary_dep["metadata"]["name"])
     if stable is not None and plan.step is not serving.Step.KEEP:
-        body = _deployment(isvc, spec, cfg, stable, previous_version=previous)
+        body = _deployment(
+            isvc, spec, cfg, stable, previous_version=previous, image=iplan.image, previous_image=iplan.previous_image
+        )
         if render.needs_update(dep, body):
             _announce_revert(isvc, "Deployment", dep, body)
             dep = objects.apply_deployment(body)
@@ -236,13 +245,14 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
         objects.apply_pdb(pdb_body)
     elif pdb_body is None and pdb is not None:
         objects.delete_pdb(ns, pdb["metadata"]["name"])
-    notes = [*plan.events, *(cplan.events if cplan is not None else [])]
+    notes = [*plan.events, *iplan.events, *(cplan.events if cplan is not None else [])]
     for note in notes:
         (events.warning if note.warning else events.normal)(isvc, note.reason, note.message)
 
     dep_status = (dep or {}).get("status") or {}
     phase, conditions = drift.overlay(plan.phase, plan.conditions, drift.degraded(spec.drift, status.get("drift")))
     conditions = canary.overlay(conditions, cplan)
+    phase, conditions = images.overlay(phase, conditions, iplan)
     not_starting = None
     if phase is ServicePhase.PROGRESSING and pods.worth_reading(_observe(dep), _observe(canary_dep)):
         # The deadline's diagnosis, if there was one: the pods are listed once.
@@ -250,7 +260,7 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
     phase, conditions = pods.overlay(phase, conditions, not_starting)
     if not_starting is not None and _ready_text(status) != not_starting.text():
         events.warning(isvc, not_starting.reason, not_starting.text())
-    history = [*plan.history, *(cplan.history if cplan is not None else [])][-c.HISTORY_CAP :]
+    history = [*plan.history, *iplan.history, *(cplan.history if cplan is not None else [])][-c.HISTORY_CAP :]
     # Built from the status model, so a field's name is checked by mypy, not found missing in the cluster later.
     served = InferenceServiceStatus(
         active_version=active,
@@ -261,9 +271,12 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
         selector=render.selector_string(isvc),
         history=[HistoryEntry.model_validate(entry) for entry in history],
         last_rollback_request=plan.last_rollback_request,
+        image=live.image if (live := _observe(dep)) is not None else None,
+        failed_image=FailedImage.model_validate(iplan.failed) if iplan.failed else None,
     )
     canary_part = status_writer.checked(InferenceServiceStatus, settled.status)
-    _write_status(isvc, phase, conditions, served, canary_part, clear=("canaryVersion", "canaryWeight"))
+    cleared = ("canaryVersion", "canaryWeight", *(() if iplan.failed else ("failedImage",)))
+    _write_status(isvc, phase, conditions, served, canary_part, clear=cleared)
     if dep is not None:
         _seen_deployments[dep["metadata"]["uid"]] = _facts(dep)
     if (seconds := serving.look_again_in(phase)) is not None:

@@ -42,6 +42,13 @@ def service_tree(isvc: Mapping[str, Any], versions: Sequence[Mapping[str, Any]])
     if st.get("url"):
         lines.append(f"URL:       {st['url']}")
     lines.append(f"Strategy:  {(spec.get('rollout') or {}).get('strategy', 'Rolling')}")
+    if st.get("image"):
+        lines.append(f"Image:     {st['image']}")
+    if st.get("failedImage"):
+        failed = st["failedImage"]
+        lines.append(
+            f"Failed:    image {failed.get('image')} undone ({failed.get('reason')}): {failed.get('message', '')}"
+        )
     lines.append("")
     lines.append(f"⟳ {meta['name']}")
     parts: list[str] = []

@@ -145,9 +145,7 @@ def _labels(isvc: dict[str, Any], spec: InferenceServiceSpec) -> dict[str, str]:
 
 
 def serving_image(spec: InferenceServiceSpec, version: Artifact, runtime_image: str) -> str:
-    """The service's own image, else the one that serves this version (the runtime image that trained it), else the
-    operator's current runtime image: a new default moves only versions that do not say."""
-    return spec.image or version.image or runtime_image
+    return spec.serving_image(version.image, runtime_image)
 
 
 def deployment(
@@ -161,17 +159,21 @@ def deployment(
     replicas: int | None = None,
     trusted_keys: str | None = None,
     pod_defaults: PodSettings | None = None,
+    image: str | None = None,
+    previous_image: str | None = None,
 ) -> dict[str, Any]:
     """The Deployment serving `version`: the stable one (spec.replicas), or a canary's (`replicas`). RollingUpdate with
     maxUnavailable 0 and maxSurge 1: a new pod must be ready before an old one goes, so a roll forward (or back) never
-    drops capacity. With `trusted_keys` (PEM public keys) the server loads only an artifact signed by one of them."""
+    drops capacity. With `trusted_keys` (PEM public keys) the server loads only an artifact signed by one of them.
+    `image` overrides the image the spec and version choose (decide.images: a failed move keeps the one before);
+    `previous_image` is where a move to another image returns if it fails."""
     meta = isvc["metadata"]
-    image = serving_image(spec, version, runtime_image)
+    image = image or serving_image(spec, version, runtime_image)
     labels = {**_labels(isvc, spec), c.LABEL_TRACK: track}
     pod_labels = {**labels, c.LABEL_VERSION: str(version.version), c.LABEL_APP_VERSION: str(version.version)}
     probe_port = PORT_NAME
     container: dict[str, Any] = {
-        "name": "server",
+        "name": c.SERVER_CONTAINER,
         "image": image,
         "args": server_args(spec, version),
         "ports": [{"name": PORT_NAME, "containerPort": spec.port, "protocol": "TCP"}],
@@ -209,6 +211,8 @@ def deployment(
     annotations: dict[str, str] = {}
     if previous_version is not None:
         annotations[c.ANNOTATION_PREVIOUS_VERSION] = str(previous_version)
+    if previous_image is not None and previous_image != image:
+        annotations[c.ANNOTATION_PREVIOUS_IMAGE] = previous_image
     body = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
