@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup k8s-bin seaweedfs prometheus gitops chromium test test-unit lint krew lock crds chart demo kind-up cluster-up cluster-down bench clean
+.PHONY: help setup k8s-bin seaweedfs prometheus gitops chromium images test test-unit lint krew lock crds chart demo kind-up cluster-up cluster-down bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -21,6 +21,9 @@ seaweedfs:  ## SeaweedFS (the S3 server models are stored in) built from its Go 
 prometheus:  ## Prometheus from Debian for the drift tests (cached)
 	@bash hack/fetch-prometheus.sh >/dev/null
 
+images:  ## both images from their Dockerfiles with podman (or docker), cached by content; stand-in Python bases from Debian where the official image cannot be pulled; dist/images.json records their ids
+	@bash hack/images.sh >/dev/null
+
 chromium:  ## Debian's Chromium for the demo report's browser test (apt-get, once per machine)
 	@bash hack/fetch-chromium.sh >/dev/null
 
@@ -30,7 +33,7 @@ gitops:  ## Lua 5.1 from Debian and the kstatus CLI from Go modules, for the Git
 
 # Two workers, a module's tests on one (its operator fixture): each worker starts its own control plane. Most e2e time
 # is waiting on pods, timers and scrapes, so two halves the wall time on 2 cores (measured 23 -> 15 min).
-test: setup k8s-bin seaweedfs prometheus gitops chromium  ## every test: unit, integration and e2e against the real local control plane
+test: setup k8s-bin seaweedfs prometheus gitops chromium images  ## every test: unit, integration and e2e against the real local control plane
 	@$(PY) -m pytest -q -n 2 --dist loadfile
 
 test-unit: setup  ## only the fast unit tests (no cluster)
