@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,6 +20,7 @@ import urllib3
 from driftline.devcluster import binaries, procs
 from driftline.devcluster.kubeconfig import write_kubeconfig
 from driftline.devcluster.pki import Pki, create_pki
+from driftline.devcluster.podrunner import oci, oci_io
 
 SERVICE_CIDR = "10.96.0.0/16"  # allocation only: nothing routes there on this machine, nothing is sent there
 KUBERNETES_SERVICE_IP = "10.96.0.1"
@@ -68,6 +70,7 @@ class LocalCluster:
         nodes: int = DEFAULT_NODES,
         controllers: bool = True,
         apiserver: tuple[Path, str] | None = None,
+        containers: bool = False,
     ) -> None:
         """`controllers=False`: etcd and the API server only (what validating objects needs). `apiserver`: another
         kube-apiserver binary and its version (binaries.min_apiserver(): the oldest Kubernetes Driftline supports)."""
@@ -77,6 +80,7 @@ class LocalCluster:
             raise ValueError("the pod runner needs the controllers (its pods come from Deployments and Jobs)")
         self.dir = Path(directory).resolve()
         self.pod_runner = pod_runner
+        self.containers = containers  # container mode: the project's images run as real OCI containers (podman)
         self.controllers = controllers
         self.apiserver = apiserver
         self.nodes = NODE_NAMES[:nodes]
@@ -171,6 +175,8 @@ class LocalCluster:
         leftovers = procs.marked_pids(self.dir)
         if leftovers:
             procs.terminate(leftovers, grace=3.0)
+        if shutil.which("podman"):  # containers a runner stopped too late for (or a killed one) left running
+            oci_io.remove_labelled(f"{oci.CLUSTER_LABEL}={self.dir}")
         if state:
             state.pids = {}
             self.state = state
@@ -329,6 +335,7 @@ class LocalCluster:
             "--pod-ip-prefix",
             self.state.pod_ip_prefix,
             *([] if index == 0 else ["--no-provision"]),
+            *(["--containers"] if self.containers else []),
         ]
         p = procs.spawn(argv, cluster_dir=self.dir, log=logs / f"pod-runner-{node}.log")
         self._record(f"pod-runner-{node}", p.pid)

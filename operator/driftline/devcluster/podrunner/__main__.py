@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--node-index", type=int, default=0, help="which of the cluster's nodes: its range of pod IPs")
     p.add_argument("--volumes-root", type=Path, help="where claims' directories live, shared by every node")
     p.add_argument("--no-provision", action="store_true", help="another runner of the cluster provisions claims")
+    p.add_argument("--containers", action="store_true", help="run the project's images as OCI containers (podman)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runner = Runner(
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         node_index=args.node_index,
         volumes_root=args.volumes_root.resolve() if args.volumes_root else None,
         provision=not args.no_provision,
+        containers=args.containers,
     )
 
     def stop(_sig: int, _frame: FrameType | None) -> None:

@@ -61,6 +61,7 @@ class Runner:
         node_index: int = 0,
         volumes_root: Path | None = None,
         provision: bool = True,
+        containers: bool = False,
     ) -> None:
         self.api = KubeApi(kubeconfig, user_agent="driftline-pod-runner")
         doc = yaml.safe_load(kubeconfig.read_text())
@@ -72,6 +73,7 @@ class Runner:
         self.ips = IpPool(ip_prefix, node_index)
         self.volumes_root = volumes_root or root / "volumes"
         self.provision = provision  # one runner of a cluster provisions; every runner attaches for its node
+        self.containers = containers
         self.in_use: tuple[str, ...] | None = None
         self.pods: dict[str, dict[str, Any]] = {}  # uid -> latest object seen
         self.sandboxes: dict[str, PodSandbox] = {}
@@ -230,6 +232,7 @@ class Runner:
                 self.cluster_dir,
                 event=functools.partial(self.event, pod),
                 wake=self.wake,
+                containers=self.containers,
             )
             try:
                 sandbox.setup()

@@ -18,7 +18,7 @@ from typing import Any
 from driftline.devcluster import procs
 from driftline.devcluster.kubeapi import KubeApi
 from driftline.devcluster.kubeconfig import write_kubeconfig
-from driftline.devcluster.podrunner import images, probes, volumes
+from driftline.devcluster.podrunner import images, oci, oci_io, probes, volumes
 from driftline.devcluster.podrunner.downward import UnsupportedField, field_value
 from driftline.devcluster.podrunner.expand import PathMap, expand, expand_all
 from driftline.devcluster.podrunner.node import now_rfc3339
@@ -53,12 +53,16 @@ class ContainerRun:
         self.log = pod.dir / "logs" / f"{spec['name']}.log"
         self.termination_file = self.dir / "termination-log"
         self.env: dict[str, str] = {}
+        self.stopped_by_runner = False
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
     def start(self) -> None:
         image = images.lookup(self.state.image)
         assert image is not None  # the sandbox refuses unknown images before any start
+        if self.pod.containers:
+            self._start_container()
+            return
         self.dir.mkdir(parents=True, exist_ok=True)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.termination_file.unlink(missing_ok=True)
@@ -103,6 +107,85 @@ class ContainerRun:
         if not self.init:
             self._start_prober(env, cwd)
 
+    @property
+    def container_name(self) -> str:
+        return f"driftline-{self.pod.uid[:13]}-{self.state.name}-{self.state.restart_count}"
+
+    def _start_container(self) -> None:
+        """Container mode: the container as a real OCI container from the image `make images` built (never this
+        process's environment in its place: an image not built is an image the node cannot run)."""
+        st, ref = self.state, self.state.image
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        built = oci_io.inspect_image(ref)
+        if built is None:
+            st.state, st.waiting_reason = "waiting", "ErrImageNeverPull"
+            st.waiting_message = f"image {ref!r} is not built on this node (make images builds the project's images)"
+            self.next_start = time.monotonic() + 5.0
+            self.pod.event("Warning", "ErrImageNeverPull", st.waiting_message)
+            return
+        prepared = self.pod.prepared
+        mounts = prepared.mounts_for(self.spec) if prepared else {}
+        read_only = {
+            m["mountPath"]
+            for m in self.spec.get("volumeMounts") or []
+            if prepared and (m.get("readOnly") or m["name"] in prepared.read_only)
+        }
+        fs_group = (self.pod.pod["spec"].get("securityContext") or {}).get("fsGroup")
+        for path, host in mounts.items():
+            if path not in read_only:
+                oci_io.own_volume(Path(host), fs_group)  # as a kubelet applies fsGroup to a volume
+        self.termination_file.write_bytes(b"")
+        self.termination_file.chmod(0o666)  # the container's user writes its last words here
+        mounts[self.spec.get("terminationMessagePath", "/dev/termination-log")] = str(self.termination_file)
+        if prepared and prepared.token_dir:
+            mounts.setdefault(volumes.SA_MOUNT, str(prepared.token_dir))
+            read_only.add(volumes.SA_MOUNT)
+        base = {"HOSTNAME": self.pod.name}
+        env = {**base, **self.pod.resolve_env(self.spec, base)}
+        if self.pod.kubeconfig is not None:
+            # The API server is reached as from process mode: the pod's token in a kubeconfig, mounted where it is.
+            mounts[str(self.pod.kubeconfig)] = str(self.pod.kubeconfig)
+            mounts[self.pod.ca_cert] = self.pod.ca_cert
+            read_only |= {str(self.pod.kubeconfig), self.pod.ca_cert}
+            env["KUBECONFIG"] = str(self.pod.kubeconfig)
+        spec = dict(self.spec)
+        for key in ("command", "args"):
+            if spec.get(key):
+                spec[key] = expand_all(list(spec[key]), env)
+        try:
+            argv = oci.run_command(
+                name=self.container_name,
+                image=ref,
+                pod_spec=self.pod.pod["spec"],
+                container=spec,
+                env=env,
+                mounts=mounts,
+                read_only=read_only,
+                pod_ip=self.pod.ip,
+                site_dir=str(SITE_DIR),
+                limits=oci_io.limits(),
+                image_user=built.user,
+                label=f"{oci.CLUSTER_LABEL}={self.pod.cluster_dir}",
+                cgroup_parent=oci_io.memory_cgroup(self.container_name, oci.memory_limit(spec)),
+            )
+        except oci.NotRunnable as e:
+            oci_io.remove_cgroup(self.container_name)
+            raise ConfigError(str(e)) from e
+        oci_io.remove(self.container_name)  # one left by a runner that died
+        self.stopped_by_runner = False
+        with self.log.open("ab") as f:
+            f.write(f"--- {now_rfc3339()} start {argv}\n".encode())
+        self.env = env
+        self.proc = procs.spawn(argv, cluster_dir=self.pod.cluster_dir, log=self.log, cwd=self.dir)
+        st.state, st.started_at, st.ready, st.started = "running", now_rfc3339(), False, False
+        st.ever_started = True
+        st.container_id = f"podman://{self.container_name}"
+        self.kill_reason = None
+        self.pod.event("Normal", "Started", f"Started container {st.name} (OCI container {self.container_name})")
+        if not self.init:
+            self._start_prober(env, self.dir)
+
     def _start_prober(self, env: dict[str, str], cwd: Path) -> None:
         proc = self.proc
         ports = {p["name"]: int(p["containerPort"]) for p in self.spec.get("ports") or [] if p.get("name")}
@@ -126,9 +209,10 @@ class ContainerRun:
         def event(reason: str, message: str) -> None:
             self.pod.event("Warning", reason, message)
 
+        spec = oci.exec_in_container(self.spec, self.container_name) if self.pod.containers else self.spec
         threading.Thread(
             target=probes.probe_loop,
-            args=(self.spec, self.pod.ip, ports, env, str(cwd), running, on_ready, on_started, on_kill, event),
+            args=(spec, self.pod.ip, ports, env, str(cwd), running, on_ready, on_started, on_kill, event),
             daemon=True,
             name=f"probe-{self.pod.name}-{self.state.name}",
         ).start()
@@ -153,6 +237,15 @@ class ContainerRun:
         st.state, st.finished_at, st.ready, st.started = "terminated", now_rfc3339(), False, False
         st.exit_code = code if code >= 0 else 128 - code  # killed by signal N -> 128+N, as a runtime reports
         st.term_reason = "Completed" if code == 0 else "Error"
+        if self.pod.containers:
+            ended = oci_io.ended(self.container_name)
+            if ended.exit_code is not None:
+                st.exit_code = ended.exit_code
+            killed = st.exit_code == 137 and not self.stopped_by_runner
+            if ended.oom_killed or (killed and oci_io.memory_limit_hit(self.container_name)):
+                st.exit_code, st.term_reason = 137, "OOMKilled"  # as a kubelet reports the kernel's kill
+            oci_io.remove(self.container_name)
+            oci_io.remove_cgroup(self.container_name)
         st.term_message = self._termination_message(code)
         self.proc = None
         return True
@@ -188,6 +281,11 @@ class ContainerRun:
         proc = self.proc
         if proc is None or proc.poll() is not None:
             return
+        if self.pod.containers:
+            self.stopped_by_runner = True  # a SIGKILL after the grace period is not the kernel's OOM kill
+            oci_io.stop(self.container_name, grace)  # SIGTERM in the container, SIGKILL after the grace period
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -218,8 +316,11 @@ class PodSandbox:
         cluster_dir: Path,
         event: EventFn,
         wake: Callable[[], None],
+        containers: bool = False,
     ) -> None:
+        """`containers`: container mode (oci.py), every container a real OCI container; else a process each."""
         meta = pod["metadata"]
+        self.containers = containers
         self.api, self.pod, self.ip, self.server, self.ca_cert = api, pod, ip, server, ca_cert
         self.uid, self.name, self.namespace = meta["uid"], meta["name"], meta["namespace"]
         self.dir = root / "pods" / f"{self.namespace}_{self.name}_{self.uid}"
