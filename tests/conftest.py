@@ -7,6 +7,7 @@ Set DRIFTLINE_TEST_CLUSTER_DIR to keep the cluster's directory (logs, pod dirs) 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -83,6 +84,29 @@ def cluster() -> Iterator[Cluster]:
         local.stop()
         if not keep:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def built_images() -> dict[str, Any]:
+    """Both images, built from their Dockerfiles by hack/images.sh (cached by content), as dist/images.json records
+    them: reference -> id, engine, base."""
+    script = Path(__file__).resolve().parents[1] / "hack" / "images.sh"
+    out = subprocess.run(["bash", str(script)], check=True, stdout=subprocess.PIPE, text=True, timeout=1800)
+    recorded: dict[str, Any] = json.loads(Path(out.stdout.strip().splitlines()[-1]).read_text())
+    return recorded
+
+
+@pytest.fixture(scope="session")
+def containers(built_images: dict[str, Any]) -> Iterator[Cluster]:
+    """A one-node local cluster in container mode: the project's images run as real OCI containers (podman)."""
+    directory = Path(tempfile.mkdtemp(prefix="driftline-container-cluster-"))
+    local = LocalCluster(directory, nodes=1, containers=True)
+    local.start(timeout=240, progress=False)
+    try:
+        yield Cluster(local=local, bin=binaries.bin_dir(), api=KubeApi(local.kubeconfig, user_agent="driftline-tests"))
+    finally:
+        local.stop()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def create_restricted_namespace(cluster: Cluster, name: str) -> None:

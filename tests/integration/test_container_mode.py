@@ -4,19 +4,12 @@ kubelet reports them."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from driftline.devcluster import binaries, kubeapi
-from driftline.devcluster.controlplane import LocalCluster
-from driftline.devcluster.kubeapi import KubeApi
+from driftline.devcluster import kubeapi
 from tests.conftest import Cluster
-from tests.integration.test_images import images  # noqa: F401  (the fixture: both images built)
 
 pytestmark = pytest.mark.integration
 
@@ -26,20 +19,6 @@ RESTRICTED_CONTAINER = {"readOnlyRootFilesystem": True, "allowPrivilegeEscalatio
                         "capabilities": {"drop": ["ALL"]}}  # fmt: skip
 TRAIN = ["train", "--dataset", "sklearn://breast_cancer", "--estimator", "sklearn.linear_model.LogisticRegression",
          "--params", '{"max_iter": 5000}', "--output-dir", "/models/v1"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def containers(images: dict[str, Any]) -> Iterator[Cluster]:  # noqa: F811
-    directory = Path(tempfile.mkdtemp(prefix="driftline-container-cluster-"))
-    local = LocalCluster(directory, nodes=1, containers=True)
-    local.start(timeout=240, progress=False)
-    try:
-        api = KubeApi(local.kubeconfig, user_agent="driftline-tests")
-        kubeapi.restricted_namespace(api, "ml", error=AssertionError)
-        yield Cluster(local=local, bin=binaries.bin_dir(), api=api)
-    finally:
-        local.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def pod(name: str, args: list[str], memory: str = "1Gi", **security: Any) -> dict[str, Any]:
@@ -74,7 +53,14 @@ def finished(cluster: Cluster, name: str) -> Any:
     return check
 
 
-def test_a_restricted_pod_of_the_runtime_image_trains_in_a_real_container(containers: Cluster) -> None:
+@pytest.fixture(scope="module")
+def ml(containers: Cluster) -> Cluster:
+    kubeapi.restricted_namespace(containers.api, "ml", error=AssertionError)
+    return containers
+
+
+def test_a_restricted_pod_of_the_runtime_image_trains_in_a_real_container(ml: Cluster) -> None:
+    containers = ml
     containers.api.create("/api/v1/namespaces/ml/pods", pod("train", TRAIN))
     st = containers.wait_for("the training pod finished", finished(containers, "train"), timeout=240)
     (cs,) = st["containerStatuses"]
@@ -83,7 +69,8 @@ def test_a_restricted_pod_of_the_runtime_image_trains_in_a_real_container(contai
     assert '"sha256"' in cs["state"]["terminated"].get("message", ""), cs  # the trainer's summary, its last words
 
 
-def test_a_container_over_its_memory_limit_is_oomkilled_with_exit_code_137(containers: Cluster) -> None:
+def test_a_container_over_its_memory_limit_is_oomkilled_with_exit_code_137(ml: Cluster) -> None:
+    containers = ml
     containers.api.create("/api/v1/namespaces/ml/pods", pod("small", TRAIN, memory="40Mi"))
     st = containers.wait_for("the small pod finished", finished(containers, "small"), timeout=240)
     (cs,) = st["containerStatuses"]

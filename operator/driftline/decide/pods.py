@@ -85,6 +85,31 @@ def _fetch_failure(status: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def _memory_limit(pod: Mapping[str, Any], container: str) -> str:
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        if c.get("name") == container:
+            return str(((c.get("resources") or {}).get("limits") or {}).get("memory") or "none")
+    return "none"
+
+
+def oom_killed(pod: Mapping[str, Any]) -> PodProblem | None:
+    """A container the kernel killed over its memory limit (OOMKilled, exit code 137), now or at its last exit: the
+    one crash loop whose cause is known, and whose cure is the limit."""
+    status = pod.get("status") or {}
+    for cs in status.get("containerStatuses") or []:
+        for when, state in (("", cs.get("state") or {}), (" at its last exit", cs.get("lastState") or {})):
+            if ((state.get("terminated") or {}).get("reason")) == "OOMKilled":
+                name, limit = str(cs.get("name")), _memory_limit(pod, str(cs.get("name")))
+                restarts = f", restarted {cs['restartCount']} time(s)" if cs.get("restartCount") else ""
+                return PodProblem(
+                    str(pod["metadata"]["name"]),
+                    "OOMKilled",
+                    f"container {name} was OOMKilled (exit code 137){when}: over its memory limit {limit}{restarts}",
+                    "raise resources.limits.memory, or make the model smaller",
+                )
+    return None
+
+
 def _waiting(status: Mapping[str, Any]) -> tuple[str, str, str] | None:
     """(container, reason, message) of the first container waiting for a reason that needs a person."""
     for cs in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
@@ -139,6 +164,9 @@ def diagnose(
             reason, message = fetched
             remedy = _FETCH_REMEDIES.get(reason, "see the message")
             return PodProblem(name, "ArtifactFetchFailed", f"fetching the model failed: {reason}: {message}", remedy)
+        oom = oom_killed(pod)
+        if oom is not None:
+            return oom
         waiting = _waiting(status)
         if waiting is not None:
             container, reason, message = waiting

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -14,7 +14,7 @@ from driftline.api.constants import Reason
 from driftline.api.trainingjob import TrainingJobSpec
 from driftline.decide import podsafety
 from driftline.decide.conditions import Cond, lifecycle
-from driftline.decide.pods import STARTING_GRACE_SECONDS, PodProblem
+from driftline.decide.pods import STARTING_GRACE_SECONDS, PodProblem, oom_killed
 
 RECHECK_SECONDS = 10.0
 """How often a training whose pod has not started is looked at again: nothing the operator watches changes while a
@@ -275,6 +275,22 @@ def parse_summary(message: str | None, artifact_uri: str | None = None) -> Summa
     if not isinstance(metrics, dict) or not all(isinstance(v, int | float) for v in metrics.values()):
         return Summary(False, doc, "SummaryUnreadable", "the termination summary's metrics are not numbers")
     return Summary(True, doc)
+
+
+def trainer_words(pods: Sequence[Mapping[str, Any]], failed: bool) -> str | None:
+    """What the Job's newest finished pod of the wanted outcome said: its trainer's termination message, or, for a
+    trainer the kernel killed over its memory limit (which leaves none, or only its log), that and what to do."""
+    wanted = "Failed" if failed else "Succeeded"
+    finished = [p for p in pods if (p.get("status") or {}).get("phase") == wanted]
+    finished.sort(key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp") or ""), reverse=True)
+    for pod in finished:
+        if failed and (oom := oom_killed(pod)) is not None:
+            return f"{oom.message}; {oom.remedy} (spec.resources)"
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            term = (cs.get("state") or {}).get("terminated") or {}
+            if term.get("message"):
+                return str(term["message"])
+    return None
 
 
 def failure_text(message: str | None) -> str | None:

@@ -237,17 +237,8 @@ def _find_version(namespace: str, uid: str) -> dict[str, Any] | None:
 
 
 def _pod_message(namespace: str, job_name: str, failed: bool) -> str | None:
-    """The trainer's termination message from the Job's newest finished pod of the wanted outcome."""
-    pods = objects.list_pods(namespace, f"job-name={job_name}")
-    wanted = "Failed" if failed else "Succeeded"
-    pods = [p for p in pods if (p.get("status") or {}).get("phase") == wanted]
-    pods.sort(key=lambda p: p["metadata"].get("creationTimestamp") or "", reverse=True)
-    for pod in pods:
-        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-            term = (cs.get("state") or {}).get("terminated") or {}
-            if term.get("message"):
-                return str(term["message"])
-    return None
+    """The trainer's last words, from the Job's pods (decide.training.trainer_words)."""
+    return training.trainer_words(objects.list_pods(namespace, f"job-name={job_name}"), failed)
 
 
 def _register(

@@ -216,3 +216,21 @@ def test_pods_are_read_only_while_some_pod_of_a_rollout_is_not_ready() -> None:
     assert pods.worth_reading(rollout(1, 2, 1), None), "a surge pod of the new template is not ready"
     assert pods.worth_reading(rollout(2, 2, 2), rollout(1, 1, 0)), "the canary's pod is not ready"
     assert pods.worth_reading(rollout(3, 0, 0), None), "no pod created yet"
+
+
+def test_a_container_killed_over_its_memory_limit_names_the_limit_not_just_a_crash_loop() -> None:
+    crashed = pod(
+        containerStatuses=[
+            {
+                "name": "server",
+                "restartCount": 2,
+                "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 20s"}},
+                "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}},
+            }
+        ]
+    )
+    crashed["spec"] = {"containers": [{"name": "server", "resources": {"limits": {"memory": "64Mi"}}}]}
+    problem = pods.diagnose([crashed], NOW)
+    assert problem is not None and problem.reason == "OOMKilled"
+    assert "over its memory limit 64Mi, restarted 2 time(s)" in problem.message and "exit code 137" in problem.message
+    assert "resources.limits.memory" in problem.remedy

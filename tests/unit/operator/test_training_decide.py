@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from driftline.decide import training
 from driftline.decide.pods import PodProblem
 from driftline.decide.training import (
     RECHECK_SECONDS,
@@ -240,3 +241,22 @@ def test_a_pod_that_cannot_start_is_the_trainingjobs_reason_not_just_waiting() -
     assert with_pod_problem(waiting, None) == waiting
     done = observe(started(30, conditions=[cond("Complete")]), None, "bc-v1")
     assert with_pod_problem(done, problem) == done  # a finished training is not reopened by a stale pod
+
+
+def test_the_trainers_last_words_come_from_the_newest_finished_pod_and_an_oom_kill_says_the_limit() -> None:
+    def pod(name: str, created: str, phase: str, terminated: dict[str, Any], limit: str = "256Mi") -> dict[str, Any]:
+        return {
+            "metadata": {"name": name, "creationTimestamp": created},
+            "spec": {"containers": [{"name": "trainer", "resources": {"limits": {"memory": limit}}}]},
+            "status": {"phase": phase, "containerStatuses": [{"name": "trainer", "state": {"terminated": terminated}}]},
+        }
+
+    old = pod("j-1", "2026-01-01T00:00:00Z", "Failed", {"exitCode": 1, "reason": "Error", "message": "first try"})
+    new = pod("j-2", "2026-01-01T00:01:00Z", "Failed", {"exitCode": 137, "reason": "OOMKilled", "message": "log"})
+    said = training.trainer_words([old, new], failed=True)
+    assert said is not None and "OOMKilled (exit code 137): over its memory limit 256Mi" in said
+    assert "raise resources.limits.memory" in said and "spec.resources" in said
+    assert training.trainer_words([old], failed=True) == "first try"
+    done = pod("j-3", "2026-01-01T00:02:00Z", "Succeeded", {"exitCode": 0, "message": '{"artifact": {}}'})
+    assert training.trainer_words([old, new, done], failed=False) == '{"artifact": {}}'
+    assert training.trainer_words([old], failed=False) is None

@@ -1,0 +1,92 @@
+"""The loop in real containers (the local cluster's container mode): a TrainingJob trains in the runtime image as a
+restricted non-root container, the version is served by the runtime image as one, a serving pod over its memory
+limit is OOMKilled and reported on its InferenceService while the old pod keeps serving, and a trainer over its
+limit fails its TrainingJob with the limit named. The operator runs as a process beside the cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import Cluster, create_restricted_namespace
+from tests.e2e.conftest import REPO, pvc
+from tests.e2e.test_serving import DIS, condition, dis, inferenceservice, ready_at, train
+from tests.e2e.test_training import TJ, finished, trainingjob
+from tests.operator_proc import OperatorProcess
+
+pytestmark = pytest.mark.e2e
+NS = "ml-containers"
+
+
+@pytest.fixture(scope="module")
+def loop(containers: Cluster) -> Iterator[Cluster]:
+    """The CRDs, a restricted namespace with a claim, and the operator on the container-mode cluster."""
+    containers.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+    containers.wait_established(REPO / "crds")
+    create_restricted_namespace(containers, NS)
+    pvc(containers, NS)
+    log = containers.dir / "logs" / "operator-containers.log"
+    op = OperatorProcess(containers.kubeconfig, log).start()
+    try:
+        yield containers
+    finally:
+        op.stop()
+
+
+def pods(cluster: Cluster, name: str) -> dict[str, dict[str, Any]]:
+    """The service's pods that are not terminating, by uid."""
+    items = cluster.api.get(f"/api/v1/namespaces/{NS}/pods", labelSelector=f"driftline.dev/inferenceservice={name}")
+    return {p["metadata"]["uid"]: p for p in items["items"] if not p["metadata"].get("deletionTimestamp")}
+
+
+def is_ready(pod: dict[str, Any]) -> bool:
+    return any(
+        c["type"] == "Ready" and c["status"] == "True" for c in (pod.get("status") or {}).get("conditions") or []
+    )
+
+
+def test_train_and_serve_in_containers_and_an_oom_killed_pod_is_reported_while_the_old_one_serves(
+    loop: Cluster,
+) -> None:
+    cluster = loop
+    assert train(cluster, NS, "lr", "sklearn.linear_model.LogisticRegression", {"max_iter": 5000}) == 1
+    job_pods = cluster.api.get(f"/api/v1/namespaces/{NS}/pods", labelSelector="job-name")["items"]
+    assert job_pods and all(
+        cs["containerID"].startswith("podman://") for p in job_pods for cs in p["status"]["containerStatuses"]
+    )
+
+    cluster.api.create(DIS.format(ns=NS), inferenceservice("bc"))
+    cluster.wait_for("bc Ready on v1", ready_at(cluster, NS, "bc", 1), timeout=180)
+    (before,) = pods(cluster, "bc").values()
+    assert all(cs["containerID"].startswith("podman://") for cs in before["status"]["containerStatuses"])
+
+    # Too little memory for the server: its new pod is killed by the kernel, again and again; the service says so.
+    limits = {"limits": {"memory": "40Mi", "cpu": "1"}, "requests": {"memory": "16Mi", "cpu": "100m"}}
+    cluster.api.patch(f"{DIS.format(ns=NS)}/bc", {"spec": {"resources": limits}}, "merge")
+
+    def oom_reported() -> dict[str, Any] | None:
+        st = dis(cluster, NS, "bc").get("status") or {}
+        return st if condition(st, "Ready").get("reason") == "OOMKilled" else None
+
+    st = cluster.wait_for("the OOM kill reported", oom_reported, timeout=120)
+    ready = condition(st, "Ready")
+    assert "over its memory limit 40Mi" in ready["message"] and "resources.limits.memory" in ready["message"], ready
+    said = [e["message"] for e in cluster.api.get(f"/api/v1/namespaces/{NS}/events")["items"]
+            if e["reason"] == "OOMKilled" and e["involvedObject"]["name"] == "bc"]  # fmt: skip
+    assert said, "a Warning Event on the InferenceService"
+    # The old pod never stopped: maxUnavailable 0, and the new one never became ready.
+    now = pods(cluster, "bc")
+    assert is_ready(now[before["metadata"]["uid"]]) and len(now) == 2, list(now)
+    assert st["activeVersion"] == 1
+
+
+def test_a_trainer_over_its_memory_limit_fails_its_trainingjob_with_the_limit_named(loop: Cluster) -> None:
+    cluster = loop
+    tj = trainingjob("small", "sklearn.linear_model.LogisticRegression", {"max_iter": 5000})
+    tj["spec"]["resources"] = {"limits": {"memory": "40Mi", "cpu": "1"}, "requests": {"memory": "16Mi"}}
+    cluster.api.create(TJ.format(ns=NS), tj)
+    st = cluster.wait_for("the small TrainingJob finished", lambda: finished(cluster, NS, "small"), timeout=300)
+    assert st["phase"] == "Failed", st
+    assert "OOMKilled (exit code 137)" in st["message"] and "40Mi" in st["message"], st["message"]
