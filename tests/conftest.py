@@ -99,14 +99,16 @@ def built_images() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def containers(built_images: dict[str, Any]) -> Iterator[Cluster]:
     """A one-node local cluster in container mode: the project's images run as real OCI containers (podman)."""
-    directory = Path(tempfile.mkdtemp(prefix="driftline-container-cluster-"))
+    keep = os.environ.get("DRIFTLINE_TEST_CONTAINER_CLUSTER_DIR")  # kept for a post-mortem, as the other's
+    directory = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="driftline-container-cluster-"))
     local = LocalCluster(directory, nodes=1, containers=True)
     local.start(timeout=240, progress=False)
     try:
         yield Cluster(local=local, bin=binaries.bin_dir(), api=KubeApi(local.kubeconfig, user_agent="driftline-tests"))
     finally:
         local.stop()
-        shutil.rmtree(directory, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def create_restricted_namespace(cluster: Cluster, name: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from driftline.api import constants as c
@@ -67,3 +68,12 @@ def current() -> OperatorConfig:
     """This process's settings: its environment does not change while it runs (a chart upgrade restarts the pod), so
     it is read once, not at every reconcile and drift reading."""
     return OperatorConfig.from_env()
+
+
+def in_cluster_server(env: Mapping[str, str]) -> str | None:
+    """The API server's URL from the variables a kubelet gives every pod, as client-go's InClusterConfig builds it
+    (an IPv6 address in brackets); None when they are not set."""
+    host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")
+    if not host or not port:
+        return None
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import time
 import uuid
 from collections import Counter
@@ -30,6 +31,7 @@ import pytest
 
 from driftline.api.constants import KINDS
 from driftline.devcluster import binaries
+from driftline.devcluster.podrunner import oci
 from tests.conftest import Cluster, create_restricted_namespace
 from tests.e2e.conftest import pvc
 from tests.e2e.test_serving import DIS, MODEL, inferenceservice, ready_at
@@ -45,6 +47,19 @@ OPERATOR_LABELS = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/compo
 # prefix are the chart's to choose, and the runtime image shows up verbatim in the Job and Deployment it makes.
 OPERATOR_IMAGE = "driftline/operator:0.1.0-e2e"
 RUNTIME_IMAGE = "registry.local:5000/driftline/runtime:0.1.0-e2e"
+
+
+@pytest.fixture(scope="module")
+def cluster(containers: Cluster, built_images: dict[str, Any]) -> Cluster:
+    """The chart on a container-mode cluster: the operator runs in its own image as a real container, under the
+    chart's ServiceAccount and securityContext, and so do the model pods it makes. The images `make images` built
+    are tagged as a registry would serve them under the names the release asks for."""
+    for built, wanted in (("driftline/operator", OPERATOR_IMAGE), ("driftline/runtime", RUNTIME_IMAGE)):
+        ref = next(r for r in built_images if r.split(":")[0] == built)
+        subprocess.run([*oci.ENGINE, "tag", ref, wanted], check=True, capture_output=True, timeout=60)
+    return containers
+
+
 CRDS = [k.crd_name for k in KINDS] + ["clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"]
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 import os
@@ -11,6 +12,7 @@ from typing import Any
 
 import kopf
 
+from driftline import config
 from driftline.api import constants as c
 from driftline.handlers import diffbase
 from driftline.k8s import client, connections
@@ -71,4 +73,10 @@ def credentials(**kwargs: Any) -> kopf.ConnectionInfo | None:
     (kopf has imported it then anyway): it alone runs a kubeconfig's exec plugins and auth providers."""
     if importlib.util.find_spec("kubernetes") is not None:
         return kopf.login_via_client(**kwargs)
-    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    in_cluster = kopf.login_with_service_account(**kwargs)
+    if in_cluster is not None:
+        # kopf names the API server https://kubernetes.default.svc, which only cluster DNS resolves; the kubelet's
+        # KUBERNETES_SERVICE_HOST/PORT say where it is without DNS (client-go's InClusterConfig reads them).
+        server = config.in_cluster_server(os.environ)
+        return dataclasses.replace(in_cluster, server=server) if server else in_cluster
+    return kopf.login_with_kubeconfig(**kwargs)

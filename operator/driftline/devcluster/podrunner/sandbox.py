@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from driftline.devcluster import procs
 from driftline.devcluster.kubeapi import KubeApi
@@ -143,12 +144,12 @@ class ContainerRun:
             read_only.add(volumes.SA_MOUNT)
         base = {"HOSTNAME": self.pod.name}
         env = {**base, **self.pod.resolve_env(self.spec, base)}
-        if self.pod.kubeconfig is not None:
-            # The API server is reached as from process mode: the pod's token in a kubeconfig, mounted where it is.
-            mounts[str(self.pod.kubeconfig)] = str(self.pod.kubeconfig)
-            mounts[self.pod.ca_cert] = self.pod.ca_cert
-            read_only |= {str(self.pod.kubeconfig), self.pod.ca_cert}
-            env["KUBECONFIG"] = str(self.pod.kubeconfig)
+        if prepared and prepared.token_dir:
+            # In-cluster configuration, as a kubelet gives it: the mounted token and CA, and the API server's address
+            # in KUBERNETES_SERVICE_HOST/PORT (here its own loopback address: the container shares the host network).
+            server = urlsplit(self.pod.server)
+            env = {"KUBERNETES_SERVICE_HOST": server.hostname or "127.0.0.1",
+                   "KUBERNETES_SERVICE_PORT": str(server.port or 443), **env}  # fmt: skip
         spec = dict(self.spec)
         for key in ("command", "args"):
             if spec.get(key):
