@@ -73,7 +73,7 @@ def _run(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from driftline.demo.run import main as demo_main
 
-    return demo_main(args.dir)
+    return demo_main(args.dir, containers=args.containers)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
     demo = sub.add_parser("demo", help="the model loop on the embedded local control plane (starts it if needed)")
     demo.add_argument("--dir", type=Path, default=default_cluster_dir(), help="where the local cluster keeps its state")
+    demo.add_argument(
+        "--containers",
+        action="store_true",
+        help="run the pods as real OCI containers from the images `make images` built (podman), not as processes",
+    )
     demo.set_defaults(func=_demo)
     dev = sub.add_parser("dev", help="developer tools: the local control plane")
     dev_sub = dev.add_subparsers(dest="dev_command", required=True)

@@ -22,7 +22,7 @@ NS = "driftline-demo"
 
 def demo(directory: Path) -> str:
     out = subprocess.run(
-        [sys.executable, "-m", "driftline.cli", "demo", "--dir", str(directory)],
+        [sys.executable, "-m", "driftline.cli", "demo", "--dir", str(directory), "--containers"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -57,12 +57,21 @@ def check_the_loop(api: KubeApi) -> None:
     pods = api.get(f"/api/v1/namespaces/{NS}/pods", labelSelector="driftline.dev/inferenceservice=breast-cancer")
     live = [p for p in pods["items"] if not p["metadata"].get("deletionTimestamp")]
     assert len(live) == 3 and len({p["spec"]["nodeName"] for p in live}) == 2, [p["spec"]["nodeName"] for p in live]
-    # The operator that did all this is the chart's pod, not a process of the demo.
+    # The operator that did all this is the chart's pod, not a process of the demo, and a real container.
     deployment = api.get("/apis/apps/v1/namespaces/driftline-system/deployments/driftline")
     assert deployment["status"].get("availableReplicas") == 1
+    (operator,) = api.get("/api/v1/namespaces/driftline-system/pods", labelSelector="app.kubernetes.io/name=driftline")[
+        "items"
+    ]
+    assert operator["status"]["containerStatuses"][0]["containerID"].startswith("podman://")
+    assert all(cs["containerID"].startswith("podman://") for p in live for cs in p["status"]["containerStatuses"])
 
 
-def test_demo_runs_the_whole_loop_through_the_chart_and_again_on_the_same_cluster(tmp_path: Path) -> None:
+def test_demo_runs_the_whole_loop_through_the_chart_and_again_on_the_same_cluster(
+    tmp_path: Path, built_images: dict[str, Any]
+) -> None:
+    """In container mode: the operator, the trainers, the fetches and the model servers all real OCI containers of the
+    images `make images` built."""
     directory = tmp_path / "demo"
     try:
         out = demo(directory)

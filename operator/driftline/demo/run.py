@@ -296,8 +296,10 @@ class Demo:
         return path
 
 
-def main(cluster_dir: Path) -> int:
-    cluster = LocalCluster(cluster_dir)
+def main(cluster_dir: Path, containers: bool = False) -> int:
+    """`containers`: a cluster in container mode, whose pods run as real OCI containers from the images `make images`
+    built (a cluster already running keeps the mode it was started in)."""
+    cluster = LocalCluster(cluster_dir, containers=containers)
     if cluster.running():
         print(f"reusing the local control plane in {cluster_dir}", flush=True)
     else:
