@@ -94,3 +94,45 @@ def test_run_as_non_root_with_uid_0_is_refused_before_it_starts(containers: Clus
 
     waiting = containers.wait_for("the root pod refused", refused, timeout=60)
     assert "runAsNonRoot" in waiting["message"], waiting
+
+
+SLEEPER = """
+import pathlib, signal, sys, time
+def bye(*_):
+    print("got SIGTERM, leaving", flush=True)
+    pathlib.Path("/dev/termination-log").write_text("left on SIGTERM")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, bye)
+time.sleep(1)
+pathlib.Path("/tmp/ready-in-the-container").write_text("yes")
+print("ready", flush=True)
+while True:
+    time.sleep(0.2)
+"""
+
+
+def test_exec_probes_run_inside_the_container_and_deletion_is_a_graceful_sigterm(ml: Cluster) -> None:
+    spec = pod("sleeper", [])
+    container = spec["spec"]["containers"][0]
+    container.pop("args")
+    container["command"] = ["python", "-c", SLEEPER]
+    # The file exists only in the container's own /tmp: a probe run on the host would never find it.
+    container["readinessProbe"] = {"exec": {"command": ["cat", "/tmp/ready-in-the-container"]}, "periodSeconds": 1}
+    spec["spec"]["restartPolicy"] = "Always"
+    spec["spec"]["terminationGracePeriodSeconds"] = 20
+    ml.api.create("/api/v1/namespaces/ml/pods", spec)
+
+    def ready() -> dict[str, Any] | None:
+        st = ml.api.get("/api/v1/namespaces/ml/pods/sleeper").get("status") or {}
+        conds = {c["type"]: c["status"] for c in st.get("conditions") or []}
+        return st if conds.get("Ready") == "True" else None
+
+    ml.wait_for("the sleeper ready by its exec probe", ready, timeout=60)
+    uid = ml.api.get("/api/v1/namespaces/ml/pods/sleeper")["metadata"]["uid"]
+    log = ml.dir / "runner" / "pods" / f"ml_sleeper_{uid}" / "logs" / "trainer.log"
+    ml.api.delete("/api/v1/namespaces/ml/pods/sleeper")
+    ml.wait_for(
+        "the sleeper gone", lambda: ml.api.get_or_none("/api/v1/namespaces/ml/pods/sleeper") is None, timeout=60
+    )
+    said = log.read_text()
+    assert "ready" in said and "got SIGTERM, leaving" in said, said[-2000:]  # SIGTERM reached it inside the container
