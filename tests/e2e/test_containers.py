@@ -1,7 +1,8 @@
 """The loop in real containers (the local cluster's container mode): a TrainingJob trains in the runtime image as a
 restricted non-root container, the version is served by the runtime image as one, a serving pod over its memory
-limit is OOMKilled and reported on its InferenceService while the old pod keeps serving, and a trainer over its
-limit fails its TrainingJob with the limit named. The operator runs as a process beside the cluster."""
+limit is OOMKilled and reported on its InferenceService while the old pod keeps serving, a model too big for its
+pods' limit is rolled back with v1 serving throughout, and a trainer over its limit fails its TrainingJob with the
+limit named. The operator runs as a process beside the cluster (the Helm e2e runs it in its image)."""
 
 from __future__ import annotations
 
@@ -90,3 +91,44 @@ def test_a_trainer_over_its_memory_limit_fails_its_trainingjob_with_the_limit_na
     st = cluster.wait_for("the small TrainingJob finished", lambda: finished(cluster, NS, "small"), timeout=300)
     assert st["phase"] == "Failed", st
     assert "OOMKilled (exit code 137)" in st["message"] and "40Mi" in st["message"], st["message"]
+
+
+def test_a_model_too_big_for_its_pods_memory_limit_is_oomkilled_and_the_old_version_keeps_serving(
+    loop: Cluster,
+) -> None:
+    """v1 (LogisticRegression) serves in ~140 MB; v2, an MLP of two 2048-wide layers, is a 136 MB pickle that needs
+    ~265 MB to load: under a 200Mi limit its pods are killed by the kernel while loading, the service says so, v1's pod
+    never stops, and past the progress deadline the service returns to v1 and v2 is RolledBack."""
+    cluster = loop
+    mlp = trainingjob("mlp", "sklearn.neural_network.MLPClassifier", {"hidden_layer_sizes": [2048, 2048],
+                      "max_iter": 2}, auto=False)  # fmt: skip
+    cluster.api.create(TJ.format(ns=NS), mlp)
+    st = cluster.wait_for("the MLP trained", lambda: finished(cluster, NS, "mlp"), timeout=300)
+    assert st["phase"] == "Succeeded", st
+    big = int(st["version"])
+    limits = {"limits": {"memory": "200Mi", "cpu": "1"}, "requests": {"memory": "64Mi", "cpu": "100m"}}
+    body = inferenceservice("big", version=1, resources=limits, rollout={"progressDeadlineSeconds": 30})
+    cluster.api.create(DIS.format(ns=NS), body)
+    cluster.wait_for("big Ready on v1", ready_at(cluster, NS, "big", 1), timeout=180)
+    (before,) = pods(cluster, "big").values()
+
+    cluster.api.patch(f"{DIS.format(ns=NS)}/big", {"spec": {"version": big}}, "merge")
+
+    def oom_reported() -> dict[str, Any] | None:
+        st = dis(cluster, NS, "big").get("status") or {}
+        return st if condition(st, "Ready").get("reason") == "OOMKilled" else None
+
+    st = cluster.wait_for("the big model's OOM kill reported", oom_reported, timeout=120)
+    assert "over its memory limit 200Mi" in condition(st, "Ready")["message"], condition(st, "Ready")
+    assert is_ready(pods(cluster, "big")[before["metadata"]["uid"]])  # v1 serves on
+
+    def back_on_v1() -> dict[str, Any] | None:
+        st = dis(cluster, NS, "big").get("status") or {}
+        return st if st.get("history") and st["history"][-1]["action"] == "Rollback" else None
+
+    st = cluster.wait_for("the rollback past the deadline", back_on_v1, timeout=120)
+    assert (st["activeVersion"], st["history"][-1]["fromVersion"]) == (1, big), st["history"][-1]
+    assert "OOMKilled" in st["history"][-1]["message"], st["history"][-1]  # the pod's own words, quoted
+    stage = cluster.api.get(f"/apis/driftline.dev/v1alpha1/namespaces/{NS}/modelversions/breast-cancer-v{big}")
+    assert stage["status"]["stage"] == "RolledBack"
+    cluster.wait_for("only v1's pod left", lambda: list(pods(cluster, "big")) == [before["metadata"]["uid"]])
