@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import resource
 import shutil
 import subprocess
 import time
@@ -19,6 +18,7 @@ import pytest
 import requests
 
 from driftline.devcluster import procs
+from driftline.devcluster.podrunner import oci, oci_io
 from tests.unit.api._manifests import REPO
 
 pytestmark = pytest.mark.integration
@@ -35,19 +35,17 @@ def images(built_images: dict[str, Any]) -> dict[str, Any]:
 
 
 def engine(images: dict[str, Any]) -> list[str]:
-    """The engine that built the images, with the settings it runs containers with here (as hack/images.sh)."""
+    """The engine that built the images, with the settings container mode runs podman with (podrunner.oci)."""
     name = next(iter(images.values()))["engine"]
-    return ["podman", "--runtime", "runc", "--cgroup-manager=cgroupfs"] if name == "podman" else [name]
+    return list(oci.ENGINE) if name == "podman" else [name]
 
 
 def limits(images: dict[str, Any]) -> list[str]:
     """podman raises the open-file and process limits by default, which a sandbox without CAP_SYS_RESOURCE refuses."""
     if engine(images)[0] != "podman":
         return []
-    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
-    nproc = 4096 if nproc == resource.RLIM_INFINITY else min(4096, nproc)
-    return ["--ulimit", f"nofile={nofile}:{nofile}", "--ulimit", f"nproc={nproc}:{nproc}"]
+    lim = oci_io.limits()
+    return ["--ulimit", f"nofile={lim.nofile}:{lim.nofile}", "--ulimit", f"nproc={lim.nproc}:{lim.nproc}"]
 
 
 def run(images: dict[str, Any], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -144,10 +144,6 @@ def _labels(isvc: dict[str, Any], spec: InferenceServiceSpec) -> dict[str, str]:
     return {**common_labels(spec.model, c.COMPONENT_SERVER, name), c.LABEL_INFERENCE_SERVICE: name}
 
 
-def serving_image(spec: InferenceServiceSpec, version: Artifact, runtime_image: str) -> str:
-    return spec.serving_image(version.image, runtime_image)
-
-
 def deployment(
     isvc: dict[str, Any],
     spec: InferenceServiceSpec,
@@ -168,7 +164,7 @@ def deployment(
     `image` overrides the image the spec and version choose (decide.images: a failed move keeps the one before);
     `previous_image` is where a move to another image returns if it fails."""
     meta = isvc["metadata"]
-    image = image or serving_image(spec, version, runtime_image)
+    image = image or spec.serving_image(version.image, runtime_image)
     labels = {**_labels(isvc, spec), c.LABEL_TRACK: track}
     pod_labels = {**labels, c.LABEL_VERSION: str(version.version), c.LABEL_APP_VERSION: str(version.version)}
     probe_port = PORT_NAME

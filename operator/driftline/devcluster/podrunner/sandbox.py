@@ -96,15 +96,27 @@ class ContainerRun:
         workdir = self.spec.get("workingDir")
         cwd = Path(paths.host_path(workdir) or self.dir) if workdir else self.dir
         cwd.mkdir(parents=True, exist_ok=True)
+        st = self.state
+        self._launch(
+            argv, env, cwd, spawn_env=env, container_id=f"driftline://{self.pod.uid}/{st.name}/{st.restart_count}"
+        )
+
+    def _launch(
+        self, argv: list[str], env: dict[str, str], cwd: Path, spawn_env: dict[str, str] | None, container_id: str
+    ) -> None:
+        """Start `argv` (the container's process, or the `podman run` attached to its container) and mark the
+        container running; its probes start with it. `spawn_env`: the process's environment (None: the runner's)."""
         with self.log.open("ab") as f:
             f.write(f"--- {now_rfc3339()} start {argv}\n".encode())
-        self.proc = procs.spawn(argv, cluster_dir=self.pod.cluster_dir, log=self.log, env=env, cwd=cwd)
+        self.env = env
+        self.proc = procs.spawn(argv, cluster_dir=self.pod.cluster_dir, log=self.log, env=spawn_env, cwd=cwd)
         st = self.state
         st.state, st.started_at, st.ready, st.started = "running", now_rfc3339(), False, False
         st.ever_started = True
-        st.container_id = f"driftline://{self.pod.uid}/{st.name}/{st.restart_count}"
+        st.container_id = container_id
         self.kill_reason = None
-        self.pod.event("Normal", "Started", f"Started container {st.name} (pid {self.proc.pid})")
+        how = f"OCI container {self.container_name}" if self.pod.containers else f"pid {self.proc.pid}"
+        self.pod.event("Normal", "Started", f"Started container {st.name} ({how})")
         if not self.init:
             self._start_prober(env, cwd)
 
@@ -175,17 +187,7 @@ class ContainerRun:
             raise ConfigError(str(e)) from e
         oci_io.remove(self.container_name)  # one left by a runner that died
         self.stopped_by_runner = False
-        with self.log.open("ab") as f:
-            f.write(f"--- {now_rfc3339()} start {argv}\n".encode())
-        self.env = env
-        self.proc = procs.spawn(argv, cluster_dir=self.pod.cluster_dir, log=self.log, cwd=self.dir)
-        st.state, st.started_at, st.ready, st.started = "running", now_rfc3339(), False, False
-        st.ever_started = True
-        st.container_id = f"podman://{self.container_name}"
-        self.kill_reason = None
-        self.pod.event("Normal", "Started", f"Started container {st.name} (OCI container {self.container_name})")
-        if not self.init:
-            self._start_prober(env, self.dir)
+        self._launch(argv, env, self.dir, spawn_env=None, container_id=f"podman://{self.container_name}")
 
     def _start_prober(self, env: dict[str, str], cwd: Path) -> None:
         proc = self.proc
