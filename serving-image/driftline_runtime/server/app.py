@@ -1,10 +1,11 @@
-"""The aiohttp application: the protocols' routes (v1, v2) and /metrics, behind the connection guard."""
+"""The aiohttp application: the protocols' routes (v1, v2), ground truth (feedback) and /metrics, behind the
+connection guard."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from driftline_runtime.server import guard, v1, v2
+from driftline_runtime.server import feedback, guard, v1, v2
 from driftline_runtime.server.handling import STATE, ServerState, metrics_handler, render_errors
 
 
@@ -15,4 +16,5 @@ def create_app(state: ServerState) -> web.Application:
     app.router.add_get("/metrics", metrics_handler)
     v1.add_routes(app.router)
     v2.add_routes(app.router)
+    feedback.add_routes(app.router)
     return app

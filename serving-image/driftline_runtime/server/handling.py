@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from numpy.typing import NDArray
 
 from driftline_runtime.drift import DriftMonitor
+from driftline_runtime.feedback import LiveEvaluation
 from driftline_runtime.server import guard
 from driftline_runtime.server.errors import ApiError, describe
 from driftline_runtime.server.inputs import Batch
@@ -41,6 +43,8 @@ class ServerState:
     """A request's body must arrive within this, once its head has (a half-sent body is not waited for)."""
     limits: guard.Limits | None = None
     """The connection guard's, when the server runs behind it (main.serve)."""
+    evaluation: LiveEvaluation | None = None
+    """Predictions kept for their labels and the live performance; None with --feedback-max-rows 0."""
 
 
 STATE = web.AppKey("driftline", ServerState)
@@ -149,9 +153,23 @@ async def inference(
         state.metrics.observe_request(protocol, code, time.perf_counter() - started)
 
 
-def record(state: ServerState, batch: Batch, predictions: NDArray[Any]) -> None:
-    """Count the rows and hand the batch to drift after the response is built, never failing the request."""
+REQUEST_ID = "X-Request-Id"
+
+
+def request_id(request: web.Request) -> str:
+    """The client's request id (its X-Request-Id header), or a new one: the id its labels are sent with."""
+    return request.headers.get(REQUEST_ID) or str(uuid.uuid4())
+
+
+def record(state: ServerState, batch: Batch, predictions: NDArray[Any], rid: str) -> None:
+    """Count the rows, keep them for their labels under the request's id, and hand the batch to drift after the
+    response is built; never failing the request."""
     state.metrics.predictions.inc(batch.rows)
+    if state.evaluation is not None:
+        try:
+            state.evaluation.keep(rid, batch.columns, predictions, time.monotonic())
+        except ValueError as e:  # a prediction outside the model's classes: the metadata misstates them
+            log.warning("feedback: request %s not kept for labels: %s", rid[:80], e)
     if state.monitor is not None:
         asyncio.get_running_loop().call_soon(_observe, state.monitor, batch, predictions)
 

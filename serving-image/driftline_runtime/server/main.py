@@ -14,11 +14,13 @@ from prometheus_client import disable_created_metrics
 
 from driftline_runtime import signing
 from driftline_runtime.drift import CountWindow, DriftMonitor, TimeWindow, Window
+from driftline_runtime.feedback import LiveEvaluation
 from driftline_runtime.server import guard
 from driftline_runtime.server.app import create_app
 from driftline_runtime.server.handling import ServerState
 from driftline_runtime.server.metrics import ServerMetrics
 from driftline_runtime.server.model import ModelLoadError, ServedModel, load_model
+from driftline_runtime.server.predict import scores
 
 log = logging.getLogger("driftline.server")
 
@@ -39,6 +41,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--no-drift", dest="drift", action="store_false", help="serve without drift monitoring (no drift metrics)"
     )
+    p.add_argument(
+        "--feedback-max-rows", type=int, default=10_000, help="predicted rows kept for their labels (0: none)"
+    )
+    p.add_argument(
+        "--feedback-max-age-seconds", type=float, default=3600, help="a prediction takes labels this long at most"
+    )
+    p.add_argument("--performance-window-size", type=int, default=1000, help="labelled rows live performance is over")
+    p.add_argument(
+        "--performance-min-samples", type=int, default=100, help="below this, live performance gauges are NaN"
+    )
     p.add_argument("--drain-seconds", type=float, default=0, help="keep serving, unready, this long after SIGTERM")
     p.add_argument("--head-timeout", type=float, default=10, help="seconds for a request's status line and headers")
     p.add_argument("--body-timeout", type=float, default=30, help="seconds for a request's body, once its head came")
@@ -46,13 +58,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--max-connections", type=int, default=1024, help="past this, a new connection gets a 503")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = p.parse_args(argv)
-    for name in ("max_body_bytes", "drift_window_size", "port", "max_connections"):
+    for name in ("max_body_bytes", "drift_window_size", "port", "max_connections", "performance_window_size"):
         if getattr(args, name) < (0 if name == "port" else 1):
             p.error(f"--{name.replace('_', '-')} is out of range")
     if min(args.head_timeout, args.body_timeout, args.idle_timeout) <= 0:
         p.error("--head-timeout, --body-timeout and --idle-timeout must be positive")
-    if args.drift_min_samples < 0 or args.drift_window_seconds < 0 or args.drain_seconds < 0:
-        p.error("--drift-min-samples, --drift-window-seconds and --drain-seconds must not be negative")
+    if min(args.drift_min_samples, args.drift_window_seconds, args.drain_seconds, args.feedback_max_rows) < 0:
+        p.error(
+            "--drift-min-samples, --drift-window-seconds, --drain-seconds and --feedback-max-rows must not be negative"
+        )
+    if args.feedback_max_age_seconds <= 0 or args.performance_min_samples < 1:
+        p.error("--feedback-max-age-seconds and --performance-min-samples must be positive")
     return args
 
 
@@ -73,7 +89,8 @@ def build_state(model: ServedModel, args: argparse.Namespace) -> ServerState:
     else:
         window = CountWindow(args.drift_window_size, len(model.reference.columns), total)
     monitor = DriftMonitor(model.reference, window, args.drift_min_samples) if args.drift else None
-    metrics = ServerMetrics(model.name, model.version, model.sha256, model.framework_version, monitor)
+    evaluation = live_evaluation(model, args)
+    metrics = ServerMetrics(model.name, model.version, model.sha256, model.framework_version, monitor, evaluation)
     return ServerState(
         model=model,
         monitor=monitor,
@@ -81,6 +98,23 @@ def build_state(model: ServedModel, args: argparse.Namespace) -> ServerState:
         max_body_bytes=args.max_body_bytes,
         body_seconds=args.body_timeout,
         limits=guard.Limits(args.head_timeout, args.max_connections),
+        evaluation=evaluation,
+    )
+
+
+def live_evaluation(model: ServedModel, args: argparse.Namespace) -> LiveEvaluation | None:
+    """None when no rows are kept, or for a classifier whose classes are unknown (no label could be checked)."""
+    if args.feedback_max_rows == 0 or (model.task == "classification" and not model.classes):
+        return None
+    return LiveEvaluation(
+        model.task,
+        model.classes,
+        [f.numeric for f in model.features],
+        lambda columns: scores(model, columns),
+        args.feedback_max_rows,
+        args.feedback_max_age_seconds,
+        args.performance_window_size,
+        args.performance_min_samples,
     )
 
 

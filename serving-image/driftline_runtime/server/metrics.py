@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector
 
 from driftline_runtime.drift import DriftMonitor
 from driftline_runtime.drift.methods import METHODS
+from driftline_runtime.feedback import LiveEvaluation, Outcome
 
 # Sub-millisecond for one small row up to seconds for a 10 MB batch.
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -84,9 +85,60 @@ class DriftCollector(Collector):
         return [feature, prediction, score, share, threshold, samples, min_samples, cpu]
 
 
+class PerformanceCollector(Collector):
+    """Live performance and the labels behind it, computed at scrape time (the window is scored once per change)."""
+
+    def __init__(self, evaluation: LiveEvaluation, model: str, version: str) -> None:
+        self._evaluation = evaluation
+        self._labels = [model, version]
+
+    def collect(self) -> Iterable[Metric]:
+        evaluation = self._evaluation
+        snap = evaluation.snapshot()
+        base = ["model", "version"]
+        performance = GaugeMetricFamily(
+            "driftline_live_performance",
+            "The model's quality on the labelled window, by the metric names of its validation metrics (NaN below "
+            "min samples, or where the rows do not define the metric).",
+            labels=[*base, "metric"],
+        )
+        for name, value in snap.metrics.items():
+            performance.add_metric([*self._labels, name], value)
+        samples = GaugeMetricFamily(
+            "driftline_live_performance_samples", "Labelled rows in the live performance window.", labels=base
+        )
+        samples.add_metric(self._labels, snap.samples)
+        min_samples = GaugeMetricFamily(
+            "driftline_live_performance_min_samples",
+            "Labelled rows the window needs before live performance is exported as numbers instead of NaN.",
+            labels=base,
+        )
+        min_samples.add_metric(self._labels, evaluation.min_samples)
+        pending = GaugeMetricFamily(
+            "driftline_feedback_held_rows",
+            "Predicted rows kept for their labels (bounded by --feedback-max-rows and --feedback-max-age-seconds).",
+            labels=base,
+        )
+        pending.add_metric(self._labels, evaluation.store.held)
+        rows = CounterMetricFamily(
+            "driftline_feedback_rows",
+            "Labels received, by row and outcome: accepted, unknown (no such request id), expired, duplicate, invalid.",
+            labels=[*base, "result"],
+        )
+        for outcome in Outcome:
+            rows.add_metric([*self._labels, outcome.value], evaluation.outcomes[outcome])
+        return [performance, samples, min_samples, pending, rows]
+
+
 class ServerMetrics:
     def __init__(
-        self, model: str, version: str, sha256: str, framework_version: str, monitor: DriftMonitor | None
+        self,
+        model: str,
+        version: str,
+        sha256: str,
+        framework_version: str,
+        monitor: DriftMonitor | None,
+        evaluation: LiveEvaluation | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
         self._model, self._version = model, version
@@ -123,6 +175,8 @@ class ServerMetrics:
         ).labels(model, version, sha256, framework_version).set(1)
         if monitor is not None:
             self.registry.register(DriftCollector(monitor, model, version))
+        if evaluation is not None:
+            self.registry.register(PerformanceCollector(evaluation, model, version))
 
     def observe_request(self, protocol: str, code: int, seconds: float) -> None:
         self.requests.labels(self._model, self._version, protocol, str(code)).inc()

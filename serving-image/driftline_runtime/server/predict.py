@@ -67,3 +67,26 @@ def datatype_of(values: NDArray[Any]) -> str:
     if kind == "b":
         return "BOOL"
     return "BYTES"
+
+
+def scores(model: ServedModel, columns: list[NDArray[Any]]) -> tuple[NDArray[Any] | None, NDArray[Any] | None]:
+    """The model's predict_proba for rows kept column by column (the live performance window), or, for a binary
+    classifier without probabilities, its decision_function; (None, None) when it has neither or fails on them."""
+    if model.all_numeric:
+        rows: Any = np.column_stack(columns)
+    else:
+        import pandas as pd
+
+        rows = pd.DataFrame(dict(zip(model.feature_names, columns, strict=True)), copy=False)
+    for method in ("predict_proba", "decision_function"):
+        if method == "decision_function" and len(model.classes) != 2:
+            break
+        func = getattr(model.estimator, method, None)
+        if func is None:
+            continue
+        try:
+            out = np.asarray(func(rows))
+        except (AttributeError, ValueError, TypeError, KeyError, IndexError):
+            continue
+        return (out, None) if method == "predict_proba" else (None, out)
+    return None, None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from driftline_runtime.server.handling import (
+    REQUEST_ID,
     ServerState,
     check_model,
     inference,
@@ -12,6 +13,7 @@ from driftline_runtime.server.handling import (
     labels_from_proba,
     read_json,
     record,
+    request_id,
     state_of,
 )
 from driftline_runtime.server.inputs import decode_v1, require_proba
@@ -38,8 +40,11 @@ async def _predict(request: web.Request, state: ServerState, method: str) -> web
     body = await read_json(request, state.max_body_bytes, state.body_seconds)
     batch = decode_v1(body, state.model)
     output = await predict(state.model, batch, method)
-    record(state, batch, output if method == "predict" else labels_from_proba(state.model, output))
-    return json_response({"predictions": jsonable(output)})
+    rid = request_id(request)
+    record(state, batch, output if method == "predict" else labels_from_proba(state.model, output), rid)
+    response = json_response({"predictions": jsonable(output)})
+    response.headers[REQUEST_ID] = rid  # V1 bodies have no id: labels name the request by this header
+    return response
 
 
 async def predict_handler(request: web.Request) -> web.Response:

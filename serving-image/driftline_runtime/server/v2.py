@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from importlib.metadata import version as package_version
 from typing import Any
 
@@ -11,6 +10,7 @@ from aiohttp import web
 
 from driftline_runtime.server.errors import ApiError
 from driftline_runtime.server.handling import (
+    REQUEST_ID,
     ServerState,
     check_model,
     inference,
@@ -18,6 +18,7 @@ from driftline_runtime.server.handling import (
     labels_from_proba,
     read_json,
     record,
+    request_id,
     state_of,
 )
 from driftline_runtime.server.predict import datatype_of, jsonable, predict
@@ -87,21 +88,25 @@ async def model_metadata(request: web.Request) -> web.Response:
 async def _infer(request: web.Request, state: ServerState) -> web.Response:
     check_model(state, request.match_info["name"], request.match_info.get("version"))
     body = await read_json(request, state.max_body_bytes, state.body_seconds)
-    request_id = body.get("id")
-    if request_id is not None and not isinstance(request_id, str):
+    given = body.get("id")
+    if given is not None and not isinstance(given, str):
         raise ApiError(400, '"id" must be a string')
+    rid = given or request_id(request)
     outputs = requested_outputs(body, state.model)
     batch = decode_v2(body, state.model)
     results = {name: await predict(state.model, batch, name) for name in outputs}
     predicted = results.get("predict")
     record(
-        state, batch, predicted if predicted is not None else labels_from_proba(state.model, results["predict_proba"])
+        state,
+        batch,
+        predicted if predicted is not None else labels_from_proba(state.model, results["predict_proba"]),
+        rid,
     )
-    return json_response(
+    response = json_response(
         {
             "model_name": state.model.name,
             "model_version": state.model.version,
-            "id": request_id if request_id is not None else str(uuid.uuid4()),
+            "id": rid,
             "parameters": {},
             "outputs": [
                 {
@@ -116,6 +121,8 @@ async def _infer(request: web.Request, state: ServerState) -> web.Response:
             ],
         }
     )
+    response.headers[REQUEST_ID] = rid
+    return response
 
 
 async def infer(request: web.Request) -> web.Response:

@@ -1,5 +1,6 @@
-"""The model server fuzzed (hypothesis): arbitrary JSON documents, shapes, datatypes, headers and bytes against the
-V1 and V2 endpoints. Only 2xx or 4xx ever comes back, the server stays alive, and its memory stays bounded."""
+"""The model server fuzzed (hypothesis): arbitrary JSON documents, shapes, datatypes, labels, headers and bytes against
+the V1 and V2 inference and feedback endpoints. Only 2xx or 4xx ever comes back, the server stays alive, and its
+memory stays bounded."""
 
 from __future__ import annotations
 
@@ -18,7 +19,14 @@ from tests.unit.runtime.server_kit import running, server_state, write_model_dir
 pytestmark = pytest.mark.unit
 
 MAX_BODY = 64 * 1024
-PATHS = ["/v1/models/iris:predict", "/v2/models/iris/infer", "/v1/models/other:predict", "/v2/models/iris/ready"]
+PATHS = [
+    "/v1/models/iris:predict",
+    "/v2/models/iris/infer",
+    "/v1/models/other:predict",
+    "/v2/models/iris/ready",
+    "/v2/models/iris/feedback",
+    "/v1/models/iris:feedback",
+]
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
@@ -37,7 +45,13 @@ tensor = st.fixed_dictionaries(
     },
     optional={"parameters": json_values},
 )
+label = st.fixed_dictionaries(
+    {"id": st.one_of(st.sampled_from(["known-1", "known-3", "nobody"]), json_values), "truth": json_values},
+    optional={"row": st.one_of(st.integers(-2, 4), json_values)},
+)
 bodies = st.one_of(
+    st.builds(lambda v: json.dumps(v).encode(), label),
+    st.builds(lambda v: json.dumps({"feedback": v}).encode(), st.lists(label, max_size=5)),
     st.builds(lambda v: json.dumps(v).encode(), json_values),
     st.builds(lambda v: json.dumps({"instances": v}).encode(), json_values),
     st.builds(lambda v: json.dumps({"instances": v}).encode(), st.lists(st.lists(numbers, max_size=6), max_size=8)),
@@ -56,6 +70,12 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     directory: Path = tmp_path_factory.mktemp("model")
     sha = write_model_dir(directory)
     with running(server_state(directory, sha, "iris", "3", "--max-body-bytes", str(MAX_BODY))) as url:
+        for rid, rows in (("known-1", 1), ("known-3", 3)):  # predictions the fuzzed labels may name
+            body = {
+                "id": rid,
+                "inputs": [{"name": "x", "shape": [rows, 4], "datatype": "FP64", "data": [1.0] * 4 * rows}],
+            }
+            assert requests.post(f"{url}/v2/models/iris/infer", json=body, timeout=30).ok
         yield url
 
 
