@@ -90,6 +90,24 @@ DRIFT_SAMPLES = Gauge(
     _LABELS,
 )
 DRIFT_BREACHES = Gauge("driftline_operator_drift_consecutive_breaches", "Breaching drift readings in a row.", _LABELS)
+_PERFORMANCE_LABELS = ["namespace", "inferenceservice", "metric"]
+LIVE_PERFORMANCE = Gauge(
+    "driftline_operator_live_performance",
+    "The served version's latest live performance the operator read for an InferenceService (NaN when the reading "
+    "failed or the window held too few labelled rows).",
+    _PERFORMANCE_LABELS,
+)
+LIVE_PERFORMANCE_THRESHOLD = Gauge(
+    "driftline_operator_live_performance_threshold",
+    "The bound the latest live performance was judged against (spec.performance.threshold, or the validation value "
+    "less maxDegradation).",
+    _PERFORMANCE_LABELS,
+)
+LIVE_PERFORMANCE_BREACHES = Gauge(
+    "driftline_operator_live_performance_consecutive_breaches",
+    "Breaching live performance readings in a row.",
+    _PERFORMANCE_LABELS,
+)
 
 _series: dict[tuple[str, str], set[tuple[Gauge, tuple[str, ...]]]] = {}
 """The labelled series set per InferenceService, so that deleting it removes them from /metrics."""

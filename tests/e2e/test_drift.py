@@ -174,7 +174,7 @@ def test_closed_loop_drift_retrains_and_rolls_forward(
     cluster.wait_for("three scrape intervals without a status write", lambda: quiet(cluster, ns, "bc"), timeout=60)
     # A reading (a Retrain service's: its retrains are looked at each time) reads the service and its TrainingJobs
     # from the operator's view of the cluster; it asks the API server only for the pods whose /metrics it reads.
-    reads = operator_reads(cluster, mark, ns, by=("InferenceService", "InferenceServiceDrift"))
+    reads = operator_reads(cluster, mark, ns, by=("InferenceService", "InferenceServiceMonitor"))
     assert set(reads) <= {"list pods"} and len(reads) >= 3, reads
     st = dis(cluster, ns, "bc")["status"]
     assert st["drift"]["assessment"] == "Ok"

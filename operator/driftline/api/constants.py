@@ -111,9 +111,15 @@ ANNOTATION_AUTHOR_GROUPS: Final = f"{GROUP}/author-groups"
 
 # --- Annotations the operator keeps on its own children. -----------------------------------------------------------
 ANNOTATION_RETRAIN_SERVED: Final = f"{GROUP}/retrain-served-version"
-"""On a retrain TrainingJob: the version served when drift started it."""
+"""On a retrain TrainingJob: the version served when it was started."""
 ANNOTATION_RETRAIN_REASON: Final = f"{GROUP}/retrain-reason"
-"""On a retrain TrainingJob: why drift started it (its status.history message)."""
+"""On a retrain TrainingJob: why it was started (its status.history message)."""
+ANNOTATION_RETRAIN_TRIGGER: Final = f"{GROUP}/retrain-trigger"
+"""On a retrain TrainingJob: who started it, TRIGGER_DRIFT, TRIGGER_PERFORMANCE or TRIGGER_REQUEST (a person). Absent
+on retrains started before it existed, all by drift."""
+TRIGGER_DRIFT: Final = "Drift"
+TRIGGER_PERFORMANCE: Final = "Performance"
+TRIGGER_REQUEST: Final = "Request"
 ANNOTATION_PREVIOUS_VERSION: Final = f"{GROUP}/previous-version"
 """On a serving Deployment: the version it served before the current one, written in the same patch that changes
 the version, so where a rollback returns to survives a lost status write."""
@@ -165,6 +171,7 @@ class ConditionType(StrEnum):
     PROGRESSING = "Progressing"  # InferenceService: a roll forward, canary or rollback is under way
     DEGRADED = "Degraded"  # InferenceService: serving, but not what spec asks for (e.g. a rolled-back pin)
     DRIFTED = "Drifted"  # InferenceService: live inputs drift beyond the threshold
+    UNDERPERFORMING = "Underperforming"  # InferenceService: live performance on labelled rows below the policy
 
 
 class ConditionStatus(StrEnum):
@@ -229,6 +236,8 @@ class Reason(StrEnum):
     EDIT_REVERTED = "EditReverted"
     NO_DRIFT = "NoDrift"
     DRIFT_DETECTED = "DriftDetected"
+    PERFORMANCE_OK = "PerformanceOk"
+    PERFORMANCE_DROPPED = "PerformanceDropped"
     INSUFFICIENT_SAMPLES = "InsufficientSamples"
     METRICS_UNAVAILABLE = "MetricsUnavailable"
     RETRAIN_STARTED = "RetrainStarted"

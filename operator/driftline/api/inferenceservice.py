@@ -11,8 +11,10 @@ from pydantic import Field
 from driftline.api.base import ApiModel, FieldError, StatusModel, rule
 from driftline.api.common import Conditions, ObjectMeta, PodSettings, ResourceRequirements, StorageSpec
 from driftline.api.constants import API_VERSION, HISTORY_CAP
-from driftline.api.drift import DriftAction, DriftSpec, DriftStatus
+from driftline.api.drift import DriftSpec, DriftStatus
 from driftline.api.fields import Duration, ImageRef, Int, ModelName, ModelVersionNumber, Timestamp
+from driftline.api.monitor import MonitorAction
+from driftline.api.performance import PerformanceSpec, PerformanceStatus
 from driftline.api.rollout import AnalysisStatus, RolloutSpec
 from driftline.api.trainingjob import TrainingJobSpec
 
@@ -27,13 +29,13 @@ class Protocol(StrEnum):
 
 
 class RetrainSpec(ApiModel):
-    """The TrainingJob drift starts (drift action Retrain)."""
+    """The TrainingJob a monitor starts (drift or performance action Retrain), or a person asks for."""
 
     template: TrainingJobSpec
     """Spec of the TrainingJob to create; its model must be this service's model. Its promotion policy decides
     whether the new version goes to Production, and so whether the service rolls forward."""
     cooldown: Duration = "1h"
-    """Least time between two retrains started by drift. At most one runs at a time."""
+    """Least time between two retrains started by the monitors. At most one runs at a time."""
 
 
 class InferenceServiceSpec(ApiModel):
@@ -64,8 +66,11 @@ class InferenceServiceSpec(ApiModel):
     """How the service moves to a new version."""
     drift: DriftSpec | None = None
     """Drift watching; off when empty."""
+    performance: PerformanceSpec | None = None
+    """Live performance watching on labelled rows (ground truth sent to the pods' feedback endpoint); off when
+    empty."""
     retrain: RetrainSpec | None = None
-    """What to train when drift asks for it (drift action Retrain)."""
+    """What to train when a monitor asks for it (action Retrain)."""
     storage: StorageSpec | None = None
     """How the serving pods reach object storage: a version stored at s3:// is fetched into each pod before its
     server starts, with these settings."""
@@ -82,7 +87,17 @@ class InferenceServiceSpec(ApiModel):
         reason=FieldError.REQUIRED,
     )
     def _retrain_has_template(self) -> bool:
-        return self.drift is None or self.drift.action is not DriftAction.RETRAIN or self.retrain is not None
+        return self.drift is None or self.drift.action is not MonitorAction.RETRAIN or self.retrain is not None
+
+    @rule(
+        "!has(self.performance) || self.performance.action != 'Retrain' || has(self.retrain)",
+        "performance action Retrain needs spec.retrain.template",
+        field_path=".retrain",
+        reason=FieldError.REQUIRED,
+    )
+    def _performance_retrain_has_template(self) -> bool:
+        watch = self.performance
+        return watch is None or watch.action is not MonitorAction.RETRAIN or self.retrain is not None
 
     @rule(
         "!has(self.retrain) || self.retrain.template.model == self.model",
@@ -176,6 +191,8 @@ class InferenceServiceStatus(StatusModel):
     """Label selector of the stable serving pods, for the scale subresource (kubectl scale, HorizontalPodAutoscaler)."""
     drift: DriftStatus | None = None
     """Latest drift reading."""
+    performance: PerformanceStatus | None = None
+    """Latest live performance reading."""
     analysis: AnalysisStatus | None = None
     """Analysis of the current or last canary."""
     history: Annotated[list[HistoryEntry], Field(max_length=HISTORY_CAP)] = []

@@ -57,6 +57,8 @@ class Version:
     """The version's status.reason: why it is in its stage."""
     image: str | None = None
     """spec.servingImage: the runtime image that serves it unless the service names one."""
+    metrics: tuple[tuple[str, float], ...] = ()
+    """spec.metrics, the validation metrics: what live performance may be judged relative to."""
 
     @property
     def good(self) -> bool:
@@ -76,6 +78,7 @@ def version_of(mv: Mapping[str, Any]) -> Version:
         promoted_at=status.get("promotedAt"),
         reason=str(status.get("reason") or ""),
         image=spec.get("servingImage") or None,
+        metrics=tuple(sorted((str(k), float(v)) for k, v in (spec.get("metrics") or {}).items())),
     )
 
 

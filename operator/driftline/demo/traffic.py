@@ -1,5 +1,7 @@
-"""Live traffic for the demo and the drift e2e tests: batches of breast_cancer rows sent to every ready serving pod over
-the Open Inference Protocol (V2), scaled by `factor` once the world changes."""
+"""Live traffic for the demo and the monitors' e2e tests: batches of breast_cancer rows sent to every ready serving pod
+over the Open Inference Protocol (V2), scaled by `factor` once the world changes; with `send_labels`, each batch's
+ground truth follows to the pod's feedback endpoint, the other class once `flip_labels` (concept drift: the same
+inputs now mean something else)."""
 
 from __future__ import annotations
 
@@ -50,9 +52,14 @@ class Traffic:
 
     def __init__(self, api: KubeApi, ns: str, service: str, model: str) -> None:
         self.api, self.ns, self.service, self.model = api, ns, service, model
-        self.data = rows().to_numpy()
+        data = frame()
+        self.data = data.drop(columns="target").to_numpy()
+        self.target = data["target"].to_numpy()
         self.factor = 1.0
+        self.send_labels = False
+        self.flip_labels = False
         self.predictions = 0
+        self.labelled = 0
         self.failures = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="demo-traffic", daemon=True)
@@ -75,15 +82,21 @@ class Traffic:
             except Exception:  # the API server is busy for a moment: look again
                 pods = []
             for pod in pods:
-                batch = self.data[self._rng.choice(len(self.data), BATCH, replace=False)] * self.factor
-                url = f"http://{pod['ip']}:{PORT}/v2/models/{self.model}/infer"
+                rows = self._rng.choice(len(self.data), BATCH, replace=False)
+                base = f"http://{pod['ip']}:{PORT}/v2/models/{self.model}"
                 try:
-                    r = self._http.post(url, json=v2_body(batch), timeout=10)
-                except requests.RequestException:
-                    self.failures += 1
-                    continue
-                if r.ok:
+                    r = self._http.post(f"{base}/infer", json=v2_body(self.data[rows] * self.factor), timeout=10)
+                    if not r.ok:
+                        self.failures += 1
+                        continue
                     self.predictions += BATCH
-                else:
+                    if self.send_labels:
+                        truth = 1 - self.target[rows] if self.flip_labels else self.target[rows]
+                        body = {"id": r.json()["id"], "truth": truth.tolist()}
+                        if self._http.post(f"{base}/feedback", json=body, timeout=10).ok:
+                            self.labelled += BATCH
+                        else:
+                            self.failures += 1
+                except requests.RequestException:
                     self.failures += 1
             self._stop.wait(0.1)

@@ -35,7 +35,7 @@ from driftline.api.inferenceservice import (
 )
 from driftline.api.modelversion import Stage
 from driftline.config import OperatorConfig
-from driftline.decide import authorship, canary, drift, images, pods, promotion, serving
+from driftline.decide import authorship, canary, images, monitor, pods, promotion, serving
 from driftline.decide import conditions as conds
 from driftline.handlers import authors, failpoints, hints, podstart, readings, recheck, registry, watches
 from driftline.handlers import canary as canary_handler
@@ -250,7 +250,7 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
         (events.warning if note.warning else events.normal)(isvc, note.reason, note.message)
 
     dep_status = (dep or {}).get("status") or {}
-    phase, conditions = drift.overlay(plan.phase, plan.conditions, drift.degraded(spec.drift, status.get("drift")))
+    phase, conditions = monitor.overlay(plan.phase, plan.conditions, monitor.why_degraded(spec, status))
     conditions = canary.overlay(conditions, cplan)
     phase, conditions = images.overlay(phase, conditions, iplan)
     not_starting = None

@@ -24,8 +24,8 @@ USER_AGENT = "driftline-operator/0.1.0"
 HANDLER_THREADS = 8
 """kopf's handler threads (handlers/startup.py sets its max_workers to this)."""
 READING_THREADS = 4
-"""Threads for drift readings (handlers/drift.py): a tenant's slow Prometheus or pods wait for each other there, never
-in the executors where reconciles run."""
+"""Threads for monitor readings (handlers/monitors.py): a tenant's slow Prometheus or pods wait for each other there,
+never in the executors where reconciles run."""
 POOL_SIZE = HANDLER_THREADS + READING_THREADS + min(32, (os.cpu_count() or 1) + 4)
 """Kept-alive connections: one per thread that calls the API, kopf's handler threads, the drift readings' and
 asyncio's default executor (its own size formula), where the watch-event handlers reconcile."""

@@ -1,4 +1,5 @@
-"""The TrainingJob drift starts (action Retrain): the InferenceService's spec.retrain.template, owned by it."""
+"""The TrainingJob a monitor starts (action Retrain) or a person asks for: the InferenceService's
+spec.retrain.template, owned by it."""
 
 from __future__ import annotations
 
@@ -21,11 +22,15 @@ def sequence(jobs: Sequence[dict[str, Any]]) -> int:
     return highest + 1
 
 
-def trainingjob(isvc: dict[str, Any], seq: int, served_version: int | None = None, reason: str = "") -> dict[str, Any]:
-    """`served_version` and `reason` go into annotations: the history entry can be rebuilt from the TrainingJob alone
-    should the operator die before writing it."""
+def trainingjob(
+    isvc: dict[str, Any], seq: int, served_version: int | None = None, reason: str = "", trigger: str = c.TRIGGER_DRIFT
+) -> dict[str, Any]:
+    """`served_version`, `reason` and `trigger` (who started it) go into annotations: the history entry can be rebuilt
+    from the TrainingJob alone should the operator die before writing it, by the monitor that started it."""
     meta = isvc["metadata"]
-    annotations = {c.ANNOTATION_RETRAIN_REASON: reason[:1024]} if reason else {}
+    annotations = {c.ANNOTATION_RETRAIN_TRIGGER: trigger}
+    if reason:
+        annotations[c.ANNOTATION_RETRAIN_REASON] = reason[:1024]
     if served_version is not None:
         annotations[c.ANNOTATION_RETRAIN_SERVED] = str(served_version)
     # The service's author wrote the retrain template: the retrain is checked as them (decide.authorship).

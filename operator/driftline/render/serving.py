@@ -136,6 +136,14 @@ def server_args(spec: InferenceServiceSpec, version: Artifact) -> list[str]:
         elif drift.window.size is not None:
             args.append(f"--drift-window-size={drift.window.size}")
         args.append(f"--drift-min-samples={drift.min_samples}")
+    watch = spec.performance
+    if watch is not None:  # without it the server's defaults keep predictions for labels all the same
+        args += [
+            f"--feedback-max-rows={watch.feedback.max_rows}",
+            f"--feedback-max-age-seconds={watch.feedback.max_age_seconds}",
+            f"--performance-window-size={watch.window_size}",
+            f"--performance-min-samples={watch.min_samples}",
+        ]
     return args
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from driftline.api.drift import DriftAssessment, DriftSpec
 from driftline.api.inferenceservice import InferenceServiceSpec
-from driftline.decide import drift, serving
+from driftline.decide import drift, monitor, serving
 from driftline.decide.promotion import Registered, survivor, to_archive
 
 pytestmark = pytest.mark.unit
@@ -113,13 +113,13 @@ value_st = st.one_of(
     st.floats(-1, -0.001),
 )
 reading_st = st.one_of(
-    st.builds(lambda e: drift.Reading(error=e), st.sampled_from(["timeout", "HTTP 500", "no ready pod"])),
+    st.builds(lambda e: monitor.Reading(error=e), st.sampled_from(["timeout", "HTTP 500", "no ready pod"])),
     st.builds(
-        lambda fs, n: drift.Reading(features=fs, samples=n),
+        lambda fs, n: monitor.Reading(features=fs, samples=n),
         st.dictionaries(st.sampled_from(["a", "b", "c"]), value_st, max_size=3),
         st.one_of(st.none(), st.integers(0, 2000)),
     ),
-    st.builds(lambda v: drift.Reading(score=v), value_st),
+    st.builds(lambda v: monitor.Reading(score=v), value_st),
 )
 
 
@@ -131,13 +131,13 @@ reading_st = st.one_of(
 )
 @settings(max_examples=300)
 def test_drift_never_acts_on_unknown_metrics_nor_rolls_back_to_a_bad_version(
-    readings: list[drift.Reading], action: str, consecutive: int, previous_good: bool
+    readings: list[monitor.Reading], action: str, consecutive: int, previous_good: bool
 ) -> None:
     s = DriftSpec.model_validate({"action": action, "consecutive": consecutive, "minSamples": 100})
-    served = drift.Served(2, 1, previous_good, "2026-11-23T10:00:00Z")
+    served = monitor.Served(2, 1, previous_good, "2026-11-23T10:00:00Z")
     last: dict[str, Any] = {}
     for i, r in enumerate(readings):
-        plan = drift.decide(s, None, r, last, served, drift.Retrains(), _time(60 + i * 5))
+        plan = drift.decide(s, None, r, last, served, monitor.Retrains(), _time(60 + i * 5))
         verdict = drift.assess(s, r)[0]
         if plan.action is not None or plan.events:
             assert verdict is DriftAssessment.BREACH
@@ -172,15 +172,15 @@ metric_lines = st.lists(
 @given(metric_lines)
 @settings(max_examples=300)
 def test_garbage_metrics_pages_are_errors_never_crashes_nor_breaches(text: str) -> None:
-    from driftline.decide import drift_metrics, measure
+    from driftline.decide import measure, pod_readings
 
     with contextlib.suppress(ValueError):  # the canary's counters: an error, never another exception
         measure.parse(text)
     try:
-        pod = drift_metrics.parse(text, "psi")
+        pod = pod_readings.parse(text, "psi")
     except ValueError:
         return
-    reading = drift_metrics.combine([pod])
+    reading = pod_readings.combine([pod])
     verdict, score, _ = drift.assess(DriftSpec.model_validate({"minSamples": 1}), reading)
     if verdict is DriftAssessment.BREACH:  # only a finite, non-negative score above the threshold breaches
         assert score is not None and math.isfinite(score) and score > 0.25

@@ -9,25 +9,38 @@ import pytest
 
 from driftline.api.drift import DriftAction, DriftAssessment, DriftSpec
 from driftline.api.inferenceservice import RetrainSpec, ServicePhase
+from driftline.decide import monitor
 from driftline.decide.conditions import Cond
-from driftline.decide.drift import (
-    DriftPlan,
+from driftline.decide.drift import assess, decide, may_roll_back, top_features
+from driftline.decide.monitor import (
+    MonitorPlan,
     Reading,
     RetrainRecord,
     Retrains,
     Served,
-    assess,
-    decide,
-    degraded,
-    may_roll_back,
     overlay,
-    retrains_from,
     served_from,
-    serving_follows,
-    top_features,
     worth_writing,
 )
-from driftline.decide.drift import status_patch as drift_status_patch
+
+
+def degraded(s: DriftSpec | None, status: dict[str, Any] | None) -> str | None:
+    return monitor.degraded(s, monitor.DRIFT, status)
+
+
+def retrains_from(jobs: list[dict[str, Any]], label: str) -> Retrains:
+    return monitor.retrains_from(jobs, label, monitor.DRIFT.trigger)
+
+
+def serving_follows(s: DriftSpec, last: dict[str, Any] | None, plan: MonitorPlan) -> bool:
+    return monitor.serving_follows(s, monitor.DRIFT, last, plan)
+
+
+def drift_status_patch(
+    old: dict[str, Any], plan: MonitorPlan, conditions: list[dict[str, Any]], limit: int | None = None
+) -> dict[str, Any] | None:
+    return monitor.status_patch("drift", old, plan, conditions, limit)
+
 
 pytestmark = pytest.mark.unit
 
@@ -229,14 +242,14 @@ def test_degraded_after_the_error_limit_and_only_a_ready_service_is_overlaid() -
     assert why is not None and "no ready pod" in why
     assert degraded(spec(enabled=False, consecutiveErrorLimit=2), {"consecutiveErrors": 9}) is None
     conds = [Cond("Ready", True, "Available"), Cond("Degraded", False, "Reconciled")]
-    phase, out = overlay(ServicePhase.READY, conds, why)
+    phase, out = overlay(ServicePhase.READY, conds, [why])
     assert phase is ServicePhase.DEGRADED
     assert [(c.type, c.status, c.reason) for c in out] == [
         ("Ready", True, "Available"),
         ("Degraded", True, "MetricsUnavailable"),
     ]
-    assert overlay(ServicePhase.PROGRESSING, conds, why) == (ServicePhase.PROGRESSING, conds)
-    assert overlay(ServicePhase.READY, conds, None) == (ServicePhase.READY, conds)
+    assert overlay(ServicePhase.PROGRESSING, conds, [why]) == (ServicePhase.PROGRESSING, conds)
+    assert overlay(ServicePhase.READY, conds, [None]) == (ServicePhase.READY, conds)
 
 
 def test_served_from_status_finds_when_the_active_version_rolled_out() -> None:
@@ -328,7 +341,7 @@ def test_a_reading_is_written_only_when_it_tells_something_new(
     new_drift: dict[str, Any], conditions: list[dict[str, Any]], history: list[dict[str, Any]], written: bool
 ) -> None:
     old = {"drift": _QUIET, "conditions": _COND, "history": [{"action": "RollForward", "time": "2026-12-06T23:00:00Z"}]}
-    patch = drift_status_patch(old, DriftPlan(status=new_drift, conditions=[], history=history), conditions)
+    patch = drift_status_patch(old, MonitorPlan(status=new_drift, conditions=[], history=history), conditions)
     assert (patch is not None) is written
     if patch is not None and history:
         assert [h["action"] for h in patch["history"]] == ["RollForward", "Retrain"]  # in time order
@@ -337,7 +350,7 @@ def test_a_reading_is_written_only_when_it_tells_something_new(
 def test_an_entry_recorded_after_the_fact_goes_where_it_happened() -> None:
     old = {"history": [{"action": "RollForward", "time": "2026-12-07T00:00:10Z"}]}
     late = {"action": "Retrain", "time": "2026-12-07T00:00:05Z"}
-    patch = drift_status_patch(old, DriftPlan(status=_QUIET, conditions=[], history=[late]), _COND)
+    patch = drift_status_patch(old, MonitorPlan(status=_QUIET, conditions=[], history=[late]), _COND)
     assert patch is not None and [h["action"] for h in patch["history"]] == ["Retrain", "RollForward"]
 
 
@@ -356,7 +369,7 @@ def test_serving_reconciles_at_once_after_a_rollback_or_when_degraded_begins_or_
     last_errors: int, new_errors: int, action: DriftAction | None, follows: bool
 ) -> None:
     settings = DriftSpec.model_validate({"consecutiveErrorLimit": 5})
-    plan = DriftPlan(status={"consecutiveErrors": new_errors, "message": "down"}, conditions=[], action=action)
+    plan = MonitorPlan(status={"consecutiveErrors": new_errors, "message": "down"}, conditions=[], action=action)
     assert serving_follows(settings, {"consecutiveErrors": last_errors, "message": "down"}, plan) is follows
 
 

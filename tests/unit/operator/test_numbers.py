@@ -6,7 +6,7 @@ import pytest
 
 from driftline.api.drift import DriftSpec
 from driftline.api.rollout import Threshold
-from driftline.decide import drift
+from driftline.decide import drift, monitor
 from driftline.decide.analysis import Reading, judge
 from driftline.decide.numbers import apart
 
@@ -30,7 +30,7 @@ def test_a_value_and_its_bound_are_written_apart(value: float, bound: float, wan
 
 
 def test_a_drift_breach_never_reads_as_equal_to_its_threshold() -> None:
-    _, score, message = drift.assess(DriftSpec(), drift.Reading(score=0.250015, samples=500))
+    _, score, message = drift.assess(DriftSpec(), monitor.Reading(score=0.250015, samples=500))
     assert score == 0.250015
     assert message == "psi drift score 0.25001 above threshold 0.25 over 500 inputs"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from driftline.handlers import drift, inferenceservice
+from driftline.handlers import inferenceservice, monitors
 
 pytestmark = pytest.mark.unit
 
@@ -37,15 +37,15 @@ def test_a_drift_reading_runs_on_a_reading_thread(monkeypatch: pytest.MonkeyPatc
             self.calls += 1
             return self.calls > 2
 
-    def read_and_act(namespace: str, name: str) -> tuple[float, bool]:
+    def read_and_act(namespace: str, name: str, key: str = "drift") -> tuple[float, bool]:
         seen.append(threading.current_thread().name)
         return 1.0, False
 
     async def no_sleep(_: float) -> None:
         return None
 
-    monkeypatch.setattr(drift, "read_and_act", read_and_act)
-    monkeypatch.setattr(drift.asyncio, "sleep", no_sleep)
+    monkeypatch.setattr(monitors, "read_and_act", read_and_act)
+    monkeypatch.setattr(monitors.asyncio, "sleep", no_sleep)
     stopped: Any = Stop()
-    asyncio.run(drift.drift_daemon(name="s", namespace="ns", spec={}, stopped=stopped))  # type: ignore[arg-type]
+    asyncio.run(monitors.drift_daemon(name="s", namespace="ns", spec={}, stopped=stopped))  # type: ignore[arg-type]
     assert len(seen) == 1 and seen[0].startswith("reading"), seen

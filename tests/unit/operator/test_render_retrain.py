@@ -38,16 +38,19 @@ def test_trainingjob_is_the_template_owned_by_the_service() -> None:
     assert tj["spec"] == TEMPLATE and tj["spec"] is not TEMPLATE  # a copy: rendering never mutates the input
 
 
-def test_trainingjob_carries_its_history_entry_in_annotations() -> None:
+def test_trainingjob_carries_its_history_entry_and_who_started_it_in_annotations() -> None:
     notes = trainingjob(ISVC, 1, 2, "psi drift score 0.9 above threshold 0.25")["metadata"]["annotations"]
     assert notes == {
         "driftline.dev/retrain-served-version": "2",
         "driftline.dev/retrain-reason": "psi drift score 0.9 above threshold 0.25",
+        "driftline.dev/retrain-trigger": "Drift",
     }
+    by_performance = trainingjob(ISVC, 2, 2, "live accuracy 0.6 below threshold 0.8", "Performance")
+    assert by_performance["metadata"]["annotations"]["driftline.dev/retrain-trigger"] == "Performance"
 
 
 def test_trainingjob_is_checked_as_the_services_author() -> None:
     author = {"driftline.dev/author": "alice", "driftline.dev/author-groups": "team-a\nsystem:authenticated"}
     isvc = {**ISVC, "metadata": {**ISVC["metadata"], "annotations": {**author, "other": "x"}}}
     notes = trainingjob(isvc, 1)["metadata"]["annotations"]
-    assert notes == author
+    assert notes == {**author, "driftline.dev/retrain-trigger": "Drift"}

@@ -57,6 +57,33 @@ def test_every_drift_status_and_history_a_reading_writes_is_held_as_given(action
         last = plan.status
 
 
+@pytest.mark.parametrize("action", ["None", "Alert", "Rollback", "Retrain"])
+@pytest.mark.parametrize(
+    ("bound", "reading"),
+    [
+        ({"maxDegradation": 0.05}, drift.Reading(features={"accuracy": 0.5}, samples=500)),  # a breach
+        ({"threshold": 0.8}, drift.Reading(features={"accuracy": 0.9}, samples=500)),
+        ({"threshold": 0.8}, drift.Reading(features={"accuracy": 0.9}, samples=3)),  # too few labels
+        ({"threshold": 0.8}, drift.Reading(features={"f1_macro": 0.9}, samples=500)),  # not the metric asked for
+        ({"threshold": 0.8}, drift.Reading(error="connection refused")),
+        ({"threshold": 0.8}, drift.Reading(score=0.5)),  # from Prometheus
+    ],
+)
+def test_every_performance_status_and_history_a_reading_writes_is_held_as_given(
+    action: str, bound: dict[str, Any], reading: drift.Reading
+) -> None:
+    from driftline.api.performance import PerformanceSpec
+    from driftline.decide import performance
+
+    spec = PerformanceSpec.model_validate({**bound, "minSamples": 100, "consecutive": 2, "action": action})
+    last: dict[str, Any] = {}
+    for i in range(3):
+        when = f"2026-12-07T10:00:{i:02d}Z"
+        plan = performance.decide(spec, RETRAIN, reading, 0.96, last, SERVED, drift.Retrains(), when)
+        status_writer.checked(InferenceServiceStatus, {"performance": plan.status, "history": plan.history})
+        last = plan.status
+
+
 def test_every_analysis_a_canary_writes_is_held_as_given() -> None:
     spec = InferenceServiceSpec.model_validate(
         {

@@ -7,7 +7,7 @@ import math
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from driftline.decide.drift_metrics import PodDrift, combine, parse
+from driftline.decide.pod_readings import PodDrift, combine, parse
 
 pytestmark = pytest.mark.unit
 
