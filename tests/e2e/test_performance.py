@@ -1,13 +1,15 @@
 """Live performance on the real control plane: clients send ground truth to the serving pods, the operator reads the
 served version's live accuracy and acts on a drop that input drift cannot see (concept drift: the same inputs now
-mean the other class) — Underperforming, a retrain that the TrainingJob says performance started, the new version
-rolled forward and live accuracy back above the policy; no client request fails."""
+mean the other class) — Underperforming, a retrain on the labelled live rows that the TrainingJob says performance
+started, the new version rolled forward and live accuracy back above the policy; no client request fails."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from typing import Any
 
+import pandas as pd
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -23,14 +25,8 @@ from tests.operator_proc import OperatorProcess
 pytestmark = pytest.mark.e2e
 
 
-def flipped_dataset(cluster: Cluster, ns: str) -> str:
-    """breast_cancer with every label flipped: what the world's labels now say about the same inputs."""
-    data = frame()
-    data["target"] = 1 - data["target"]
-    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "flipped"},
-            "data": {"data.csv": data.to_csv(index=False)}}  # fmt: skip
-    cluster.api.create(f"/api/v1/namespaces/{ns}/configmaps", body)
-    return "configmap://flipped/data.csv"
+def frame_of(csv: str) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(csv))
 
 
 def performance_of(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
@@ -58,14 +54,13 @@ def test_concept_drift_is_caught_by_live_accuracy_retrained_and_recovered(
     cluster: Cluster, v1_served: str, operator: OperatorProcess
 ) -> None:
     ns = v1_served
-    uri = flipped_dataset(cluster, ns)
     template = {
         "model": MODEL,
-        "dataset": {"uri": uri, "format": "csv"},
+        "dataset": {"uri": "sklearn://breast_cancer"},  # what it was trained on; the retrain learns from live labels
         "estimator": "sklearn.linear_model.LogisticRegression",
         "params": {"max_iter": 5000},
         "output": {"storageUri": "pvc://models/registry"},
-        "promotion": {"auto": True, "gates": [{"metric": "accuracy", "op": ">=", "value": 0.9}]},
+        "promotion": {"auto": True, "gates": [{"metric": "accuracy", "op": ">=", "value": 0.85}]},
     }
     performance = {
         "metric": "accuracy",
@@ -80,7 +75,7 @@ def test_concept_drift_is_caught_by_live_accuracy_retrained_and_recovered(
         "model": MODEL,
         "drift": drift_spec("Alert"),
         "performance": performance,
-        "retrain": {"template": template, "cooldown": "1h"},
+        "retrain": {"template": template, "cooldown": "1h", "data": "LiveLabels"},
     }
     svc = {"apiVersion": "driftline.dev/v1alpha1", "kind": "InferenceService", "metadata": {"name": "bc"}, "spec": spec}
     cluster.api.create(DIS.format(ns=ns), svc)
@@ -108,6 +103,21 @@ def test_concept_drift_is_caught_by_live_accuracy_retrained_and_recovered(
         assert st["drift"]["assessment"] == "Ok" and condition(st, "Drifted")["status"] == "False", st["drift"]
         job = cluster.api.get(f"{TJ.format(ns=ns)}/{acted['lastRetrainJob']}")
         assert job["metadata"]["annotations"]["driftline.dev/retrain-trigger"] == "Performance"
+        # It learns from the rows clients labelled, as a ConfigMap the service owns: the new meaning of the inputs.
+        uri = job["spec"]["dataset"]["uri"]
+        assert uri.startswith("configmap://") and job["spec"]["dataset"]["target"] == "target", job["spec"]
+        data = cluster.api.get(f"/api/v1/namespaces/{ns}/configmaps/{uri.split('/')[2]}")
+        assert data["metadata"]["ownerReferences"][0]["name"] == "bc"
+        live_rows = frame_of(data["data"]["data.csv"])
+        assert 150 <= len(live_rows) <= 300 and list(live_rows.columns) == list(frame().columns)
+        flipped = live_rows.merge(frame(), on=list(frame().columns[:-1]), suffixes=("", "_true"))
+        assert (flipped["target"] != flipped["target_true"]).mean() > 0.5  # mostly labels of the new meaning
+        told = [
+            e["message"] for e in events_of(cluster, ns, "InferenceService", "bc") if e["reason"] == "RetrainStarted"
+        ]
+        assert told == [
+            f"started TrainingJob {job['metadata']['name']}, on {len(live_rows)} labelled live rows from 1 pod"
+        ]
         assert (st.get("drift") or {}).get("lastRetrainJob") is None  # drift does not claim performance's retrain
 
         exported = {
@@ -119,6 +129,7 @@ def test_concept_drift_is_caught_by_live_accuracy_retrained_and_recovered(
 
         # v2 learnt what the labels now mean: rolled forward, its live accuracy is back within the policy.
         cluster.wait_for("bc Ready on v2", ready_at(cluster, ns, "bc", 2), timeout=240)
+        assert versions(cluster, ns)[f"{MODEL}-v2"]["spec"]["dataset"]["uri"] == uri
         recovered = cluster.wait_for("an Ok reading of v2", reading(cluster, ns, "Ok", 2), timeout=90)
         v2_validation = versions(cluster, ns)[f"{MODEL}-v2"]["spec"]["metrics"]["accuracy"]
         assert recovered["value"] >= v2_validation - 0.15 and recovered["validation"] == v2_validation

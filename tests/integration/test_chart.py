@@ -186,6 +186,7 @@ OBJECTS_NEEDS: dict[str, set[tuple[str, str, str]]] = {
     "get_pdb": {("policy", "poddisruptionbudgets", "get")},
     "apply_pdb": {("policy", "poddisruptionbudgets", "patch"), ("policy", "poddisruptionbudgets", "create")},
     "delete_pdb": {("policy", "poddisruptionbudgets", "delete")},
+    "create_config_map": {("", "configmaps", "create")},  # a retrain's live labels; never read
 }
 # What the local cluster cannot show: blockOwnerDeletion on children needs update on the owner's finalizers where the
 # OwnerReferencesPermissionEnforcement admission plugin runs (OpenShift).
@@ -292,7 +293,8 @@ def test_defaults_run_cluster_wide_restricted_with_probes_and_resources(helm: He
     assert ("apiextensions.k8s.io", "customresourcedefinitions", "watch") in rules
     assert ("apps", "deployments", "create") in rules and ("", "events", "create") in rules
     assert not any("*" in part for rule in rules for part in rule)
-    assert not any(resource in ("secrets", "configmaps", "namespaces") for _, resource, _ in rules)
+    assert not any(resource in ("secrets", "namespaces") for _, resource, _ in rules)
+    assert {verb for _, resource, verb in rules if resource == "configmaps"} == {"create"}  # never read one
     (binding,) = [b for b in by_kind(docs, "ClusterRoleBinding") if b not in review_roles(docs)]
     assert binding["roleRef"]["name"] == role["metadata"]["name"] == "driftline-system-driftline"
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "driftline", "namespace": "driftline-system"}]

@@ -5,6 +5,7 @@ stale."""
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -34,9 +35,14 @@ def _exposed_name(name: str, kind: str) -> str:
 
 def model_server(tmp_path: Path) -> Exposed:
     sha = write_model_dir(tmp_path)
-    with running(server_state(tmp_path, sha, "iris", "3", "--drift-min-samples", "5")) as base:
+    mirror = ("--mirror-url", "http://127.0.0.1:9", "--mirror-share", "1")  # a dead shadow: its counters still show
+    with running(server_state(tmp_path, sha, "iris", "3", "--drift-min-samples", "5", *mirror)) as base:
         requests.post(f"{base}/v1/models/iris:predict", json={"instances": reference_data(20).tolist()}, timeout=30)
-        text = requests.get(f"{base}/metrics", timeout=30).text
+        for _ in range(100):  # the mirrored request fails on the server's loop, a moment after the answer
+            text = requests.get(f"{base}/metrics", timeout=30).text
+            if "driftline_shadow_requests_total{" in text:
+                break
+            time.sleep(0.05)
     out: Exposed = {}
     for family in text_string_to_metric_families(text):
         if family.name.endswith("_created"):  # the client's creation timestamps of counters and histograms

@@ -148,6 +148,11 @@ into the ClusterRole (cluster-wide mode) or into a Role per watched namespace (n
 - apiGroups: [""]
   resources: ["services"]
   verbs: ["get", "list", "watch", "create", "patch"]
+# A retrain on live labels (spec.retrain.data LiveLabels): the pods' labelled rows, in a ConfigMap the TrainingJob
+# mounts. Only created: never read, changed or deleted by the operator (the service owns it).
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["create"]
 # The serving pods' PodDisruptionBudget (replicas > 1), by server-side apply; deleted when the service scales to one.
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]

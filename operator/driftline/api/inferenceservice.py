@@ -28,6 +28,16 @@ class Protocol(StrEnum):
     V2 = "v2"  # Open Inference Protocol: POST /v2/models/<name>/infer with named tensors
 
 
+class RetrainData(StrEnum):
+    """What a retrain learns from."""
+
+    TEMPLATE = "Template"
+    """The template's dataset."""
+    LIVE_LABELS = "LiveLabels"
+    """The labelled rows the serving pods hold (ground truth clients sent back): what the world says now. Without
+    any, the template's dataset, said in the retrain's Event."""
+
+
 class RetrainSpec(ApiModel):
     """The TrainingJob a monitor starts (drift or performance action Retrain), or a person asks for."""
 
@@ -36,6 +46,9 @@ class RetrainSpec(ApiModel):
     whether the new version goes to Production, and so whether the service rolls forward."""
     cooldown: Duration = "1h"
     """Least time between two retrains started by the monitors. At most one runs at a time."""
+    data: RetrainData = RetrainData.TEMPLATE
+    """What the retrain learns from: Template (the template's dataset) or LiveLabels (the serving pods' labelled
+    windows, stored in a ConfigMap owned by the service, at most 900 KiB, the newest rows)."""
 
 
 class InferenceServiceSpec(ApiModel):

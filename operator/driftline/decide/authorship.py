@@ -102,6 +102,15 @@ def inferenceservice_needs(spec: Mapping[str, Any]) -> list[Need]:
     return [Need("spec.image", "a custom serving image is creating pods", "create", "pods")]
 
 
+LIVE_DATA = Need(
+    "spec.retrain.data",
+    "a retrain on live labels has the operator store the serving pods' labelled rows in a ConfigMap",
+    "create",
+    "configmaps",
+)
+"""Checked at each retrain with data LiveLabels (the pods' content becomes a ConfigMap the operator writes)."""
+
+
 def refusal(namespace: str, author: Author | None, needs: Sequence[Need], denied: Sequence[Need]) -> str | None:
     """Why the operator will not act for this spec: no recorded author while the spec needs rights, or the rights
     the author lacks. None when it may go on."""

@@ -27,13 +27,13 @@ from driftline import config
 from driftline.api import constants as c
 from driftline.api.drift import DriftSpec
 from driftline.api.fields import parse_duration
-from driftline.api.inferenceservice import InferenceServiceSpec
+from driftline.api.inferenceservice import InferenceServiceSpec, RetrainData
 from driftline.api.monitor import MonitorAction, MonitorPolicy
 from driftline.api.performance import PerformanceSpec
+from driftline.decide import authorship, drift, live_data, monitor, performance, pod_readings
 from driftline.decide import conditions as conds
-from driftline.decide import drift, monitor, performance, pod_readings
 from driftline.decide.serving import RollBack, Version
-from driftline.handlers import failpoints, inferenceservice, readings, registry, watches
+from driftline.handlers import authors, failpoints, inferenceservice, readings, registry, watches
 from driftline.handlers.locks import lock
 from driftline.k8s import events, objects
 from driftline.metrics import pods as pods_provider
@@ -170,7 +170,7 @@ def read_and_act(namespace: str, name: str, key: str = DRIFT) -> tuple[float, bo
         if plan.action is not None:
             failpoints.hit("drift.action-decided")
         if plan.action is MonitorAction.RETRAIN:
-            plan.status["lastRetrainJob"] = _start_retrain(isvc, jobs, plan.history[-1], words.trigger)
+            plan.status["lastRetrainJob"] = _start_retrain(isvc, spec, jobs, plan.history[-1], words.trigger)
             failpoints.hit("drift.retrain-created")
         elif plan.action is MonitorAction.ROLLBACK and plan.rollback_to is not None:
             leaving = next(v for v in versions if v.version == active)
@@ -222,26 +222,69 @@ def carry_out_retrain_request(namespace: str, name: str) -> None:
             objects.patch_status(c.INFERENCE_SERVICE, namespace, name, patch)
             events.warning(isvc, c.Reason.RETRAIN_REQUESTED, f"{ask.message}: not started")
             return
-        body = render_retrain.trainingjob(
-            isvc, render_retrain.sequence(jobs), status.get("activeVersion"), ask.message, c.TRIGGER_REQUEST
-        )
+        body, data = _retrain_body(isvc, spec, jobs, status.get("activeVersion"), ask.message, c.TRIGGER_REQUEST)
         with contextlib.suppress(objects.AlreadyExists):  # made before a status write that was lost
             objects.create(c.TRAINING_JOB, namespace, body)
         job = str(body["metadata"]["name"])
         objects.patch_status(
             c.INFERENCE_SERVICE, namespace, name, drift.retrain_request_status(status, ask, job, registry.now())
         )
-        events.normal(isvc, c.Reason.RETRAIN_REQUESTED, f"started TrainingJob {job} ({ask.message})")
+        events.normal(isvc, c.Reason.RETRAIN_REQUESTED, f"started TrainingJob {job} ({ask.message}){data}")
 
 
-def _start_retrain(isvc: dict[str, Any], jobs: list[dict[str, Any]], entry: dict[str, Any], trigger: str) -> str:
-    body = render_retrain.trainingjob(
-        isvc, render_retrain.sequence(jobs), entry.get("fromVersion"), entry["message"], trigger
-    )
+def _start_retrain(
+    isvc: dict[str, Any], spec: InferenceServiceSpec, jobs: list[dict[str, Any]], entry: dict[str, Any], trigger: str
+) -> str:
+    body, data = _retrain_body(isvc, spec, jobs, entry.get("fromVersion"), entry["message"], trigger)
     with contextlib.suppress(objects.AlreadyExists):  # made by a reading whose status write was lost
         objects.create(c.TRAINING_JOB, isvc["metadata"]["namespace"], body)
-    events.normal(isvc, c.Reason.RETRAIN_STARTED, f"started TrainingJob {body['metadata']['name']}")
+    events.normal(isvc, c.Reason.RETRAIN_STARTED, f"started TrainingJob {body['metadata']['name']}{data}")
     return str(body["metadata"]["name"])
+
+
+def _retrain_body(
+    isvc: dict[str, Any],
+    spec: InferenceServiceSpec,
+    jobs: list[dict[str, Any]],
+    served: int | None,
+    reason: str,
+    trigger: str,
+) -> tuple[dict[str, Any], str]:
+    """The retrain TrainingJob, and what it learns from for its Event. Under data LiveLabels, the serving pods'
+    labelled rows go first into a ConfigMap the TrainingJob reads."""
+    seq = render_retrain.sequence(jobs)
+    if spec.retrain is None or spec.retrain.data is not RetrainData.LIVE_LABELS:
+        return render_retrain.trainingjob(isvc, seq, served, reason, trigger), ""
+    refused = authors.refusal(isvc, [authorship.LIVE_DATA]) if config.current().check_authors else None
+    if refused is not None:
+        return render_retrain.trainingjob(isvc, seq, served, reason, trigger), f", on the template's dataset: {refused}"
+    data, unread = _labelled_rows(isvc, spec, served)
+    if data is None:
+        why = f": {unread}" if unread else ""
+        body = render_retrain.trainingjob(isvc, seq, served, reason, trigger)
+        return body, f", on the template's dataset: no labelled live rows to learn from{why}"
+    with contextlib.suppress(objects.AlreadyExists):  # made by a retrain whose TrainingJob was not: same rows, near
+        objects.create_config_map(render_retrain.live_data(isvc, seq, data.csv))
+    return render_retrain.trainingjob(isvc, seq, served, reason, trigger, live=True), f", on {data.note}"
+
+
+def _labelled_rows(
+    isvc: dict[str, Any], spec: InferenceServiceSpec, version: int | None
+) -> tuple[live_data.LiveData | None, str]:
+    """The served version's pods' labelled windows as one dataset, and why some pods could not be read."""
+    meta = isvc["metadata"]
+    selector = f"{c.LABEL_INFERENCE_SERVICE}={meta['name']},{c.LABEL_TRACK}={c.TRACK_STABLE}"
+    if version is not None:
+        selector += f",{c.LABEL_VERSION}={version}"
+    ready = pods_provider.ready_pods(objects.list_pods(meta["namespace"], selector))
+    pages: list[str] = []
+    errors: list[str] = []
+    for ip in ready.values():
+        try:
+            pages.append(pods_provider.labelled_rows(ip, spec.port, spec.model))
+        except pods_provider.ScrapeError as e:
+            errors.append(str(e))
+    return live_data.merge(pages), "; ".join(errors)[:512]
 
 
 def _read(isvc: dict[str, Any], spec: InferenceServiceSpec, settings: MonitorPolicy, active: int) -> monitor.Reading:

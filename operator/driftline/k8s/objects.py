@@ -208,6 +208,11 @@ def patch_job(namespace: str, name: str, patch: dict[str, Any]) -> None:
     _or_none(lambda: request("PATCH", _job(namespace, name), body=patch, content_type=MERGE_PATCH))
 
 
+def create_config_map(body: dict[str, Any]) -> dict[str, Any]:
+    with _mapped():
+        return request("POST", f"/api/v1/namespaces/{body['metadata']['namespace']}/configmaps", body=body)
+
+
 def list_pods(namespace: str, selector: str) -> list[dict[str, Any]]:
     with _mapped():
         pods = request("GET", f"/api/v1/namespaces/{namespace}/pods", query={"labelSelector": selector})

@@ -31,6 +31,22 @@ def fetch(ip: str, port: int, timeout: float = TIMEOUT_SECONDS) -> str:
     return r.text
 
 
+ROWS_MAX_BYTES = 4 * 1024 * 1024
+"""A pod's labelled window as CSV: 1,000 rows of 30 features are ~300 KiB."""
+
+
+def labelled_rows(ip: str, port: int, model: str, timeout: float = 5.0) -> str:
+    """A pod's labelled window as CSV (the model server's GET .../feedback/rows)."""
+    path = f"/v2/models/{model}/feedback/rows"
+    try:
+        r = bounded.get(f"http://{ip}:{port}{path}", deadline=timeout, max_bytes=ROWS_MAX_BYTES, trust_env=False)
+    except requests.RequestException as e:
+        raise ScrapeError(f"{ip}:{port}{path}: {e}") from e
+    if r.status != 200:
+        raise ScrapeError(f"{ip}:{port}{path}: HTTP {r.status}")
+    return r.text
+
+
 def scrape(ip: str, port: int, timeout: float = TIMEOUT_SECONDS) -> Counters:
     text = fetch(ip, port, timeout)
     try:

@@ -111,6 +111,12 @@ class LiveEvaluation:
             self.window.add(joined.columns, joined.predicted, joined.truth)
         return result
 
+    def labelled(self) -> tuple[list[NDArray[Any]], NDArray[Any]]:
+        """The window's feature columns and their labels (as the model names its classes), oldest first: the
+        live data a retrain learns from."""
+        columns, _, truth = self.window.rows()
+        return columns, self.labels.decode(truth)
+
     def snapshot(self) -> PerformanceSnapshot:
         if self._cached is not None and self._cached[0] == self.window.changes:
             return self._cached[1]

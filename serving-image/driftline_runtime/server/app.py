@@ -13,6 +13,17 @@ def create_app(state: ServerState) -> web.Application:
     middlewares = [guard.middleware(state.limits)] if state.limits else []
     app = web.Application(client_max_size=state.max_body_bytes, middlewares=[*middlewares, render_errors])
     app[STATE] = state
+    mirror = state.mirror
+    if mirror is not None:  # its senders live on the server's loop, from start to shutdown
+
+        async def start_mirror(_: web.Application) -> None:
+            await mirror.start()
+
+        async def stop_mirror(_: web.Application) -> None:
+            await mirror.stop()
+
+        app.on_startup.append(start_mirror)
+        app.on_cleanup.append(stop_mirror)
     app.router.add_get("/metrics", metrics_handler)
     v1.add_routes(app.router)
     v2.add_routes(app.router)

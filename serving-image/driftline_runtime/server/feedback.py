@@ -8,6 +8,9 @@ answer with):
     {"id": "req-1", "row": 2, "truth": 0}        one row's label
     {"feedback": [{"id": ...}, ...]}             many of the above at once
 
+GET .../feedback/rows answers the labelled window as CSV (the model's features, then its target column, oldest row
+first): the live data a retrain learns from (InferenceService spec.retrain.data LiveLabels).
+
 One label answers 200, or its own 4xx: 404 unknown id, 410 expired, 409 already labelled, 400/422 not a label for this
 model. A batch answers 200 with a count per outcome and the first errors; only a malformed body fails it whole. Every
 row's outcome is counted in driftline_feedback_rows_total.
@@ -66,6 +69,8 @@ async def feedback(request: web.Request) -> web.Response:
         result = evaluation.label(item["id"], item["truth"], item.get("row"), now)
         if result.outcome is not Outcome.ACCEPTED:
             raise ApiError(STATUS[result.outcome], result.message)
+        if state.mirror is not None:
+            state.mirror.offer_label(item)
         return json_response({"accepted": len(result.joined.truth) if result.joined else 0})
     items = body["feedback"]
     if not isinstance(items, list):
@@ -76,12 +81,28 @@ async def feedback(request: web.Request) -> web.Response:
     for i, item in enumerate(checked):
         result = evaluation.label(item["id"], item["truth"], item.get("row"), now)
         counts[result.outcome.value] += 1
+        if result.outcome is Outcome.ACCEPTED and state.mirror is not None:
+            state.mirror.offer_label(item)
         if result.message and len(errors) < SHOWN_ERRORS:
             errors.append(f"feedback[{i}]: {result.message}")
     return json_response({**counts, "errors": errors})
 
 
+async def labelled_rows(request: web.Request) -> web.Response:
+    import pandas as pd  # the request path never pays for pandas; this is called once per retrain
+
+    state = state_of(request)
+    check_model(state, request.match_info["name"], request.match_info.get("version"))
+    columns, truth = _evaluation(state).labelled()
+    model = state.model
+    target = model.target or "target"
+    frame = pd.DataFrame(dict(zip(model.feature_names, columns, strict=True)))
+    frame[target if target not in frame.columns else f"{target}_truth"] = truth
+    return web.Response(body=frame.to_csv(index=False).encode(), content_type="text/csv")
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
-    router.add_post("/v2/models/{name}/feedback", feedback)
-    router.add_post("/v2/models/{name}/versions/{version}/feedback", feedback)
+    for base in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
+        router.add_post(f"{base}/feedback", feedback)
+        router.add_get(f"{base}/feedback/rows", labelled_rows)
     router.add_post("/v1/models/{name:[^/:]+}:feedback", feedback)

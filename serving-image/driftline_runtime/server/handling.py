@@ -24,6 +24,7 @@ from driftline_runtime.server import guard
 from driftline_runtime.server.errors import ApiError, describe
 from driftline_runtime.server.inputs import Batch
 from driftline_runtime.server.metrics import CONTENT_TYPE, ServerMetrics
+from driftline_runtime.server.mirror import Mirror
 from driftline_runtime.server.model import ServedModel
 
 log = logging.getLogger("driftline.server")
@@ -45,6 +46,8 @@ class ServerState:
     """The connection guard's, when the server runs behind it (main.serve)."""
     evaluation: LiveEvaluation | None = None
     """Predictions kept for their labels and the live performance; None with --feedback-max-rows 0."""
+    mirror: Mirror | None = None
+    """Where a share of requests (and their labels) is mirrored: a shadow challenger's server, with --mirror-url."""
 
 
 STATE = web.AppKey("driftline", ServerState)

@@ -19,6 +19,7 @@ from driftline_runtime.server import guard
 from driftline_runtime.server.app import create_app
 from driftline_runtime.server.handling import ServerState
 from driftline_runtime.server.metrics import ServerMetrics
+from driftline_runtime.server.mirror import Mirror
 from driftline_runtime.server.model import ModelLoadError, ServedModel, load_model
 from driftline_runtime.server.predict import scores
 
@@ -51,6 +52,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--performance-min-samples", type=int, default=100, help="below this, live performance gauges are NaN"
     )
+    p.add_argument("--mirror-url", default="", help="a shadow server to mirror a share of requests and labels to")
+    p.add_argument("--mirror-share", type=float, default=0.1, help="share of requests mirrored, in (0, 1]")
+    p.add_argument("--mirror-queue", type=int, default=1000, help="mirrored requests waiting; past this, dropped")
     p.add_argument("--drain-seconds", type=float, default=0, help="keep serving, unready, this long after SIGTERM")
     p.add_argument("--head-timeout", type=float, default=10, help="seconds for a request's status line and headers")
     p.add_argument("--body-timeout", type=float, default=30, help="seconds for a request's body, once its head came")
@@ -67,6 +71,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error(
             "--drift-min-samples, --drift-window-seconds, --drain-seconds and --feedback-max-rows must not be negative"
         )
+    if not 0 < args.mirror_share <= 1 or args.mirror_queue < 1:
+        p.error("--mirror-share must be in (0, 1] and --mirror-queue positive")
+    if args.mirror_url and not args.mirror_url.startswith(("http://", "https://")):
+        p.error("--mirror-url must be an http:// or https:// URL")
     if args.feedback_max_age_seconds <= 0 or args.performance_min_samples < 1:
         p.error("--feedback-max-age-seconds and --performance-min-samples must be positive")
     return args
@@ -99,6 +107,16 @@ def build_state(model: ServedModel, args: argparse.Namespace) -> ServerState:
         body_seconds=args.body_timeout,
         limits=guard.Limits(args.head_timeout, args.max_connections),
         evaluation=evaluation,
+        mirror=Mirror(
+            args.mirror_url,
+            model.name,
+            args.mirror_share,
+            args.mirror_queue,
+            metrics.mirror(),
+            classification=model.task == "classification",
+        )
+        if args.mirror_url
+        else None,
     )
 
 

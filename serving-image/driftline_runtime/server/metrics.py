@@ -130,6 +130,43 @@ class PerformanceCollector(Collector):
         return [performance, samples, min_samples, pending, rows]
 
 
+class MirrorMetrics:
+    """What mirroring to a shadow did: requests and labels sent, failed or dropped, the shadow's latency, and how
+    often its answers agreed with the primary's."""
+
+    def __init__(self, registry: CollectorRegistry, model: str, version: str) -> None:
+        self._labels = (model, version)
+        self._requests = Counter(
+            "driftline_shadow_requests",
+            "Requests mirrored to the shadow, by kind (infer, feedback) and result (ok, error, dropped: the queue was "
+            "full).",
+            ["model", "version", "kind", "result"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "driftline_shadow_request_duration_seconds",
+            "The shadow's answer time to a mirrored request, as the primary saw it.",
+            ["model", "version"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        ).labels(model, version)
+        self._rows = Counter(
+            "driftline_shadow_rows",
+            "Mirrored rows whose shadow answer agreed with the primary's, or not (classification).",
+            ["model", "version", "result"],
+            registry=registry,
+        )
+        for result in ("agree", "disagree"):  # both series from the start: a ratio of the two is defined at once
+            self._rows.labels(model, version, result)
+
+    def request(self, kind: str, result: str) -> None:
+        self._requests.labels(*self._labels, kind, result).inc()
+
+    def compared(self, agree: int, disagree: int) -> None:
+        self._rows.labels(*self._labels, "agree").inc(agree)
+        self._rows.labels(*self._labels, "disagree").inc(disagree)
+
+
 class ServerMetrics:
     def __init__(
         self,
@@ -177,6 +214,9 @@ class ServerMetrics:
             self.registry.register(DriftCollector(monitor, model, version))
         if evaluation is not None:
             self.registry.register(PerformanceCollector(evaluation, model, version))
+
+    def mirror(self) -> MirrorMetrics:
+        return MirrorMetrics(self.registry, self._model, self._version)
 
     def observe_request(self, protocol: str, code: int, seconds: float) -> None:
         self.requests.labels(self._model, self._version, protocol, str(code)).inc()

@@ -41,7 +41,10 @@ async def _predict(request: web.Request, state: ServerState, method: str) -> web
     batch = decode_v1(body, state.model)
     output = await predict(state.model, batch, method)
     rid = request_id(request)
-    record(state, batch, output if method == "predict" else labels_from_proba(state.model, output), rid)
+    labels = output if method == "predict" else labels_from_proba(state.model, output)
+    record(state, batch, labels, rid)
+    if state.mirror is not None:
+        state.mirror.offer_v1(body, rid, labels)
     response = json_response({"predictions": jsonable(output)})
     response.headers[REQUEST_ID] = rid  # V1 bodies have no id: labels name the request by this header
     return response

@@ -96,12 +96,10 @@ async def _infer(request: web.Request, state: ServerState) -> web.Response:
     batch = decode_v2(body, state.model)
     results = {name: await predict(state.model, batch, name) for name in outputs}
     predicted = results.get("predict")
-    record(
-        state,
-        batch,
-        predicted if predicted is not None else labels_from_proba(state.model, results["predict_proba"]),
-        rid,
-    )
+    labels = predicted if predicted is not None else labels_from_proba(state.model, results["predict_proba"])
+    record(state, batch, labels, rid)
+    if state.mirror is not None:
+        state.mirror.offer_v2(body, rid, labels)
     response = json_response(
         {
             "model_name": state.model.name,

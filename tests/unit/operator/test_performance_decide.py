@@ -68,7 +68,10 @@ def test_the_status_says_the_value_and_the_bound_it_was_judged_against() -> None
     assert floor.facts["validation"] is None and floor.facts["threshold"] == 0.8
 
 
-def run(s: PerformanceSpec, readings: list[Reading], retrains: Retrains = Retrains()) -> list[monitor.MonitorPlan]:
+NO_RETRAINS = Retrains()
+
+
+def run(s: PerformanceSpec, readings: list[Reading], retrains: Retrains = NO_RETRAINS) -> list[monitor.MonitorPlan]:
     last: dict[str, Any] = {}
     plans = []
     for i, r in enumerate(readings):

@@ -313,3 +313,19 @@ def test_a_batch_of_labels_is_counted_by_outcome(served: Any) -> None:
     assert any("feedback[2]" in e for e in got["errors"])
     text = http.get(f"{base}/metrics", timeout=10).text
     assert metric_lines(text, "driftline_feedback_rows_total")['{model="iris",result="unknown",version="3"}'] >= 1
+
+
+def test_the_labelled_window_is_served_as_csv_for_a_retrain(served: Any) -> None:
+    import io
+
+    import pandas as pd
+
+    base, http = served
+    truth = _predict(base, http, "csv-1")[0]
+    assert http.post(f"{base}/v2/models/iris/feedback", json={"id": "csv-1", "truth": truth}, timeout=10).ok
+    r = http.get(f"{base}/v2/models/iris/feedback/rows", timeout=10)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/csv"), r.text
+    rows = pd.read_csv(io.StringIO(r.text))
+    assert list(rows.columns) == ["f0", "f1", "f2", "f3", "y"]
+    assert rows.iloc[-1].tolist() == [1.0, 5.0, 3.0, 1.0, truth]
+    assert http.get(f"{base}/v2/models/other/feedback/rows", timeout=10).status_code == 404
