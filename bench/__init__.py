@@ -13,6 +13,7 @@ BENCHMARKS: dict[str, str] = {
     "reaction": "bench.reaction",
     "drift": "bench.drift",
     "serving": "bench.serving",
+    "feedback": "bench.feedback",
     "storage": "bench.storage",
     "reconcile": "bench.reconcile",
     "driftloop": "bench.driftloop",

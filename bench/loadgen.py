@@ -2,16 +2,23 @@
 with the server it measures: `python bench/loadgen.py URL BODY_FILE CONCURRENCY SECONDS [WARMUP [SERVER_PID]]`.
 
 CONCURRENCY connections each send the next request as soon as the last is answered, for SECONDS after WARMUP
-seconds. Prints one JSON object: requests, errors (non-2xx or transport), rps, latency p50/p99/max in seconds, and
-with SERVER_PID the CPU seconds that process spent in those SECONDS (user + system, from /proc)."""
+seconds. Prints one JSON object: requests, errors (non-2xx or transport), rps, latency p50/p99/max in seconds, the
+measured span in seconds, and with SERVER_PID the CPU seconds that process spent in those SECONDS (user + system, from
+/proc).
+
+BODY_FILE is one body sent again and again; a BODY_FILE named *.jsonl holds one body a line, each sent once, in order
+(requests that must differ: labels, each for its own request id). The run then ends when they are all sent, if that
+is before SECONDS: "exhausted" is true, and the measured span (rps's divisor) ends with the last answer instead."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -21,14 +28,17 @@ import numpy as np
 async def _worker(
     session: aiohttp.ClientSession,
     url: str,
-    body: bytes,
+    bodies: Iterator[bytes],
     start: float,
     stop: float,
     out: list[float],
     errors: list[int],
+    last: list[float],
 ) -> None:
     headers = {"Content-Type": "application/json"}
-    while (now := time.perf_counter()) < stop:
+    for body in bodies:  # shared by the workers: each body is taken by one of them
+        if (now := time.perf_counter()) >= stop:
+            return
         try:
             async with session.post(url, data=body, headers=headers) as r:
                 await r.read()
@@ -36,8 +46,10 @@ async def _worker(
         except (TimeoutError, aiohttp.ClientError):
             ok = False
         if now >= start:
+            end = time.perf_counter()
+            last[0] = max(last[0], end)
             if ok:
-                out.append(time.perf_counter() - now)
+                out.append(end - now)
             else:
                 errors.append(1)
 
@@ -56,7 +68,7 @@ async def _cpu_between(pid: int, start: float, stop: float) -> float:
 
 
 async def run(
-    url: str, body: bytes, concurrency: int, seconds: float, warmup: float, server_pid: int | None = None
+    url: str, bodies: Iterator[bytes], concurrency: int, seconds: float, warmup: float, server_pid: int | None = None
 ) -> dict[str, float]:
     latencies: list[float] = []
     errors: list[int] = []
@@ -65,16 +77,25 @@ async def run(
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False) as session:
         start = time.perf_counter() + warmup
         stop = start + seconds
+        last = [start]
         cpu = asyncio.create_task(_cpu_between(server_pid, start, stop)) if server_pid else None
-        await asyncio.gather(*(_worker(session, url, body, start, stop, latencies, errors) for _ in range(concurrency)))
+        workers = (_worker(session, url, bodies, start, stop, latencies, errors, last) for _ in range(concurrency))
+        await asyncio.gather(*workers)
+        exhausted = time.perf_counter() < stop  # the bodies ran out: the workers stopped before the time was up
+        if exhausted and cpu:
+            cpu.cancel()  # its window is not the measured span
+            cpu = None
         server_cpu = await cpu if cpu else None
+    span = last[0] - start if exhausted else seconds
     lat = np.array(latencies) if latencies else np.array([np.nan])
     extra = {} if server_cpu is None else {"server_cpu_seconds": server_cpu}
     return {
         **extra,
         "requests": len(latencies),
         "errors": len(errors),
-        "rps": len(latencies) / seconds,
+        "rps": len(latencies) / span if span > 0 else 0.0,
+        "seconds": span,
+        "exhausted": exhausted,
         "p50": float(np.percentile(lat, 50)),
         "p99": float(np.percentile(lat, 99)),
         "max": float(np.max(lat)),
@@ -85,7 +106,9 @@ def main(argv: list[str]) -> int:
     url, body_file, concurrency, seconds = argv[0], Path(argv[1]), int(argv[2]), float(argv[3])
     warmup = float(argv[4]) if len(argv) > 4 else 1.0
     pid = int(argv[5]) if len(argv) > 5 else None
-    print(json.dumps(asyncio.run(run(url, body_file.read_bytes(), concurrency, seconds, warmup, pid))))
+    data = body_file.read_bytes()
+    bodies = iter(data.splitlines()) if body_file.suffix == ".jsonl" else itertools.repeat(data)
+    print(json.dumps(asyncio.run(run(url, bodies, concurrency, seconds, warmup, pid))))
     return 0
 
 

@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,11 +66,11 @@ DRIFT_TARGET = 0.05
 LOADGEN = REPO / "bench" / "loadgen.py"
 
 
-def train(workdir: Path) -> dict[str, tuple[Path, str]]:
+def train(workdir: Path, models: Mapping[str, tuple[str, dict[str, Any]]] = MODELS) -> dict[str, tuple[Path, str]]:
     """Each model trained by Driftline's own trainer: its directory and model.joblib's sha256."""
     out = {}
     runtime = Path(sys.executable).parent / "driftline-runtime"
-    for name, (estimator, params) in MODELS.items():
+    for name, (estimator, params) in models.items():
         d = workdir / name
         argv = [str(runtime), "train", "--dataset", "sklearn://breast_cancer", "--estimator", estimator]
         argv += ["--params", json.dumps(params), "--output-dir", str(d), "--termination-log", str(workdir / "term")]
@@ -82,8 +82,9 @@ def train(workdir: Path) -> dict[str, tuple[Path, str]]:
 
 
 @contextlib.contextmanager
-def server(kind: str, model_dir: Path, sha: str, workdir: Path) -> Iterator[tuple[str, int]]:
-    """A running server of `kind` for the model; yields its base URL and pid once it answers /v2/health/ready."""
+def server(kind: str, model_dir: Path, sha: str, workdir: Path, args: Sequence[str] = ()) -> Iterator[tuple[str, int]]:
+    """A running server of `kind` for the model; yields its base URL and pid once it answers /v2/health/ready.
+    Driftline's server takes `args` after its own (any kind but MLServer and NO_DRIFT names Driftline's server)."""
     port = procs.free_port()
     if kind == "MLServer":
         python = peers.ensure_venv(peers.MLSERVER)
@@ -117,7 +118,8 @@ def server(kind: str, model_dir: Path, sha: str, workdir: Path) -> Iterator[tupl
         argv = [str(runtime), "serve", "--model-dir", str(model_dir), "--model-name", MODEL, "--model-version", "1"]
         argv += ["--expected-sha256", sha, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
         argv += ["--termination-log", str(workdir / "term")]
-        argv += ["--no-drift"] if kind == "Driftline no drift" else []
+        argv += ["--no-drift"] if kind == NO_DRIFT else []
+        argv += args
     log = (workdir / f"{kind.replace(' ', '-')}-{model_dir.name}.log").open("wb")
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -161,12 +163,22 @@ def check(base: str, payload: bytes, rows: int) -> None:
         raise BenchError(f"{base} answered {r.status_code}: {r.text[:300]}")
 
 
-def load(base: str, body_file: Path, concurrency: int, server_pid: int | None = None) -> dict[str, Any]:
-    """The load generator's result; with `server_pid`, also the server's CPU seconds in the measured window."""
-    url = f"{base}/v2/models/{MODEL}/infer"
-    argv = [sys.executable, str(LOADGEN), url, str(body_file), str(concurrency), str(SECONDS), str(WARMUP)]
+def load(
+    base: str,
+    body_file: Path,
+    concurrency: int,
+    server_pid: int | None = None,
+    *,
+    endpoint: str = "infer",
+    seconds: float = SECONDS,
+    warmup: float = WARMUP,
+) -> dict[str, Any]:
+    """The load generator's result (bench/loadgen.py: a *.jsonl body file sends each line once) against the model's
+    V2 `endpoint`; with `server_pid`, also the server's CPU seconds in the measured window."""
+    url = f"{base}/v2/models/{MODEL}/{endpoint}"
+    argv = [sys.executable, str(LOADGEN), url, str(body_file), str(concurrency), str(seconds), str(warmup)]
     argv += [str(server_pid)] if server_pid else []
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=SECONDS + 120, check=False)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + warmup + 120, check=False)
     if done.returncode != 0:
         raise BenchError(f"loadgen failed: {done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout)

@@ -65,8 +65,10 @@ def ready_at(cluster: Cluster, ns: str, name: str, version: int, replicas: int =
 
 
 def serving_pods(api: KubeApi, ns: str, name: str) -> list[dict[str, Any]]:
-    """The service's pods that are not terminating: their IP, version and readiness."""
-    items = api.get(f"/api/v1/namespaces/{ns}/pods", labelSelector=f"driftline.dev/inferenceservice={name}")["items"]
+    """The service's pods that are not terminating (a shadow challenger's are not the service's): their IP, version
+    and readiness."""
+    selector = f"driftline.dev/inferenceservice={name},driftline.dev/track!=shadow"
+    items = api.get(f"/api/v1/namespaces/{ns}/pods", labelSelector=selector)["items"]
     out = []
     for pod in items:
         if pod["metadata"].get("deletionTimestamp"):

@@ -192,6 +192,37 @@ def test_deployment_serves_rolls_and_is_garbage_collected(cluster: Cluster, name
         assert port_closed(pod["status"]["podIP"])
 
 
+def test_a_service_answers_on_its_cluster_ip_from_every_ready_endpoint(cluster: Cluster, namespace: str) -> None:
+    cluster.api.create(f"/apis/apps/v1/namespaces/{namespace}/deployments", deployment("svc", 2, "hi"))
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "svc"},
+        "spec": {"selector": {"app": "svc"}, "ports": [{"name": "web", "port": 80, "targetPort": "http"}]},
+    }
+    ip = cluster.api.create(f"/api/v1/namespaces/{namespace}/services", service)["spec"]["clusterIP"]
+    cluster.wait_for("2 ready replicas", lambda: rollout_done(cluster, namespace, "svc", 2), timeout=90)
+    names = {p["metadata"]["name"] for p in ready_pods(cluster, namespace, "svc")}
+
+    def through_the_service() -> str | None:
+        try:
+            return requests.get(f"http://{ip}:80/", timeout=2).text
+        except requests.RequestException:
+            return None
+
+    # The real endpoint controller lists the ready pods; the runner's proxy spreads connections over them.
+    seen = cluster.wait_for(
+        "both pods answering on the ClusterIP",
+        lambda: (lambda got: got if {f"hi {n}" for n in names} <= got else None)(
+            {through_the_service() for _ in range(6)}
+        ),
+        timeout=60,
+    )
+    assert seen >= {f"hi {n}" for n in names}
+    cluster.api.delete(f"/api/v1/namespaces/{namespace}/services/svc")
+    cluster.wait_for("the ClusterIP closed", lambda: through_the_service() is None, timeout=30)
+
+
 def test_unknown_image_stays_pending_with_a_clear_reason(cluster: Cluster, namespace: str) -> None:
     pod = {
         "apiVersion": "v1",

@@ -70,3 +70,16 @@ def test_the_tests_run_what_the_runtime_image_ships(package: str) -> None:
     """A pickle is loaded by the scikit-learn (and numpy, scipy, joblib) of the image that serves it; the tests prove
     training and serving with the same versions (make setup installs with the locks as constraints)."""
     assert metadata.version(package) == pins(LOCKS["runtime"][0])[package]
+
+
+def test_the_runtime_image_installs_every_package_of_the_runtime() -> None:
+    """setuptools installs the packages pyproject lists and no others: a new subpackage left out is missing from the
+    image only (the tests' editable install finds it anyway)."""
+    root = REPO / "serving-image"
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(init.parent.relative_to(root).parts)
+        for init in (root / "driftline_runtime").rglob("__init__.py")
+        if "build" not in init.parts
+    }
+    assert listed == found

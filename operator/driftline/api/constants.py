@@ -61,10 +61,14 @@ LABEL_RETRAIN: Final = f"{GROUP}/retrain"
 
 COMPONENT_TRAINER: Final = "trainer"
 COMPONENT_SERVER: Final = "server"
+COMPONENT_SHADOW: Final = "shadow-server"
+"""A shadow challenger's pods: not component server, so the service's Service never selects them."""
 SERVER_CONTAINER: Final = "server"
 """The model server's container in a serving pod."""
 TRACK_STABLE: Final = "stable"
 TRACK_CANARY: Final = "canary"
+TRACK_SHADOW: Final = "shadow"
+"""A shadow challenger's pods: never selected by the service's Service, reached only by mirrored requests."""
 
 # The recommended labels (kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/).
 LABEL_APP_NAME: Final = "app.kubernetes.io/name"
@@ -172,6 +176,7 @@ class ConditionType(StrEnum):
     DEGRADED = "Degraded"  # InferenceService: serving, but not what spec asks for (e.g. a rolled-back pin)
     DRIFTED = "Drifted"  # InferenceService: live inputs drift beyond the threshold
     UNDERPERFORMING = "Underperforming"  # InferenceService: live performance on labelled rows below the policy
+    SHADOWING = "Shadowing"  # InferenceService: a challenger version runs on mirrored traffic (spec.shadow)
 
 
 class ConditionStatus(StrEnum):
@@ -236,6 +241,10 @@ class Reason(StrEnum):
     EDIT_REVERTED = "EditReverted"
     NO_DRIFT = "NoDrift"
     DRIFT_DETECTED = "DriftDetected"
+    SHADOW_STARTED = "ShadowStarted"
+    SHADOW_RUNNING = "ShadowRunning"
+    SHADOW_STOPPED = "ShadowStopped"
+    SHADOW_NOT_RUN = "ShadowNotRun"
     PERFORMANCE_OK = "PerformanceOk"
     PERFORMANCE_DROPPED = "PerformanceDropped"
     INSUFFICIENT_SAMPLES = "InsufficientSamples"

@@ -16,6 +16,7 @@ from driftline.api.fields import Duration, ImageRef, Int, ModelName, ModelVersio
 from driftline.api.monitor import MonitorAction
 from driftline.api.performance import PerformanceSpec, PerformanceStatus
 from driftline.api.rollout import AnalysisStatus, RolloutSpec
+from driftline.api.shadow import ShadowSpec, ShadowStatus
 from driftline.api.trainingjob import TrainingJobSpec
 
 DNS_1035_LABEL: Final = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
@@ -84,6 +85,8 @@ class InferenceServiceSpec(ApiModel):
     empty."""
     retrain: RetrainSpec | None = None
     """What to train when a monitor asks for it (action Retrain)."""
+    shadow: ShadowSpec | None = None
+    """A challenger version on a mirrored share of the traffic, scored on the same labels; off when empty."""
     storage: StorageSpec | None = None
     """How the serving pods reach object storage: a version stored at s3:// is fetched into each pod before its
     server starts, with these settings."""
@@ -206,6 +209,8 @@ class InferenceServiceStatus(StatusModel):
     """Latest drift reading."""
     performance: PerformanceStatus | None = None
     """Latest live performance reading."""
+    shadow: ShadowStatus | None = None
+    """How the shadow challenger does, next to the version served."""
     analysis: AnalysisStatus | None = None
     """Analysis of the current or last canary."""
     history: Annotated[list[HistoryEntry], Field(max_length=HISTORY_CAP)] = []

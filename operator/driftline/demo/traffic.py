@@ -29,13 +29,14 @@ def frame() -> Any:
 
 
 def ready_pods(api: KubeApi, ns: str, service: str) -> list[dict[str, Any]]:
-    """IP and version of the service's ready, non-terminating pods."""
+    """IP and version of the service's ready, non-terminating pods (a shadow challenger's are not the service's)."""
     items = api.get(f"/api/v1/namespaces/{ns}/pods", labelSelector=f"driftline.dev/inferenceservice={service}")
     out = []
     for pod in items["items"]:
         status = pod.get("status") or {}
         ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or [])
-        if ready and status.get("podIP") and not pod["metadata"].get("deletionTimestamp"):
+        shadow = pod["metadata"].get("labels", {}).get("driftline.dev/track") == "shadow"  # reached only by mirroring
+        if ready and not shadow and status.get("podIP") and not pod["metadata"].get("deletionTimestamp"):
             out.append({"ip": status["podIP"], "version": int(pod["metadata"]["labels"]["driftline.dev/version"])})
     return out
 

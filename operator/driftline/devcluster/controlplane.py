@@ -22,8 +22,17 @@ from driftline.devcluster.kubeconfig import write_kubeconfig
 from driftline.devcluster.pki import Pki, create_pki
 from driftline.devcluster.podrunner import oci, oci_io
 
-SERVICE_CIDR = "10.96.0.0/16"  # allocation only: nothing routes there on this machine, nothing is sent there
-KUBERNETES_SERVICE_IP = "10.96.0.1"
+
+def service_cidr(pod_ip_prefix: str) -> str:
+    """The cluster's Service range: the top of its own loopback /16, which pod IPs never reach (four nodes' ranges end
+    below it), so the pod runner's service proxy can bind any ClusterIP (podrunner/services.py)."""
+    return f"{pod_ip_prefix}.252.0/22"
+
+
+def kubernetes_service_ip(pod_ip_prefix: str) -> str:
+    return f"{pod_ip_prefix}.252.1"
+
+
 NODE_NAMES = tuple(f"driftline-local-{i}" for i in range(1, 9))
 """The pod runners' nodes, in order; a cluster has the first `nodes` of them."""
 DEFAULT_NODES = 2
@@ -103,7 +112,9 @@ class LocalCluster:
         self.dir.mkdir(parents=True, exist_ok=True)
         logs = self.dir / "logs"
         say(f"local control plane in {self.dir}")
-        pki = self._pki = create_pki(self.dir / "pki", KUBERNETES_SERVICE_IP)
+        # One /16 of the loopback range per cluster for pod IPs and Services; 127.0.0.0/16 stays for ordinary localhost.
+        prefix = f"127.{random.randint(20, 250)}"
+        pki = self._pki = create_pki(self.dir / "pki", kubernetes_service_ip(prefix))
         ports = {
             "etcd": procs.free_port(),
             "etcd-peer": procs.free_port(),
@@ -112,8 +123,6 @@ class LocalCluster:
             "scheduler": procs.free_port(),
         }
         server = f"https://127.0.0.1:{ports['apiserver']}"
-        # One /16 of the loopback range per cluster for pod IPs; 127.0.0.0/16 stays for ordinary localhost use.
-        prefix = f"127.{random.randint(20, 250)}"
         state = ClusterState(
             directory=str(self.dir),
             server=server,
@@ -231,6 +240,10 @@ class LocalCluster:
         self._record("etcd", p.pid)
         self._wait_http(f"{client}/health", None, 60, "etcd")
 
+    def _service_cidr(self) -> str:
+        assert self.state is not None
+        return service_cidr(self.state.pod_ip_prefix)
+
     def _start_apiserver(self, bins: Path, logs: Path, ports: dict[str, int], pki: Pki) -> None:
         (self.dir / "audit-policy.yaml").write_text(_AUDIT_POLICY)
         argv = [
@@ -245,7 +258,7 @@ class LocalCluster:
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={pki.sa_pub}",
             f"--service-account-signing-key-file={pki.sa_key}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            f"--service-cluster-ip-range={self._service_cidr()}",
             "--authorization-mode=RBAC",  # RBAC on, so the operator's and the chart's RBAC bugs show
             "--allow-privileged=true",
             "--endpoint-reconciler-type=none",  # a loopback advertise address is not a valid endpoint
@@ -284,7 +297,7 @@ class LocalCluster:
             f"--cert-dir={self.dir / 'pki' / 'controller-manager'}",
             f"--root-ca-file={pki.ca_cert}",
             f"--service-account-private-key-file={pki.sa_key}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            f"--service-cluster-ip-range={self._service_cidr()}",
             "--use-service-account-credentials=true",  # each controller under its own bootstrap RBAC role
             "--leader-elect=false",
             "--cluster-name=driftline-local",

@@ -35,7 +35,7 @@ from driftline.api.inferenceservice import (
 )
 from driftline.api.modelversion import Stage
 from driftline.config import OperatorConfig
-from driftline.decide import authorship, canary, images, monitor, pods, promotion, serving
+from driftline.decide import authorship, canary, images, monitor, pods, promotion, serving, shadow
 from driftline.decide import conditions as conds
 from driftline.handlers import authors, failpoints, hints, podstart, readings, recheck, registry, watches
 from driftline.handlers import canary as canary_handler
@@ -206,9 +206,10 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
     rollout = _observe(dep)
     # At a progress deadline, why the pods do not start goes into the rollback's message.
     stuck = _pods_problem(isvc) if rollout is not None and rollout.deadline_exceeded else None
+    versions = versions_of(ns, spec.model)
     plan = serving.decide(
         spec,
-        versions_of(ns, spec.model),
+        versions,
         rollout,
         status,
         (meta.get("annotations") or {}).get(c.ANNOTATION_ROLLBACK),
@@ -229,9 +230,20 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
     stable, previous, active = settled.stable, settled.previous_version, settled.active_version
     if canary_dep is not None and settled.delete_canary:
         objects.delete_deployment(ns, canary_dep["metadata"]["name"])
+    challenger, not_shadowed = shadow.challenger(spec, versions, active)
+    mirror_url = _run_shadow(isvc, spec, cfg, view, challenger)
+    if mirror_url is False:
+        return
     if stable is not None and plan.step is not serving.Step.KEEP:
         body = _deployment(
-            isvc, spec, cfg, stable, previous_version=previous, image=iplan.image, previous_image=iplan.previous_image
+            isvc,
+            spec,
+            cfg,
+            stable,
+            previous_version=previous,
+            image=iplan.image,
+            previous_image=iplan.previous_image,
+            mirror_url=mirror_url or None,
         )
         if render.needs_update(dep, body):
             _announce_revert(isvc, "Deployment", dep, body)
@@ -276,13 +288,54 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
     )
     canary_part = status_writer.checked(InferenceServiceStatus, settled.status)
     cleared = ("canaryVersion", "canaryWeight", *(() if iplan.failed else ("failedImage",)))
-    _write_status(isvc, phase, conditions, served, canary_part, clear=cleared)
+    if challenger is None:
+        cleared += ("shadow",)
+    had = any(cond.get("type") == c.ConditionType.SHADOWING for cond in status.get("conditions") or [])
+    conditions = [*conditions, *shadow.condition(spec, challenger, not_shadowed, had)]
+    ended = [InferenceServiceStatus(shadow=None)] if challenger is None else []  # a part that names it clears it
+    _write_status(isvc, phase, conditions, served, canary_part, *ended, clear=cleared)
     if dep is not None:
         _seen_deployments[dep["metadata"]["uid"]] = _facts(dep)
     if (seconds := serving.look_again_in(phase)) is not None:
         # A rollout under way: look again, with no kopf timer (whose finalizer would cost two writes per rollout).
         look = functools.partial(reconcile, ns, meta["name"])
         recheck.after(("rollout", ns, meta["name"]), seconds, look)
+
+
+def _run_shadow(
+    isvc: dict[str, Any],
+    spec: InferenceServiceSpec,
+    cfg: OperatorConfig,
+    view: Any,
+    challenger: serving.Version | None,
+) -> str | bool:
+    """The shadow challenger's Service and Deployment made or kept in line, or its Deployment removed (the Service
+    stays, selecting nothing, with its ClusterIP): the URL the serving pods mirror to, "" without a challenger, or
+    False when a name is someone else's (reported)."""
+    ns = isvc["metadata"]["namespace"]
+    name = render.deployment_name(isvc, c.TRACK_SHADOW)
+    dep = view.deployments.get(ns, name)
+    if challenger is None or spec.shadow is None:
+        if dep is not None and controlled_by(dep, isvc["metadata"]["uid"]):
+            objects.delete_deployment(ns, name)
+            events.normal(isvc, c.Reason.SHADOW_STOPPED, f"the shadow challenger's Deployment {name} is removed")
+        return ""
+    svc = _child(view.k8s_services, objects.get_service, ns, render.shadow_service_name(isvc))
+    if dep is None:  # about to be made: the name may be someone else's
+        dep = objects.get_deployment(ns, name)
+    if _someone_elses(isvc, ("Service", svc), ("Deployment", dep)):
+        return False
+    svc_body = render.shadow_service(isvc, spec)
+    if render.needs_update(svc, svc_body):
+        svc = objects.apply_service(svc_body)
+    replicas = spec.shadow.replicas
+    body = _deployment(isvc, spec, cfg, challenger, previous_version=None, track=c.TRACK_SHADOW, replicas=replicas)
+    if render.needs_update(dep, body):
+        if dep is None:
+            msg = f"version {challenger.version} runs in shadow on {spec.shadow.share:g} of the requests, mirrored"
+            events.normal(isvc, c.Reason.SHADOW_STARTED, msg)
+        objects.apply_deployment(body)
+    return render.mirror_url(svc) or ""
 
 
 def _someone_elses(isvc: dict[str, Any], *children: tuple[str, dict[str, Any] | None]) -> bool:

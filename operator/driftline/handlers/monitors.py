@@ -30,7 +30,7 @@ from driftline.api.fields import parse_duration
 from driftline.api.inferenceservice import InferenceServiceSpec, RetrainData
 from driftline.api.monitor import MonitorAction, MonitorPolicy
 from driftline.api.performance import PerformanceSpec
-from driftline.decide import authorship, drift, live_data, monitor, performance, pod_readings
+from driftline.decide import authorship, drift, live_data, monitor, performance, pod_readings, shadow
 from driftline.decide import conditions as conds
 from driftline.decide.serving import RollBack, Version
 from driftline.handlers import authors, failpoints, inferenceservice, readings, registry, watches
@@ -59,6 +59,7 @@ JITTER = 0.1
 """Each wait is the interval times a factor drawn from 1 ± JITTER."""
 DRIFT = monitor.DRIFT.key
 PERFORMANCE = monitor.PERFORMANCE.key
+SHADOW = "shadow"
 
 
 def _watching(key: str) -> Any:
@@ -108,6 +109,82 @@ async def performance_daemon(
     name: str, namespace: str | None, spec: kopf.Spec, stopped: kopf.DaemonStopped, **_: Any
 ) -> None:
     await _watch(PERFORMANCE, namespace, name, spec, stopped)
+
+
+def _shadowing(spec: kopf.Spec, **_: Any) -> bool:
+    return isinstance(spec.get("shadow"), dict)
+
+
+@kopf.daemon(c.GROUP, c.VERSION, c.INFERENCE_SERVICE.plural, when=_shadowing, cancellation_timeout=5.0)
+async def shadow_daemon(
+    name: str, namespace: str | None, spec: kopf.Spec, stopped: kopf.DaemonStopped, **_: Any
+) -> None:
+    """status.shadow every shadow.scrapeInterval: the mirror's counters and both versions' live metrics."""
+    if not namespace:
+        return
+    while not stopped:
+        await asyncio.sleep(_interval(spec, SHADOW) * random.uniform(1 - JITTER, 1 + JITTER))
+        if stopped:
+            break
+        try:
+            await readings.run(read_shadow, namespace, name)
+        except Exception:  # a reading must never kill the watch
+            log.exception("shadow reading of %s/%s failed", namespace, name)
+
+
+@reconciler("InferenceServiceShadow")
+def read_shadow(namespace: str, name: str) -> None:
+    with lock(("inferenceservice", namespace, name)):
+        isvc = watches.prime(namespace).services.get(namespace, name)
+        if isvc is None or isvc["metadata"].get("deletionTimestamp"):
+            return
+        status = isvc.get("status") or {}
+        running = (status.get("shadow") or {}).get("version")
+        want = (isvc.get("spec") or {}).get("shadow") or {}
+        shadowing = any(
+            cond.get("type") == c.ConditionType.SHADOWING and cond.get("status") == "True"
+            for cond in status.get("conditions") or []
+        )
+        version = want.get("version")
+        if not shadowing or not isinstance(version, int):
+            return  # the reconcile says why in the Shadowing condition
+        port = int((isvc.get("spec") or {}).get("port") or 8080)
+        primary, errors = _pages(
+            namespace, f"{c.LABEL_INFERENCE_SERVICE}={name},{c.LABEL_TRACK}={c.TRACK_STABLE}", port
+        )
+        challenger, more = _pages(
+            namespace, f"{c.LABEL_INFERENCE_SERVICE}={name},{c.LABEL_TRACK}={c.TRACK_SHADOW}", port
+        )
+        new = shadow.status(version, primary, challenger, [*errors, *more], registry.now())
+        old = status.get("shadow") or {}
+        if running == version and not monitor.worth_writing(_undated(old), _undated(new)) and _fresh(old, new):
+            return
+        # Only onto the status read: the reconcile that ends a shadow clears status.shadow, and a reading that waited
+        # for the lock behind it must not bring it back from a view that has not seen that write yet.
+        rv = str(isvc["metadata"].get("resourceVersion") or "")
+        with contextlib.suppress(objects.Conflict):
+            objects.patch_status(c.INFERENCE_SERVICE, namespace, name, {"shadow": new}, resource_version=rv)
+
+
+def _undated(status: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in status.items() if k != "lastReadTime"}
+
+
+def _fresh(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    age = monitor.seconds_between(old.get("lastReadTime"), new.get("lastReadTime"))
+    return age is not None and age < monitor.REFRESH_SECONDS
+
+
+def _pages(namespace: str, selector: str, port: int) -> tuple[list[str], list[str]]:
+    """The /metrics pages of the ready pods `selector` selects, and one message per pod that could not be read."""
+    pages: list[str] = []
+    errors: list[str] = []
+    for ip in pods_provider.ready_pods(objects.list_pods(namespace, selector)).values():
+        try:
+            pages.append(pods_provider.fetch(ip, port))
+        except pods_provider.ScrapeError as e:
+            errors.append(str(e))
+    return pages, errors
 
 
 @kopf.on.delete(c.GROUP, c.VERSION, c.INFERENCE_SERVICE.plural, optional=True)

@@ -118,7 +118,7 @@ def fetch_container(spec: InferenceServiceSpec, version: Artifact, image: str) -
     return container
 
 
-def server_args(spec: InferenceServiceSpec, version: Artifact) -> list[str]:
+def server_args(spec: InferenceServiceSpec, version: Artifact, mirror_url: str | None = None) -> list[str]:
     args = [
         "serve",
         f"--model-dir={model_dir(version)}",
@@ -144,12 +144,14 @@ def server_args(spec: InferenceServiceSpec, version: Artifact) -> list[str]:
             f"--performance-window-size={watch.window_size}",
             f"--performance-min-samples={watch.min_samples}",
         ]
+    if mirror_url is not None and spec.shadow is not None:
+        args += [f"--mirror-url={mirror_url}", f"--mirror-share={spec.shadow.share}"]
     return args
 
 
-def _labels(isvc: dict[str, Any], spec: InferenceServiceSpec) -> dict[str, str]:
+def _labels(isvc: dict[str, Any], spec: InferenceServiceSpec, component: str = c.COMPONENT_SERVER) -> dict[str, str]:
     name = isvc["metadata"]["name"]
-    return {**common_labels(spec.model, c.COMPONENT_SERVER, name), c.LABEL_INFERENCE_SERVICE: name}
+    return {**common_labels(spec.model, component, name), c.LABEL_INFERENCE_SERVICE: name}
 
 
 def deployment(
@@ -165,21 +167,25 @@ def deployment(
     pod_defaults: PodSettings | None = None,
     image: str | None = None,
     previous_image: str | None = None,
+    mirror_url: str | None = None,
 ) -> dict[str, Any]:
-    """The Deployment serving `version`: the stable one (spec.replicas), or a canary's (`replicas`). RollingUpdate with
+    """The Deployment serving `version`: the stable one (spec.replicas), a canary's or a shadow's (`replicas`; a
+    shadow's pods are not the Service's, see COMPONENT_SHADOW). `mirror_url`: the shadow challenger's Service, where
+    the pods mirror a share of their requests. RollingUpdate with
     maxUnavailable 0 and maxSurge 1: a new pod must be ready before an old one goes, so a roll forward (or back) never
     drops capacity. With `trusted_keys` (PEM public keys) the server loads only an artifact signed by one of them.
     `image` overrides the image the spec and version choose (decide.images: a failed move keeps the one before);
     `previous_image` is where a move to another image returns if it fails."""
     meta = isvc["metadata"]
     image = image or spec.serving_image(version.image, runtime_image)
-    labels = {**_labels(isvc, spec), c.LABEL_TRACK: track}
+    component = c.COMPONENT_SHADOW if track == c.TRACK_SHADOW else c.COMPONENT_SERVER
+    labels = {**_labels(isvc, spec, component), c.LABEL_TRACK: track}
     pod_labels = {**labels, c.LABEL_VERSION: str(version.version), c.LABEL_APP_VERSION: str(version.version)}
     probe_port = PORT_NAME
     container: dict[str, Any] = {
         "name": c.SERVER_CONTAINER,
         "image": image,
-        "args": server_args(spec, version),
+        "args": server_args(spec, version, mirror_url),
         "ports": [{"name": PORT_NAME, "containerPort": spec.port, "protocol": "TCP"}],
         "resources": spec.resources.model_dump(mode="json", exclude_none=True) if spec.resources else DEFAULT_RESOURCES,
         "securityContext": container_security_context(),
@@ -292,6 +298,38 @@ def service(isvc: dict[str, Any], spec: InferenceServiceSpec) -> dict[str, Any]:
         },
     }
     return stamped(body)
+
+
+def shadow_service_name(isvc: dict[str, Any]) -> str:
+    return f"{service_name(isvc)}-shadow"
+
+
+def shadow_service(isvc: dict[str, Any], spec: InferenceServiceSpec) -> dict[str, Any]:
+    """The ClusterIP Service of the shadow challenger's pods: where the serving pods mirror requests, nothing else."""
+    meta = isvc["metadata"]
+    body = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": shadow_service_name(isvc),
+            "namespace": meta["namespace"],
+            "labels": _labels(isvc, spec, c.COMPONENT_SHADOW),
+            "ownerReferences": [owner_reference(isvc)],
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {c.LABEL_INFERENCE_SERVICE: meta["name"], c.LABEL_COMPONENT: c.COMPONENT_SHADOW},
+            "ports": [{"name": PORT_NAME, "port": SERVICE_PORT, "targetPort": PORT_NAME, "protocol": "TCP"}],
+        },
+    }
+    return stamped(body)
+
+
+def mirror_url(shadow_svc: dict[str, Any] | None) -> str | None:
+    """Where the serving pods mirror to: the shadow Service's ClusterIP (stable for the Service's life), once the
+    API server has given it one."""
+    ip = ((shadow_svc or {}).get("spec") or {}).get("clusterIP")
+    return f"http://{ip}:{SERVICE_PORT}" if ip and ip != "None" else None
 
 
 def pod_disruption_budget(isvc: dict[str, Any], spec: InferenceServiceSpec) -> dict[str, Any] | None:

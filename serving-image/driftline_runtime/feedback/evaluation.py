@@ -99,8 +99,15 @@ class LiveEvaluation:
         self._scores = scores
         self._cached: tuple[int, PerformanceSnapshot] | None = None
 
-    def keep(self, request_id: str, columns: Sequence[NDArray[Any]], predicted: NDArray[Any], now: float) -> bool:
-        return self.store.add(request_id, columns, predicted, now)
+    def keep(
+        self,
+        request_id: str,
+        columns: Sequence[NDArray[Any]],
+        predicted: NDArray[Any],
+        now: float,
+        matrix: NDArray[Any] | None = None,
+    ) -> bool:
+        return self.store.add(request_id, columns, predicted, now, matrix)
 
     def label(self, request_id: Any, truth: Any, row: Any, now: float) -> Result:
         result = self.store.join(request_id, truth, row, now)

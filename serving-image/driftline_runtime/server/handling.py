@@ -170,7 +170,8 @@ def record(state: ServerState, batch: Batch, predictions: NDArray[Any], rid: str
     state.metrics.predictions.inc(batch.rows)
     if state.evaluation is not None:
         try:
-            state.evaluation.keep(rid, batch.columns, predictions, time.monotonic())
+            matrix = batch.model_input if isinstance(batch.model_input, np.ndarray) else None
+            state.evaluation.keep(rid, batch.columns, predictions, time.monotonic(), matrix)
         except ValueError as e:  # a prediction outside the model's classes: the metadata misstates them
             log.warning("feedback: request %s not kept for labels: %s", rid[:80], e)
     if state.monitor is not None:

@@ -16,6 +16,7 @@ from driftline.devcluster.kubeapi import ApiError, KubeApi
 from driftline.devcluster.podrunner import images, node, provisioner
 from driftline.devcluster.podrunner.node import now_micro
 from driftline.devcluster.podrunner.sandbox import PodSandbox
+from driftline.devcluster.podrunner.services import ServiceProxy
 from driftline.devcluster.podrunner.volumes import VolumeNotAttached, VolumeNotReady
 
 log = logging.getLogger("driftline.podrunner")
@@ -97,6 +98,8 @@ class Runner:
         node.heartbeat(self.api, self.node_name)
         for target in (self._heartbeat_loop, self._watch_loop, self._provision_loop):
             threading.Thread(target=target, daemon=True, name=target.__name__).start()
+        if self.provision:  # one runner per cluster: the one that provisions
+            ServiceProxy(self.api, self.stopping).start()
         log.info("pod runner for node %s ready", self.node_name)
         while not self.stopping.is_set():
             self._wake.wait(0.5)
