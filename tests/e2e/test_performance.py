@@ -1,7 +1,8 @@
 """Live performance on the real control plane: clients send ground truth to the serving pods, the operator reads the
 served version's live accuracy and acts on a drop that input drift cannot see (concept drift: the same inputs now
 mean the other class) — Underperforming, a retrain on the labelled live rows that the TrainingJob says performance
-started, the new version rolled forward and live accuracy back above the policy; no client request fails."""
+started, the new version evaluated in shadow on the same live traffic, promoted because it wins there, rolled forward,
+and live accuracy back above the policy; no client request fails."""
 
 from __future__ import annotations
 
@@ -60,7 +61,12 @@ def test_concept_drift_is_caught_by_live_accuracy_retrained_and_recovered(
         "estimator": "sklearn.linear_model.LogisticRegression",
         "params": {"max_iter": 5000},
         "output": {"storageUri": "pvc://models/registry"},
-        "promotion": {"auto": True, "gates": [{"metric": "accuracy", "op": ">=", "value": 0.85}]},
+        # Offline gates first, then it must beat the served version on the live labels, in bc's shadow.
+        "promotion": {
+            "auto": True,
+            "gates": [{"metric": "accuracy", "op": ">=", "value": 0.85}],
+            "online": {"service": "bc", "metric": "accuracy", "minSamples": 100},
+        },
     }
     performance = {
         "metric": "accuracy",
@@ -76,6 +82,7 @@ def test_concept_drift_is_caught_by_live_accuracy_retrained_and_recovered(
         "drift": drift_spec("Alert"),
         "performance": performance,
         "retrain": {"template": template, "cooldown": "1h", "data": "LiveLabels"},
+        "shadow": {"share": 1, "scrapeInterval": INTERVAL},  # candidates Evaluating online here run in shadow
     }
     svc = {"apiVersion": "driftline.dev/v1alpha1", "kind": "InferenceService", "metadata": {"name": "bc"}, "spec": spec}
     cluster.api.create(DIS.format(ns=ns), svc)
@@ -128,7 +135,11 @@ def test_concept_drift_is_caught_by_live_accuracy_retrained_and_recovered(
         assert exported[("driftline_operator_live_performance_threshold", ns, "bc")] == pytest.approx(validation - 0.15)
 
         # v2 learnt what the labels now mean: rolled forward, its live accuracy is back within the policy.
+        # v2 is Evaluating, runs in shadow on the same live traffic, beats v1 on the labels and is promoted.
         cluster.wait_for("bc Ready on v2", ready_at(cluster, ns, "bc", 2), timeout=240)
+        mv2 = versions(cluster, ns)[f"{MODEL}-v2"]["status"]
+        assert mv2["promotedBy"] == "online:bc" and "online evaluation passed in shadow of bc" in mv2["reason"], mv2
+        assert mv2["evaluation"]["metric"] == "accuracy"
         assert versions(cluster, ns)[f"{MODEL}-v2"]["spec"]["dataset"]["uri"] == uri
         recovered = cluster.wait_for("an Ok reading of v2", reading(cluster, ns, "Ok", 2), timeout=90)
         v2_validation = versions(cluster, ns)[f"{MODEL}-v2"]["spec"]["metrics"]["accuracy"]
@@ -143,5 +154,7 @@ def test_concept_drift_is_caught_by_live_accuracy_retrained_and_recovered(
     actions = [(h["action"], h.get("fromVersion"), h["toVersion"], h["reason"]) for h in st["history"]]
     assert actions[-2][:3] == ("Retrain", 1, 1) and actions[-2][3] == "PerformanceDropped", actions
     reasons = [e["reason"] for e in events_of(cluster, ns, "InferenceService", "bc")]
-    assert {"PerformanceDropped", "RetrainStarted", "RollingOut"} <= set(reasons), reasons
+    assert {"PerformanceDropped", "RetrainStarted", "ShadowStarted", "OnlineEvaluationPassed", "RollingOut"} <= set(
+        reasons
+    ), reasons
     assert "DriftDetected" not in reasons

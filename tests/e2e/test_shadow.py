@@ -15,6 +15,7 @@ from tests.conftest import Cluster
 from tests.e2e.conftest import pvc
 from tests.e2e.test_drift import traffic
 from tests.e2e.test_serving import DIS, MODEL, ROWS, condition, dis, events_of, ready_at, train
+from tests.e2e.test_training import TJ, trainingjob, versions
 from tests.operator_proc import OperatorProcess
 
 pytestmark = pytest.mark.e2e
@@ -89,3 +90,55 @@ def test_a_worse_challenger_is_scored_in_shadow_and_never_answers_a_client(
         timeout=60,
     )
     assert "shadow" not in st
+
+
+@pytest.fixture
+def one_version(cluster: Cluster, namespace: str, operator: OperatorProcess) -> Iterator[str]:
+    pvc(cluster, namespace)
+    assert train(cluster, namespace, "lr", "sklearn.linear_model.LogisticRegression", {"max_iter": 5000}) == 1
+    yield namespace
+
+
+def stage_of(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
+    return dict(versions(cluster, ns).get(name, {}).get("status") or {})
+
+
+def test_a_candidate_that_loses_online_is_rejected_with_the_numbers_and_never_served(
+    cluster: Cluster, one_version: str, operator: OperatorProcess
+) -> None:
+    ns = one_version
+    spec = {"model": MODEL, "shadow": {"share": 1, "scrapeInterval": "1s"}}  # candidates judged here, all mirrored
+    svc = {"apiVersion": "driftline.dev/v1alpha1", "kind": "InferenceService", "metadata": {"name": "bc"}, "spec": spec}
+    cluster.api.create(DIS.format(ns=ns), svc)
+    cluster.wait_for("bc Ready on v1", ready_at(cluster, ns, "bc", 1), timeout=120)
+    st = dis(cluster, ns, "bc")["status"]
+    assert condition(st, "Shadowing")["status"] == "False" and "is Evaluating" in condition(st, "Shadowing")["message"]
+
+    with traffic(cluster, ns, "bc") as live:
+        live.send_labels = True
+        # The candidate passes its offline gate, then must beat version 1 on live labels in bc's shadow.
+        online = {"service": "bc", "metric": "accuracy", "minSamples": 100}
+        body = trainingjob("stump", "sklearn.tree.DecisionTreeClassifier", {"max_depth": 1}, online=online)
+        body["spec"]["promotion"]["gates"] = [{"metric": "accuracy", "op": ">=", "value": 0.5}]
+        cluster.api.create(TJ.format(ns=ns), body)
+        evaluating = cluster.wait_for(
+            "v2 Evaluating",
+            lambda: (lambda s: s if s.get("stage") == "Evaluating" else None)(stage_of(cluster, ns, f"{MODEL}-v2")),
+            timeout=240,
+        )
+        assert evaluating["evaluation"] == {"service": "bc", "metric": "accuracy", "minSamples": 100, "margin": 0.0}
+        assert "evaluating online: InferenceService bc runs it in shadow" in evaluating["reason"]
+        rejected = cluster.wait_for(
+            "v2 Rejected online",
+            lambda: (lambda s: s if s.get("stage") == "Rejected" else None)(stage_of(cluster, ns, f"{MODEL}-v2")),
+            timeout=180,
+        )
+        assert "online evaluation failed in shadow of bc: live accuracy" in rejected["reason"], rejected["reason"]
+        assert "labelled mirrored rows, below" in rejected["reason"]
+        cluster.wait_for("the challenger's pods gone", lambda: not pods(cluster, ns, "shadow"), timeout=90)
+    assert live.failures == 0
+    st = dis(cluster, ns, "bc")["status"]
+    assert st["activeVersion"] == 1 and stage_of(cluster, ns, f"{MODEL}-v1")["stage"] == "Production"
+    assert all(h.get("toVersion") != 2 for h in st.get("history") or []), st["history"]
+    reasons = [e["reason"] for e in events_of(cluster, ns, "InferenceService", "bc")]
+    assert "OnlineEvaluationFailed" in reasons and "ShadowStarted" in reasons

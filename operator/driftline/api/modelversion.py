@@ -94,6 +94,7 @@ class Stage(StrEnum):
     """Where a version stands in the registry. Exactly one version per model is Production at a time."""
 
     CANDIDATE = "Candidate"
+    EVALUATING = "Evaluating"  # passed its gates; being judged online, in shadow (promotion.online)
     PRODUCTION = "Production"
     ARCHIVED = "Archived"
     REJECTED = "Rejected"
@@ -105,12 +106,28 @@ BAD_STAGES: Final = frozenset({Stage.REJECTED, Stage.ROLLED_BACK})
 Stalled."""
 
 
+class Evaluation(StatusModel):
+    """The online gate a version in stage Evaluating is judged by (its TrainingJob's promotion.online)."""
+
+    service: str
+    """The InferenceService that runs it in shadow."""
+    metric: str
+    """The live metric compared."""
+    min_samples: int
+    """Labelled rows each version's metric must stand on."""
+    margin: float
+    """How much better it must be."""
+
+
 class ModelVersionStatus(StatusModel):
     """The version's stage, and how it got there."""
 
     stage: Stage | None = None
-    """Candidate, Production, Archived (superseded by a newer Production version), Rejected (failed its gates or
-    rejected by a person) or RolledBack (taken out of service after a failed rollout or drift)."""
+    """Candidate, Evaluating (passed its gates, judged online in shadow), Production, Archived (superseded by a newer
+    Production version), Rejected (failed its gates or its online evaluation, or rejected by a person) or RolledBack
+    (taken out of service after a failed rollout or drift)."""
+    evaluation: Evaluation | None = None
+    """The online gate, while and after the version is Evaluating."""
     promoted_at: Timestamp | None = None
     """When the version last became Production."""
     promoted_by: Annotated[str, Field(max_length=253)] | None = None

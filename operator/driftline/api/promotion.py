@@ -8,7 +8,8 @@ from typing import Annotated, Final
 from pydantic import Field
 
 from driftline.api.base import ApiModel, rule
-from driftline.api.fields import Bool, Float, MetricName
+from driftline.api.fields import Bool, Float, Int, MetricName
+from driftline.api.performance import PerformanceMetric
 
 SHARES: Final = (
     "accuracy", "balanced_accuracy", "precision", "recall", "f1", "f1_macro", "f1_weighted", "roc_auc",
@@ -105,6 +106,21 @@ class MustBeat(ApiModel):
         return self.higher_is_better or self.metric not in (*SHARES, "r2")
 
 
+class OnlineGate(ApiModel):
+    """A bar on live traffic: the candidate, run in shadow by an InferenceService, must beat the version it serves on
+    the same labelled live traffic before it becomes Production."""
+
+    service: Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$")]
+    """The InferenceService (in this namespace, serving this model) that runs candidates in shadow (its spec.shadow
+    without a version)."""
+    metric: PerformanceMetric = PerformanceMetric.ACCURACY
+    """The live metric compared: accuracy, f1, f1_macro, roc_auc, log_loss, rmse, mae or r2."""
+    min_samples: Annotated[Int, Field(ge=10, le=1_000_000)] = 200
+    """Labelled rows each version's live metric must stand on before the comparison is made."""
+    margin: Annotated[Float, Field(ge=0)] = 0.0
+    """How much better the candidate must be (in the metric's units; lower for losses). With 0 a tie wins."""
+
+
 class PromotionPolicy(ApiModel):
     """Whether and when a version trained by this TrainingJob becomes Production without a person."""
 
@@ -117,6 +133,18 @@ class PromotionPolicy(ApiModel):
     must_beat: MustBeat | None = None
     """Also require beating the current Production version on a metric. With no Production version yet, it
     passes."""
+    online: OnlineGate | None = None
+    """Then require beating the served version online, in shadow: a version that passes the gates is Evaluating
+    until the named InferenceService has run it on enough labelled live traffic; it becomes Production if it wins,
+    Rejected with the numbers if it loses. A person's promote or reject annotation still decides at any time."""
+
+    @rule(
+        "!has(self.online) || self.auto",
+        "online needs auto: true (without it a person promotes, and nothing would be evaluated online)",
+        field_path=".online",
+    )
+    def _online_is_automatic(self) -> bool:
+        return self.online is None or self.auto
 
     @rule(
         "self.gates.all(a, self.gates.all(b, a.metric != b.metric || !(a.op in ['>=', '>']) || "

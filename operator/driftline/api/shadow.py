@@ -16,8 +16,10 @@ class ShadowSpec(ApiModel):
     """Run a challenger version in shadow: the serving pods mirror a share of their requests (and the labels sent back
     for them) to it, asynchronously, through a bounded queue that never adds latency or errors to a client's request."""
 
-    version: ModelVersionNumber
-    """The version to evaluate (a version of spec.model, not the one served)."""
+    version: ModelVersionNumber | None = None
+    """The version to evaluate (a version of spec.model, not the one served). Without it, the model's newest version
+    in stage Evaluating whose online gate (promotion.online.service) names this service, if any: candidates are then
+    judged here, promoted if they win, rejected if they lose."""
     share: Annotated[Float, Field(gt=0, le=1)] = 0.2
     """Share of the served requests mirrored to the challenger."""
     replicas: Annotated[Int, Field(ge=1, le=10)] = 1

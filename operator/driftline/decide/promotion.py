@@ -9,7 +9,8 @@ from enum import StrEnum
 from typing import Any
 
 from driftline.api.constants import ANNOTATION_PROMOTE, ANNOTATION_REJECT
-from driftline.api.modelversion import Stage
+from driftline.api.modelversion import Evaluation, Stage
+from driftline.api.performance import LOWER_IS_BETTER
 from driftline.api.promotion import PromotionPolicy
 
 
@@ -151,3 +152,13 @@ def pending(annotations: Mapping[str, str], status: Mapping[str, Any]) -> Reques
     if stage is None:
         return Request.REGISTER
     return Request.DEDUPE if stage == Stage.PRODUCTION else None
+
+
+def online_wait(gate: Evaluation) -> str:
+    """What an Evaluating version waits for, in its status.reason."""
+    better = "at most" if gate.metric in {m.value for m in LOWER_IS_BETTER} else "at least"
+    return (
+        f"evaluating online: InferenceService {gate.service} runs it in shadow (spec.shadow), and it becomes "
+        f"Production if its live {gate.metric} over {gate.min_samples} labelled rows is {better} the served "
+        f"version's {'-' if better == 'at most' else '+'} {gate.margin:g}"
+    )

@@ -59,6 +59,8 @@ class Version:
     """spec.servingImage: the runtime image that serves it unless the service names one."""
     metrics: tuple[tuple[str, float], ...] = ()
     """spec.metrics, the validation metrics: what live performance may be judged relative to."""
+    evaluated_by: str | None = None
+    """status.evaluation.service: the InferenceService that runs it in shadow while it is Evaluating."""
 
     @property
     def good(self) -> bool:
@@ -79,6 +81,7 @@ def version_of(mv: Mapping[str, Any]) -> Version:
         reason=str(status.get("reason") or ""),
         image=spec.get("servingImage") or None,
         metrics=tuple(sorted((str(k), float(v)) for k, v in (spec.get("metrics") or {}).items())),
+        evaluated_by=(status.get("evaluation") or {}).get("service"),
     )
 
 

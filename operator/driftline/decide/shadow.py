@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from driftline.api.constants import ConditionType, Reason
 from driftline.api.inferenceservice import InferenceServiceSpec
+from driftline.api.modelversion import Stage
 from driftline.decide import pod_readings
 from driftline.decide.conditions import Cond
 from driftline.decide.measure import quantile
@@ -25,12 +26,18 @@ DURATION = "driftline_shadow_request_duration_seconds"
 
 
 def challenger(
-    spec: InferenceServiceSpec, versions: Sequence[Version], active: int | None
+    spec: InferenceServiceSpec, versions: Sequence[Version], active: int | None, service: str = ""
 ) -> tuple[Version | None, str]:
-    """The version to run in shadow, or None and why not (empty when no shadow is asked for)."""
+    """The version to run in shadow, or None and why not (empty when no shadow is asked for). Without a version in
+    spec.shadow: the newest Evaluating version whose online gate names `service`."""
     if spec.shadow is None:
         return None, ""
     wanted = spec.shadow.version
+    if wanted is None:
+        waiting = [v for v in versions if v.stage == Stage.EVALUATING and v.evaluated_by == service]
+        if not waiting:
+            return None, f"no version of model {spec.model} is Evaluating online with this service"
+        wanted = max(waiting, key=lambda v: v.version).version
     found = next((v for v in versions if v.version == wanted), None)
     if found is None:
         return None, f"version {wanted} of model {spec.model} does not exist"

@@ -230,7 +230,7 @@ def _reconcile(isvc: dict[str, Any], cfg: OperatorConfig, measure_now: bool = Fa
     stable, previous, active = settled.stable, settled.previous_version, settled.active_version
     if canary_dep is not None and settled.delete_canary:
         objects.delete_deployment(ns, canary_dep["metadata"]["name"])
-    challenger, not_shadowed = shadow.challenger(spec, versions, active)
+    challenger, not_shadowed = shadow.challenger(spec, versions, active, meta["name"])
     mirror_url = _run_shadow(isvc, spec, cfg, view, challenger)
     if mirror_url is False:
         return

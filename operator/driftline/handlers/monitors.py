@@ -28,9 +28,10 @@ from driftline.api import constants as c
 from driftline.api.drift import DriftSpec
 from driftline.api.fields import parse_duration
 from driftline.api.inferenceservice import InferenceServiceSpec, RetrainData
+from driftline.api.modelversion import Stage
 from driftline.api.monitor import MonitorAction, MonitorPolicy
 from driftline.api.performance import PerformanceSpec
-from driftline.decide import authorship, drift, live_data, monitor, performance, pod_readings, shadow
+from driftline.decide import authorship, drift, live_data, monitor, online, performance, pod_readings, shadow
 from driftline.decide import conditions as conds
 from driftline.decide.serving import RollBack, Version
 from driftline.handlers import authors, failpoints, inferenceservice, readings, registry, watches
@@ -134,36 +135,63 @@ async def shadow_daemon(
 
 @reconciler("InferenceServiceShadow")
 def read_shadow(namespace: str, name: str) -> None:
+    """status.shadow from the pods; and, for a candidate Evaluating online here, the verdict of its online gate."""
     with lock(("inferenceservice", namespace, name)):
         isvc = watches.prime(namespace).services.get(namespace, name)
         if isvc is None or isvc["metadata"].get("deletionTimestamp"):
             return
+        try:
+            spec = InferenceServiceSpec.model_validate(isvc["spec"])
+        except ValidationError:
+            return  # the serving reconcile reports the spec as invalid
         status = isvc.get("status") or {}
-        running = (status.get("shadow") or {}).get("version")
-        want = (isvc.get("spec") or {}).get("shadow") or {}
         shadowing = any(
             cond.get("type") == c.ConditionType.SHADOWING and cond.get("status") == "True"
             for cond in status.get("conditions") or []
         )
-        version = want.get("version")
-        if not shadowing or not isinstance(version, int):
+        versions = inferenceservice.versions_of(namespace, spec.model)
+        challenger, _ = shadow.challenger(spec, versions, status.get("activeVersion"), name)
+        if not shadowing or challenger is None:
             return  # the reconcile says why in the Shadowing condition
-        port = int((isvc.get("spec") or {}).get("port") or 8080)
-        primary, errors = _pages(
-            namespace, f"{c.LABEL_INFERENCE_SERVICE}={name},{c.LABEL_TRACK}={c.TRACK_STABLE}", port
-        )
-        challenger, more = _pages(
-            namespace, f"{c.LABEL_INFERENCE_SERVICE}={name},{c.LABEL_TRACK}={c.TRACK_SHADOW}", port
-        )
-        new = shadow.status(version, primary, challenger, [*errors, *more], registry.now())
+        track = f"{c.LABEL_INFERENCE_SERVICE}={name},{c.LABEL_TRACK}="
+        primary, errors = _pages(namespace, track + c.TRACK_STABLE, spec.port)
+        pages, more = _pages(namespace, f"{track}{c.TRACK_SHADOW},{c.LABEL_VERSION}={challenger.version}", spec.port)
+        new = shadow.status(challenger.version, primary, pages, [*errors, *more], registry.now())
         old = status.get("shadow") or {}
-        if running == version and not monitor.worth_writing(_undated(old), _undated(new)) and _fresh(old, new):
-            return
-        # Only onto the status read: the reconcile that ends a shadow clears status.shadow, and a reading that waited
-        # for the lock behind it must not bring it back from a view that has not seen that write yet.
-        rv = str(isvc["metadata"].get("resourceVersion") or "")
-        with contextlib.suppress(objects.Conflict):
-            objects.patch_status(c.INFERENCE_SERVICE, namespace, name, {"shadow": new}, resource_version=rv)
+        fresh = not monitor.worth_writing(_undated(old), _undated(new)) and _fresh(old, new)
+        if old.get("version") != challenger.version or not fresh:
+            # Only onto the status read: the reconcile that ends a shadow clears status.shadow, and a reading that
+            # waited for the lock behind it must not bring it back from a view that has not seen that write yet.
+            rv = str(isvc["metadata"].get("resourceVersion") or "")
+            with contextlib.suppress(objects.Conflict):
+                objects.patch_status(c.INFERENCE_SERVICE, namespace, name, {"shadow": new}, resource_version=rv)
+    evaluating = challenger.stage == Stage.EVALUATING and challenger.evaluated_by == name
+    if evaluating and _judge(isvc, spec.model, challenger.name, new):
+        inferenceservice.reconcile(namespace, name)  # roll forward to the winner, or stop shadowing the loser
+
+
+def _judge(isvc: dict[str, Any], model: str, version_name: str, shadow_status: dict[str, Any]) -> bool:
+    """The online gate of a candidate Evaluating in this service's shadow: promoted when it wins, rejected with the
+    numbers when it loses, left Evaluating while either side has too few labelled rows. Whether it was decided."""
+    namespace = isvc["metadata"]["namespace"]
+    with lock(("model", namespace, model)):
+        mv = objects.get(c.MODEL_VERSION, namespace, version_name)
+        st = (mv or {}).get("status") or {}
+        if mv is None or st.get("stage") != Stage.EVALUATING or not st.get("evaluation"):
+            return False  # a person decided meanwhile, or it went away
+        verdict = online.judge(st["evaluation"], shadow_status)
+        if verdict.outcome is online.Outcome.WAIT:
+            return False
+        service = isvc["metadata"]["name"]
+        if verdict.outcome is online.Outcome.PROMOTE:
+            msg = f"online evaluation passed in shadow of {service}: {verdict.message}"
+            registry.promote(mv, f"online:{service}", msg, c.Reason.ONLINE_EVALUATION_PASSED)
+            events.normal(isvc, c.Reason.ONLINE_EVALUATION_PASSED, f"{version_name} promoted: {verdict.message}")
+        else:
+            msg = f"online evaluation failed in shadow of {service}: {verdict.message}"
+            registry.reject(mv, c.Reason.ONLINE_EVALUATION_FAILED, msg)
+            events.warning(isvc, c.Reason.ONLINE_EVALUATION_FAILED, f"{version_name} rejected: {verdict.message}")
+        return True
 
 
 def _undated(status: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from driftline.api import constants as c
-from driftline.api.modelversion import BAD_STAGES, ModelVersionStatus, Stage
+from driftline.api.modelversion import BAD_STAGES, Evaluation, ModelVersionStatus, Stage
 from driftline.decide import conditions as conds
 from driftline.decide import promotion
 from driftline.handlers import failpoints
@@ -103,6 +103,16 @@ def archive_others(namespace: str, model: str, keep: str) -> None:
             c.MODEL_VERSION, namespace, other_name, stage_status(other, Stage.ARCHIVED, c.Reason.SUPERSEDED, msg)
         )
         events.normal(other, c.Reason.SUPERSEDED, f"{other_name} archived: {msg}")
+
+
+def evaluate(mv: dict[str, Any], evaluation: Evaluation, message: str) -> None:
+    """`mv` passed its gates and waits for its online evaluation in shadow (promotion.online)."""
+    ns, name = mv["metadata"]["namespace"], mv["metadata"]["name"]
+    part = ModelVersionStatus(evaluation=evaluation)
+    objects.patch_status(
+        c.MODEL_VERSION, ns, name, stage_status(mv, Stage.EVALUATING, c.Reason.EVALUATING, message, part)
+    )
+    events.normal(mv, c.Reason.EVALUATING, f"{name} is Evaluating: {message}")
 
 
 def reject(mv: dict[str, Any], reason: str, message: str, *also: ModelVersionStatus) -> None:

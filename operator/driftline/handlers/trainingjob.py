@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from driftline import config
 from driftline.api import constants as c
-from driftline.api.modelversion import ModelVersionStatus, Stage
+from driftline.api.modelversion import Evaluation, ModelVersionStatus, Stage
 from driftline.api.trainingjob import TrainingJobSpec, TrainingJobStatus
 from driftline.config import OperatorConfig
 from driftline.decide import authorship, promotion, training
@@ -297,7 +297,15 @@ def _apply_policy(tj: dict[str, Any], spec: TrainingJobSpec, mv: dict[str, Any])
             {k: float(v) for k, v in (fresh["spec"].get("metrics") or {}).items()}, spec.promotion, prod_metrics
         )
         by = f"policy:{tj['metadata']['name']}"
-        if verdict.passed:
+        online = spec.promotion.online
+        if verdict.passed and online is not None:
+            gate = Evaluation(
+                service=online.service, metric=online.metric.value, min_samples=online.min_samples, margin=online.margin
+            )
+            msg = f"promotion gates passed: {verdict.summary}; {promotion.online_wait(gate)}"
+            registry.evaluate(fresh, gate, msg)
+            events.normal(tj, c.Reason.EVALUATING, f"{fresh['metadata']['name']} is Evaluating online")
+        elif verdict.passed:
             registry.promote(fresh, by, f"promotion gates passed: {verdict.summary}")
             events.normal(tj, c.Reason.PROMOTED, f"{fresh['metadata']['name']} promoted to Production")
         else:

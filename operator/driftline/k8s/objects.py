@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import kopf
 
-from driftline.api.base import unknown_fields
+from driftline.api.base import StatusModel, unknown_fields
 from driftline.api.constants import (
     FIELD_MANAGER,
     GROUP,
@@ -77,7 +77,7 @@ def _or_none(call: Callable[[], T]) -> T | None:
 # -- Driftline's custom resources ---------------------------------------------------------------------------------
 
 
-_STATUS_MODELS = {
+_STATUS_MODELS: dict[str, type[StatusModel]] = {
     TRAINING_JOB.kind: TrainingJobStatus,
     MODEL_VERSION.kind: ModelVersionStatus,
     INFERENCE_SERVICE.kind: InferenceServiceStatus,
