@@ -194,3 +194,21 @@ def test_a_service_shows_the_image_it_runs_and_an_image_that_failed() -> None:
     assert (
         "Failed:    image registry.invalid/x:9 undone (ProgressDeadlineExceeded): pod bc-1: ErrImageNeverPull" in lines
     )
+
+
+def test_the_tree_shows_live_performance_and_the_shadow() -> None:
+    isvc = {
+        "metadata": {"name": "bc", "namespace": "ml"},
+        "spec": {"model": "bc"},
+        "status": {
+            "phase": "Ready",
+            "activeVersion": 1,
+            "performance": {"metric": "accuracy", "value": 0.6123, "threshold": 0.8, "assessment": "Breach",
+                            "samples": 300},
+            "shadow": {"version": 2, "mirrored": 41, "agreement": 0.875, "challenger": [{"name": "accuracy",
+                                                                                          "value": 0.91}]},
+        },
+    }  # fmt: skip
+    lines = view.service_tree(isvc, [])
+    assert "live accuracy: Breach (0.6123, threshold 0.8, 300 labelled rows)" in lines[-2]
+    assert lines[-1] == "└── shadow: version 2, 41 mirrored, agreement 87.5%, accuracy 0.91"

@@ -1,8 +1,9 @@
 """What `kubectl driftline` shows, from the objects as the API server returns them: pure, no I/O.
 
 A service as a tree (like `kubectl argo rollouts get rollout`): its phase and why, the stable and canary versions
-with their stages, the analysis of the current step, the latest drift reading; a model as its versions with stage,
-headline metric and lineage; and, for a change asked of a GitOps-managed object, which tool manages it."""
+with their stages, the analysis of the current step, the latest drift and live performance readings, the shadow
+challenger; a model as its versions with stage, headline metric and lineage; and, for a change asked of a
+GitOps-managed object, which tool manages it."""
 
 from __future__ import annotations
 
@@ -77,6 +78,23 @@ def service_tree(isvc: Mapping[str, Any], versions: Sequence[Mapping[str, Any]])
             f"drift: {drift.get('assessment', 'Unknown')} ({drift.get('method', '?')} {shown}, threshold "
             f"{drift.get('threshold', '?')}, {drift.get('samples', 0)} inputs)"
         )
+    live = st.get("performance") or {}
+    if live:
+        value = live.get("value")
+        shown = "n/a" if value is None else f"{value:.4g}"
+        parts.append(
+            f"live {live.get('metric', '?')}: {live.get('assessment', 'Unknown')} ({shown}, threshold "
+            f"{live.get('threshold', '?')}, {live.get('samples', 0)} labelled rows)"
+        )
+    challenger = st.get("shadow") or {}
+    if challenger:
+        agreement = challenger.get("agreement")
+        agreed = "n/a" if agreement is None else f"{agreement:.1%}"
+        mine = (
+            ", ".join(f"{m['name']} {m['value']:.4g}" for m in challenger.get("challenger") or []) or "no live metrics"
+        )
+        mirrored = challenger.get("mirrored", 0)
+        parts.append(f"shadow: version {challenger.get('version')}, {mirrored} mirrored, agreement {agreed}, {mine}")
     for i, part in enumerate(parts):
         lines.append(("└── " if i == len(parts) - 1 else "├── ") + part)
     return lines
