@@ -137,13 +137,9 @@ async def shadow_daemon(
 def read_shadow(namespace: str, name: str) -> None:
     """status.shadow from the pods; and, for a candidate Evaluating online here, the verdict of its online gate."""
     with lock(("inferenceservice", namespace, name)):
-        isvc = watches.prime(namespace).services.get(namespace, name)
-        if isvc is None or isvc["metadata"].get("deletionTimestamp"):
+        if (found := _service(namespace, name)) is None:
             return
-        try:
-            spec = InferenceServiceSpec.model_validate(isvc["spec"])
-        except ValidationError:
-            return  # the serving reconcile reports the spec as invalid
+        isvc, spec = found
         status = isvc.get("status") or {}
         shadowing = any(
             cond.get("type") == c.ConditionType.SHADOWING and cond.get("status") == "True"
@@ -192,6 +188,18 @@ def _judge(isvc: dict[str, Any], model: str, version_name: str, shadow_status: d
             registry.reject(mv, c.Reason.ONLINE_EVALUATION_FAILED, msg)
             events.warning(isvc, c.Reason.ONLINE_EVALUATION_FAILED, f"{version_name} rejected: {verdict.message}")
         return True
+
+
+def _service(namespace: str, name: str) -> tuple[dict[str, Any], InferenceServiceSpec] | None:
+    """The service as the operator's view holds it, with its spec; None when it is gone, going, or its spec is
+    invalid (the serving reconcile reports that)."""
+    isvc = watches.prime(namespace).services.get(namespace, name)
+    if isvc is None or isvc["metadata"].get("deletionTimestamp"):
+        return None
+    try:
+        return isvc, InferenceServiceSpec.model_validate(isvc["spec"])
+    except ValidationError:
+        return None
 
 
 def _undated(status: dict[str, Any]) -> dict[str, Any]:
@@ -304,13 +312,9 @@ async def on_retrain_request(body: kopf.Body, namespace: str | None, name: str, 
 @reconciler("InferenceServiceRetrain")
 def carry_out_retrain_request(namespace: str, name: str) -> None:
     with lock(("inferenceservice", namespace, name)):
-        isvc = watches.prime(namespace).services.get(namespace, name)
-        if isvc is None or isvc["metadata"].get("deletionTimestamp"):
+        if (found := _service(namespace, name)) is None:
             return
-        try:
-            spec = InferenceServiceSpec.model_validate(isvc["spec"])
-        except ValidationError:
-            return  # the serving reconcile reports the spec as invalid
+        isvc, spec = found
         status = isvc.get("status") or {}
         jobs = watches.retrains_of(namespace, name)
         asked = (isvc["metadata"].get("annotations") or {}).get(c.ANNOTATION_RETRAIN)

@@ -21,13 +21,17 @@ class ScrapeError(RuntimeError):
 
 def fetch(ip: str, port: int, timeout: float = TIMEOUT_SECONDS) -> str:
     """The text of a pod's /metrics page, whole within `timeout`."""
+    return _get(ip, port, "/metrics", timeout, MAX_BYTES)
+
+
+def _get(ip: str, port: int, path: str, timeout: float, max_bytes: int) -> str:
     try:
         # trust_env off: a pod IP is never reached through a proxy
-        r = bounded.get(f"http://{ip}:{port}/metrics", deadline=timeout, max_bytes=MAX_BYTES, trust_env=False)
+        r = bounded.get(f"http://{ip}:{port}{path}", deadline=timeout, max_bytes=max_bytes, trust_env=False)
     except requests.RequestException as e:
-        raise ScrapeError(f"{ip}:{port}/metrics: {e}") from e
+        raise ScrapeError(f"{ip}:{port}{path}: {e}") from e
     if r.status != 200:
-        raise ScrapeError(f"{ip}:{port}/metrics: HTTP {r.status}")
+        raise ScrapeError(f"{ip}:{port}{path}: HTTP {r.status}")
     return r.text
 
 
@@ -37,14 +41,7 @@ ROWS_MAX_BYTES = 4 * 1024 * 1024
 
 def labelled_rows(ip: str, port: int, model: str, timeout: float = 5.0) -> str:
     """A pod's labelled window as CSV (the model server's GET .../feedback/rows)."""
-    path = f"/v2/models/{model}/feedback/rows"
-    try:
-        r = bounded.get(f"http://{ip}:{port}{path}", deadline=timeout, max_bytes=ROWS_MAX_BYTES, trust_env=False)
-    except requests.RequestException as e:
-        raise ScrapeError(f"{ip}:{port}{path}: {e}") from e
-    if r.status != 200:
-        raise ScrapeError(f"{ip}:{port}{path}: HTTP {r.status}")
-    return r.text
+    return _get(ip, port, f"/v2/models/{model}/feedback/rows", timeout, ROWS_MAX_BYTES)
 
 
 def scrape(ip: str, port: int, timeout: float = TIMEOUT_SECONDS) -> Counters:

@@ -281,23 +281,7 @@ def _model_source(spec: InferenceServiceSpec, version: Artifact, image: str) -> 
 def service(isvc: dict[str, Any], spec: InferenceServiceSpec) -> dict[str, Any]:
     """A ClusterIP Service on port 80 in front of every serving pod of the InferenceService. It selects the pods of
     both tracks: without a service mesh, a canary's share of traffic is its share of the ready pods."""
-    meta = isvc["metadata"]
-    body = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {
-            "name": service_name(isvc),
-            "namespace": meta["namespace"],
-            "labels": _labels(isvc, spec),
-            "ownerReferences": [owner_reference(isvc)],
-        },
-        "spec": {
-            "type": "ClusterIP",
-            "selector": {c.LABEL_INFERENCE_SERVICE: meta["name"], c.LABEL_COMPONENT: c.COMPONENT_SERVER},
-            "ports": [{"name": PORT_NAME, "port": SERVICE_PORT, "targetPort": PORT_NAME, "protocol": "TCP"}],
-        },
-    }
-    return stamped(body)
+    return _service(isvc, spec, service_name(isvc), c.COMPONENT_SERVER)
 
 
 def shadow_service_name(isvc: dict[str, Any]) -> str:
@@ -306,19 +290,23 @@ def shadow_service_name(isvc: dict[str, Any]) -> str:
 
 def shadow_service(isvc: dict[str, Any], spec: InferenceServiceSpec) -> dict[str, Any]:
     """The ClusterIP Service of the shadow challenger's pods: where the serving pods mirror requests, nothing else."""
+    return _service(isvc, spec, shadow_service_name(isvc), c.COMPONENT_SHADOW)
+
+
+def _service(isvc: dict[str, Any], spec: InferenceServiceSpec, name: str, component: str) -> dict[str, Any]:
     meta = isvc["metadata"]
     body = {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {
-            "name": shadow_service_name(isvc),
+            "name": name,
             "namespace": meta["namespace"],
-            "labels": _labels(isvc, spec, c.COMPONENT_SHADOW),
+            "labels": _labels(isvc, spec, component),
             "ownerReferences": [owner_reference(isvc)],
         },
         "spec": {
             "type": "ClusterIP",
-            "selector": {c.LABEL_INFERENCE_SERVICE: meta["name"], c.LABEL_COMPONENT: c.COMPONENT_SHADOW},
+            "selector": {c.LABEL_INFERENCE_SERVICE: meta["name"], c.LABEL_COMPONENT: component},
             "ports": [{"name": PORT_NAME, "port": SERVICE_PORT, "targetPort": PORT_NAME, "protocol": "TCP"}],
         },
     }
