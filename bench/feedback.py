@@ -1,17 +1,32 @@
-"""Ground truth on the request path: what keeping every served prediction for its labels costs inference, how fast the
-feedback endpoint takes labels, and whether the live metrics the server exports are scikit-learn's, all in one run.
+"""Ground truth on the request path: what keeping every served prediction for its labels costs inference, what
+mirroring a share of requests to a shadow costs it, how fast the feedback endpoint takes labels, and whether the live
+metrics the server exports are scikit-learn's, all in one run.
 
 - The model: breast_cancer LogisticRegression trained by `driftline-runtime train` (bench/serving.py's), served by
   `driftline-runtime serve` processes (bench/serving.py's server()), no cluster, drift monitoring on (the default).
 - Cost: two servers side by side, feedback on (`--feedback-max-rows 10000`, the default) and off
   (`--feedback-max-rows 0`), 1-row V2 requests at concurrency 64 from bench/loadgen.py (a process of its own, closed
-  loop, 4 s after 1 s of warm-up), in interleaved trials (on/off, then off/on, ...). Before the first trial both take
+  loop, 4 s after 1 s of warm-up), in interleaved trials (off/on, then on/off, ...). Before the first trial both take
   20,000 requests unmeasured: the "on" server's store is then full, every request pushing the oldest out (a
   long-running server's steady state, with its memory of evicted ids full too). Reported: rps, p99 and the server's
   CPU time per request (/proc, over the measured window), each on / off as the median of the per-trial ratios; and,
   beside them, the server's own LiveEvaluation.keep() timed alone in this process, in a loop (warm caches, a lower
   bound: measured inside a server on 2026-12-07 it took 31 us a call, not 11.5, and a 10,000-row store added nearly
   twice the CPU per request a 100-row one did: see docs/performance.md).
+- Mirroring's cost: a shadow (another `driftline-runtime serve` of the same model directory, its own port, feedback
+  at its default) and a primary like "on" plus `--mirror-url <the shadow> --mirror-share 0.2 --mirror-queue 1000`
+  (the queue at its default), prefilled like "on" (its 20,000 unmeasured requests mirror ~4,000 to the shadow: both
+  warm). Mirroring off is the "on" server itself (same flags but the mirror's), measured once a trial for both arms:
+  each trial runs off / on / mirror, the next mirror / on / off, so "on" is always next to both the server it is
+  compared with, and each pair's order alternates. Same load, warm-up and window as above. Reported like the
+  feedback arm (mirror on / off, median of per-trial ratios; the target, < 5 %, on rps lost and p99 added); and,
+  read around each mirroring run (its 1 s warm-up included), the primary's driftline_shadow_requests_total{kind=
+  "infer"} by result (ok, dropped: queue full, error), its driftline_predictions_total (the share offered), the
+  shadow's answers agreeing with the primary's (driftline_shadow_rows_total), and the shadow's CPU time (/proc) per
+  request it answered (its own driftline_predictions_total), all up to the queue drained after the run (polled,
+  unmeasured); and, scraped as the load ends, what had been sent by then (a rate), the shadow's mean answer time as
+  the primary saw it (driftline_shadow_request_duration_seconds) and so what was still queued; and the primary's
+  counters after the whole run. (The warm-ups were not shortened: the run takes ~2 min.)
 - Labels: a third server (`--feedback-max-rows` big enough for every id sent) first predicts 1-row requests with ids
   of the benchmark's own ("id" in the V2 body), unmeasured; then each trial sends 1-row labels
   `{"id": ..., "truth": [label]}` to POST /v2/models/{name}/feedback at concurrency 64, each id once (loadgen's
@@ -25,6 +40,13 @@ feedback endpoint takes labels, and whether the live metrics the server exports 
 What each timed span holds: loadgen times each request from before it is sent to its whole body read, so a latency
 and the rps hold the HTTP round trip, parsing, predicting (or joining a label), keeping the rows (feedback on) and
 answering. Not timed: the live metrics, which the server computes at scrape time (once per change of the window).
+With mirroring on, a request's own span adds only the share's draw and, for the one in five drawn, a copy of its
+body's top-level dict put on the queue (never a wait); the sending (4 sender tasks: aiohttp client, JSON encoding,
+the agreement count) runs on the primary's loop between requests, so it shows in rps, p99 and the primary's CPU per
+request, not in any one request's path. The shadow is a third busy process on the same 2 cores: rps and p99 here
+include that contention, which a shadow in a pod of its own would not cause; CPU per request of the primary does
+not. And the cost is that of what was sent, not of the share drawn: on 2026-12-07 a saturated primary sent ~130
+mirrored requests a second of the ~390 drawn and dropped the rest once its queue was full (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -55,6 +77,7 @@ from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
 from bench import serving
 from bench.harness import BenchError, Result, load_average, say
+from bench.loadgen import cpu_seconds
 from driftline_runtime.server.main import live_evaluation, parse_args
 from driftline_runtime.server.model import load_model
 from driftline_runtime.server.tensors import decode_v2
@@ -69,7 +92,8 @@ FEEDBACK_ROWS = 10_000
 PREFILL = 2 * FEEDBACK_ROWS
 """Requests each on/off server takes before it is measured: the store full, and its memory of evicted ids too."""
 IDS_PER_TRIAL = 16_000
-"""Ids predicted for each trial's labels: 2.5 s of labels at 6,400 a second (2,300-5,300 here)."""
+"""Ids predicted for each trial's labels: 2.5 s of labels at 6,400 a second (2,300-6,700 here: at the top they run
+out ~0.2 s early, which only shortens the measured span)."""
 LABEL_SECONDS = 2.0
 LABEL_WARMUP = 0.5
 CHECK_ROWS = 2_000
@@ -82,6 +106,13 @@ KEEP_CALLS = 40_000
 """keep() calls timed in-process per trial, after PREFILL untimed (the store full, as in the server measured)."""
 MODEL = {"logreg": serving.MODELS["logreg"]}
 ON, OFF, LABELS = "Driftline feedback on", "Driftline feedback off", "Driftline feedback labels"
+MIRROR, SHADOW = "Driftline mirror on", "Driftline shadow"
+MIRROR_SHARE = 0.2
+MIRROR_QUEUE = 1000
+"""The server's default --mirror-queue."""
+MIRROR_JUDGED = ("rps", "p99")
+"""What the issue bounds mirroring's cost on (CPU per request is reported beside them, not judged)."""
+MIRROR_COUNTS = ("ok", "dropped", "error", "agree", "disagree", "predictions", "seconds")
 
 
 # -- pure parts (unit-tested) --------------------------------------------------------------------------------------
@@ -137,9 +168,65 @@ def costs(summary: Mapping[str, float]) -> dict[str, float]:
     }
 
 
-def verdict(summary: Mapping[str, float], target: float = TARGET) -> dict[str, bool]:
-    """Each cost under `target`."""
-    return {name: cost < target for name, cost in costs(summary).items()}
+def verdict(
+    summary: Mapping[str, float], target: float = TARGET, judged: Sequence[str] | None = None
+) -> dict[str, bool]:
+    """Each cost (or each of those `judged`) under `target`."""
+    return {name: cost < target for name, cost in costs(summary).items() if judged is None or name in judged}
+
+
+def mirror_counts(text: str) -> dict[str, float]:
+    """A server's mirroring counters and predictions, from its exposition: mirrored V2/V1 requests by result (ok,
+    dropped, error; 0 for a result never counted), shadow rows agreeing with the primary's or not, rows predicted,
+    and the seconds the shadow took to answer the mirrored requests, as the primary saw them (summed)."""
+    out = dict.fromkeys(MIRROR_COUNTS, 0.0)
+    for labels, value in samples(text, "driftline_shadow_requests_total"):
+        if labels.get("kind") == "infer" and labels.get("result") in out:
+            out[labels["result"]] += value
+    for labels, value in samples(text, "driftline_shadow_rows_total"):
+        if labels.get("result") in ("agree", "disagree"):
+            out[labels["result"]] += value
+    out["predictions"] = sum(value for _, value in samples(text, "driftline_predictions_total"))
+    out["seconds"] = sum(value for _, value in samples(text, "driftline_shadow_request_duration_seconds_sum"))
+    return out
+
+
+def minus(after: Mapping[str, float], before: Mapping[str, float]) -> dict[str, float]:
+    return {key: after[key] - before.get(key, 0.0) for key in after}
+
+
+def mirror_summary(spans: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Mirroring runs' counters (each span: the primary's counts from before the run to its queue drained after it,
+    "primary", and to the load's end, "under_load"; the load's wall seconds, "load_seconds"; the shadow's counts,
+    "shadow", and CPU seconds, "shadow_cpu_seconds", to the queue drained): the sums over all of them, the share of
+    the primary's requests offered (ok + dropped + error), the share dropped of those offered, the shadow's mean
+    answer time as the primary saw it while the load ran and after (the queue draining), the rate sent while the
+    load ran, the requests still queued when it ended (median), and the median over spans of the shadow's CPU per
+    request it answered (spans where it answered none left out)."""
+    total = {key: sum(span["primary"][key] for span in spans) for key in MIRROR_COUNTS}
+    under = {key: sum(span["under_load"][key] for span in spans) for key in ("ok", "seconds")}
+    offered = total["ok"] + total["dropped"] + total["error"]
+    per_request = [
+        span["shadow_cpu_seconds"] / span["shadow"]["predictions"] for span in spans if span["shadow"]["predictions"]
+    ]
+    return {
+        **total,
+        "offered": offered,
+        "offered_share": offered / total["predictions"] if total["predictions"] else math.nan,
+        "dropped_share": total["dropped"] / offered if offered else math.nan,
+        "answer_seconds_under_load": under["seconds"] / under["ok"] if under["ok"] else math.nan,
+        "answer_seconds_after": (total["seconds"] - under["seconds"]) / (total["ok"] - under["ok"])
+        if total["ok"] > under["ok"]
+        else math.nan,
+        "sent_per_second_under_load": sum(span["under_load"]["ok"] for span in spans)
+        / sum(span["load_seconds"] for span in spans)
+        if spans
+        else math.nan,
+        "queued_at_load_end": statistics.median(span["primary"]["ok"] - span["under_load"]["ok"] for span in spans)
+        if spans
+        else math.nan,
+        "shadow_cpu_per_request": statistics.median(per_request) if per_request else math.nan,
+    }
 
 
 def ratio(x: float) -> str:
@@ -267,34 +354,42 @@ class FeedbackResult(Result):
     summary: dict[str, float] = field(default_factory=dict)
     labels: list[dict[str, Any]] = field(default_factory=list)
     check: dict[str, Any] = field(default_factory=dict)
+    mirror: dict[str, float] = field(default_factory=dict)
+    """Mirror on / off: summarize() of the (MIRROR, ON) runs."""
+    mirror_spans: list[dict[str, Any]] = field(default_factory=list)
+    """Each mirroring run's counters (mirror_summary's spans)."""
+    mirrored: dict[str, float] = field(default_factory=dict)
+    """mirror_summary() of the spans."""
+    mirror_after: dict[str, float] = field(default_factory=dict)
+    """The primary's mirror_counts() after the whole run (its prefill included)."""
 
     def table(self) -> str:
-        s = self.summary
+        s, m = self.summary, self.mirror
         cells = [("measurement", "trials", "rps", "p50", "p99", "CPU/request")]
-        for side, key in (("on", ON), ("off", OFF)):
-            runs = [t[key] for t in self.trials]
-            cells.append(
-                (
-                    f"infer, feedback {side}" + (f" ({FEEDBACK_ROWS:,} rows kept)" if side == "on" else ""),
-                    str(len(runs)),
-                    f"{s[f'rps_{side}']:.0f}",
-                    f"{statistics.median(r['p50'] for r in runs) * 1000:.1f} ms",
-                    f"{s[f'p99_{side}'] * 1000:.1f} ms",
-                    f"{s[f'cpu_{side}'] * 1e6:.0f} us",
-                )
-            )
         n = str(len(self.trials))
-        cells.append(
-            (
-                "  on / off (median of per-trial ratios)",
+
+        def runs(label: str, key: str, summary: Mapping[str, float], side: str) -> tuple[str, ...]:
+            p50 = statistics.median(t[key]["p50"] for t in self.trials)
+            return (
+                label,
                 n,
-                ratio(s["rps_ratio"]),
-                "",
-                ratio(s["p99_ratio"]),
-                ratio(s["cpu_ratio"]),
+                f"{summary[f'rps_{side}']:.0f}",
+                f"{p50 * 1000:.1f} ms",
+                f"{summary[f'p99_{side}'] * 1000:.1f} ms",
+                f"{summary[f'cpu_{side}'] * 1e6:.0f} us",
             )
-        )
+
+        def ratios(label: str, summary: Mapping[str, float]) -> tuple[str, ...]:
+            return (label, n, ratio(summary["rps_ratio"]), "", ratio(summary["p99_ratio"]), ratio(summary["cpu_ratio"]))
+
+        cells.append(runs(f"infer, feedback on ({FEEDBACK_ROWS:,} rows kept)", ON, s, "on"))
+        cells.append(runs("infer, feedback off", OFF, s, "off"))
+        cells.append(ratios("  on / off (median of per-trial ratios)", s))
         cells.append(("  keep() alone, tight loop (a lower bound)", n, "", "", "", f"{s['keep_seconds'] * 1e6:.1f} us"))
+        cells.append(runs(f"infer, mirror on ({MIRROR_SHARE:.0%} to a shadow; else = feedback on)", MIRROR, m, "on"))
+        cells.append(ratios("  mirror on / off (off: the feedback-on runs)", m))
+        shadow_cpu = self.mirrored["shadow_cpu_per_request"]
+        cells.append(("  the shadow, per mirrored request it answered", n, "", "", "", f"{shadow_cpu * 1e6:.0f} us"))
         labels = self.labels
         cells.append(
             (
@@ -333,7 +428,27 @@ class FeedbackResult(Result):
             f"{metrics}; max |diff| {k['max_difference']:.1e} (<= {TOLERANCE:g}: "
             f"{'ok' if k['max_difference'] <= TOLERANCE else 'FAILED'})"
         )
-        wrap = [textwrap.fill(line, width=118, subsequent_indent="    ") for line in (cost_line, check)]
+        mcost, mmet = costs(m), verdict(m, judged=MIRROR_JUDGED)
+        c = self.mirrored
+        mirror_line = (
+            f"  mirroring's cost, target < {TARGET:.0%} on rps and p99 ({MIRROR_SHARE:.0%} mirrored; mirror on vs off, "
+            f"median of {len(self.trials)} interleaved pairs): "
+            + "; ".join(
+                f"{named[k]} {v * 100:+.1f} %" + (f" ({'met' if mmet[k] else 'MISSED'})" if k in mmet else "")
+                for k, v in mcost.items()
+            )
+            + f". In the mirroring runs (warm-ups included): {c['predictions']:,.0f} requests, {c['offered']:,.0f} "
+            f"mirrored ({c['offered_share']:.1%}): ok {c['ok']:,.0f}, dropped {c['dropped']:,.0f} "
+            f"({c['dropped_share']:.1%}), error {c['error']:,.0f}; shadow rows agreeing {c['agree']:,.0f}, not "
+            f"{c['disagree']:,.0f}; sent under load {c['sent_per_second_under_load']:.0f}/s (of "
+            f"~{c['offered'] / sum(sp['load_seconds'] for sp in self.mirror_spans):.0f}/s offered), still queued at a "
+            f"run's end {c['queued_at_load_end']:.0f} (median; queue {MIRROR_QUEUE}); the shadow's answer as the "
+            f"primary saw it, mean: {c['answer_seconds_under_load'] * 1e3:.1f} ms under load, "
+            f"{c['answer_seconds_after'] * 1e3:.1f} ms draining after it. After the whole "
+            f"run (prefill included): ok {self.mirror_after['ok']:,.0f}, dropped {self.mirror_after['dropped']:,.0f}, "
+            f"error {self.mirror_after['error']:,.0f}"
+        )
+        wrap = [textwrap.fill(line, width=118, subsequent_indent="    ") for line in (cost_line, mirror_line, check)]
         notes = [textwrap.fill(n, width=118, initial_indent="  * ", subsequent_indent="    ") for n in self.notes]
         return "\n".join([title, *out, *wrap, *notes])
 
@@ -346,6 +461,14 @@ class FeedbackResult(Result):
             "trials": self.trials,
             "labels": self.labels,
             "correctness": self.check,
+            "mirror": {
+                "summary": self.mirror,
+                "costs": costs(self.mirror),
+                "target_met": verdict(self.mirror, judged=MIRROR_JUDGED),
+                "mirrored": self.mirrored,
+                "spans": self.mirror_spans,
+                "primary_after_run": self.mirror_after,
+            },
         }
 
 
@@ -378,15 +501,21 @@ def write_bodies(workdir: Path, trials: int) -> Bodies:
 
 
 def prepare(servers: Mapping[str, tuple[str, int]], bodies: Bodies, ids: int) -> None:
-    """Each server answers; off takes no labels; then, unmeasured and at once, PREFILL requests to on and off and the
-    ids to label predicted; on then holds a full store."""
+    """Each server answers; off takes no labels; then, unmeasured and at once, PREFILL requests to on, off and the
+    mirroring primary, and the ids to label predicted; on and the mirroring primary then hold a full store, and the
+    shadow has answered the mirrored share of the latter's."""
     for base, _ in servers.values():
         serving.check(base, bodies.one.read_bytes(), 1)
     off = servers[OFF][0]
     if requests.post(f"{off}/v2/models/{serving.MODEL}/feedback", json={"id": "x", "truth": 0}).status_code != 404:
         raise BenchError("the server started with --feedback-max-rows 0 takes labels")
-    say(f"unmeasured: {PREFILL:,} requests to each of on and off, {ids:,} predictions with ids to label")
-    work = ((ON, bodies.prefill, PREFILL), (OFF, bodies.prefill, PREFILL), (LABELS, bodies.ids, ids))
+    say(f"unmeasured: {PREFILL:,} requests to each of on, off and mirror on, {ids:,} predictions with ids to label")
+    work = (
+        (ON, bodies.prefill, PREFILL),
+        (OFF, bodies.prefill, PREFILL),
+        (MIRROR, bodies.prefill, PREFILL),
+        (LABELS, bodies.ids, ids),
+    )
     with ThreadPoolExecutor(len(work)) as pool:
         jobs = [
             (kind, sent, pool.submit(serving.load, servers[kind][0], path, CONCURRENCY, seconds=900, warmup=0))
@@ -394,21 +523,66 @@ def prepare(servers: Mapping[str, tuple[str, int]], bodies: Bodies, ids: int) ->
         ]
         for kind, sent, job in jobs:
             _check_load(f"{kind}, unmeasured", job.result(), sent)
-    held = gauge(scrape(servers[ON][0]), "driftline_feedback_held_rows")
-    if held != FEEDBACK_ROWS:
-        raise BenchError(f"the feedback-on server holds {held} rows after {PREFILL} requests, not {FEEDBACK_ROWS}")
+    for kind in (ON, MIRROR):
+        held = gauge(scrape(servers[kind][0]), "driftline_feedback_held_rows")
+        if held != FEEDBACK_ROWS:
+            raise BenchError(f"{kind} holds {held} rows after {PREFILL} requests, not {FEEDBACK_ROWS}")
+    counts = settled(servers[MIRROR][0])
+    if not counts["ok"]:
+        raise BenchError(f"{MIRROR} mirrored nothing to the shadow in {PREFILL} requests: {counts}")
 
 
-def trial(servers: Mapping[str, tuple[str, int]], bodies: Bodies, t: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Trial t: on and off (in turn first), then labels; the loadgen results."""
-    pair: dict[str, Any] = {}
-    for kind in (ON, OFF) if t % 2 == 0 else (OFF, ON):
+def settled(base: str, timeout: float = 10.0) -> dict[str, float]:
+    """The mirroring primary's counts once its queue has drained (two scrapes 0.2 s apart alike)."""
+    last = mirror_counts(scrape(base))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = mirror_counts(scrape(base))
+        if now == last:
+            break
+        last = now
+    return last
+
+
+def trial(
+    servers: Mapping[str, tuple[str, int]], bodies: Bodies, t: int
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Trial t: off, on, mirror on (or the reverse: on always between the two it is compared with), then labels; the
+    loadgen results, the mirroring run's counters, and the labels' loadgen result."""
+    runs: dict[str, Any] = {}
+    span: dict[str, Any] = {}
+    for kind in (OFF, ON, MIRROR) if t % 2 == 0 else (MIRROR, ON, OFF):
         base, pid = servers[kind]
+        if kind == MIRROR:
+            shadow_base, shadow_pid = servers[SHADOW]
+            before = (mirror_counts(scrape(base)), mirror_counts(scrape(shadow_base)), cpu_seconds(shadow_pid))
+        started = time.monotonic()
         got = serving.load(base, bodies.one, CONCURRENCY, pid)
         _check_load(kind, got)
-        pair[kind] = got
+        runs[kind] = got
         cpu = got["server_cpu_seconds"] / got["requests"]
         say(f"trial {t + 1} {kind}: {got['rps']:.0f} rps, p99 {got['p99'] * 1e3:.1f} ms, {cpu * 1e6:.0f} us CPU/req")
+        if kind == MIRROR:
+            load_seconds = time.monotonic() - started
+            under_load = mirror_counts(scrape(base))
+            after = settled(base)
+            span = {
+                "primary": minus(after, before[0]),
+                "under_load": minus(under_load, before[0]),
+                "load_seconds": load_seconds,
+                "shadow": minus(mirror_counts(scrape(shadow_base)), before[1]),
+                "shadow_cpu_seconds": cpu_seconds(shadow_pid) - before[2],
+            }
+            p, u = span["primary"], span["under_load"]
+            shadow_cpu = span["shadow_cpu_seconds"] / span["shadow"]["predictions"] * 1e6
+            say(
+                f"trial {t + 1} mirrored: ok {p['ok']:.0f}, dropped {p['dropped']:.0f}, error {p['error']:.0f} of "
+                f"{p['predictions']:.0f} requests ({p['ok'] - span['under_load']['ok']:.0f} still queued at the load's "
+                f"end); the shadow answered in {u['seconds'] / u['ok'] * 1e3:.1f} ms under load (mean, as the "
+                "primary saw it), "
+                f"{shadow_cpu:.0f} us CPU a request"
+            )
     base = servers[LABELS][0]
     labels = serving.load(
         base, bodies.labels[t], CONCURRENCY, endpoint="feedback", seconds=LABEL_SECONDS, warmup=LABEL_WARMUP
@@ -416,7 +590,7 @@ def trial(servers: Mapping[str, tuple[str, int]], bodies: Bodies, t: int) -> tup
     _check_load("labels", labels)
     short = f" (its ids ran out: {labels['seconds']:.2f} s measured)" if labels["exhausted"] else ""
     say(f"trial {t + 1} labels: {labels['rps']:.0f} labels/s, p99 {labels['p99'] * 1e3:.1f} ms{short}")
-    return pair, labels
+    return runs, span, labels
 
 
 def judge(check: Mapping[str, Any]) -> None:
@@ -450,6 +624,8 @@ def run(env: object, trials: int | None) -> Result:
         "ids_per_trial": IDS_PER_TRIAL,
         "check_rows": CHECK_ROWS,
         "tolerance": TOLERANCE,
+        "mirror_share": MIRROR_SHARE,
+        "mirror_queue": MIRROR_QUEUE,
     }
     workdir = Path(tempfile.mkdtemp(prefix="driftline-bench-feedback-"))
     try:
@@ -469,14 +645,20 @@ def run(env: object, trials: int | None) -> Result:
             servers = {
                 kind: stack.enter_context(serving.server(kind, model_dir, sha, workdir, a)) for kind, a in args.items()
             }
+            servers[SHADOW] = stack.enter_context(serving.server(SHADOW, model_dir, sha, workdir))
+            mirror_args = [*args[ON], "--mirror-url", servers[SHADOW][0], "--mirror-share", str(MIRROR_SHARE)]
+            mirror_args += ["--mirror-queue", str(MIRROR_QUEUE)]
+            servers[MIRROR] = stack.enter_context(serving.server(MIRROR, model_dir, sha, workdir, mirror_args))
             prepare(servers, bodies, ids)
             keep = []
             for t in range(trials):
-                pair, labels = trial(servers, bodies, t)
+                runs, span, labels = trial(servers, bodies, t)
                 keep.append(keep_seconds(model_dir, sha, bodies.one.read_bytes()))
                 say(f"trial {t + 1} keep() in-process: {keep[-1] * 1e6:.1f} us a request")
-                result.trials.append(pair)
+                result.trials.append(runs)
+                result.mirror_spans.append(span)
                 result.labels.append(labels)
+            result.mirror_after = mirror_counts(scrape(servers[MIRROR][0]))
             say(f"correctness: {CHECK_ROWS:,} rows predicted and labelled, live metrics vs scikit-learn")
             check = correctness(servers[LABELS][0], model_dir)
     finally:
@@ -485,6 +667,8 @@ def run(env: object, trials: int | None) -> Result:
     result.check = check
     result.summary = {**summarize([(t[ON], t[OFF]) for t in result.trials]), "keep_seconds": statistics.median(keep)}
     result.extra["keep_seconds"] = keep
+    result.mirror = summarize([(t[MIRROR], t[ON]) for t in result.trials])
+    result.mirrored = mirror_summary(result.mirror_spans)
     say(f"live metrics: server {check['server']}, scikit-learn {check['sklearn']}")
     judge(check)
     result.notes.append(
@@ -494,5 +678,12 @@ def run(env: object, trials: int | None) -> Result:
         f"labelled once, every label accepted. Correctness: {CHECK_ROWS:,} rows labelled after "
         f"{sum(r['requests'] for r in result.labels):,} others (the window wrapped); predictions unlike "
         f"model.predict: {check['predictions_unlike_model']}."
+    )
+    result.notes.append(
+        f"mirror on / off: the feedback-on server plus --mirror-share {MIRROR_SHARE} --mirror-queue {MIRROR_QUEUE} to "
+        "a shadow of the same model on this machine, vs the feedback-on server's own runs (each trial off / on / "
+        "mirror or the reverse); the shadow's work competes for the same 2 cores, so rps and p99 hold that too, the "
+        "primary's CPU per request does not. Mirrored counts are read around each mirroring run, its warm-up "
+        "included."
     )
     return result

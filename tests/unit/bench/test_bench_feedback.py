@@ -1,5 +1,6 @@
 """The feedback benchmark's pure parts: reading the server's live metrics from its exposition, the comparison with
-scikit-learn (a metric the server leaves out or exports as NaN is a failure, not a match), and the on / off summary."""
+scikit-learn (a metric the server leaves out or exports as NaN is a failure, not a match), the on / off summary, and
+the mirroring counters."""
 
 from __future__ import annotations
 
@@ -87,3 +88,63 @@ def test_costs_and_verdict() -> None:
     assert feedback.verdict(summary) == {"rps": True, "p99": False, "cpu_per_request": True}
     assert feedback.ratio(1.0412) == "1.041x"
     assert feedback.ratio(math.nan) == "-"
+
+
+def test_verdict_judges_only_the_costs_named() -> None:
+    summary = {"rps_ratio": 0.97, "p99_ratio": 1.04, "cpu_ratio": 1.2}
+    assert feedback.verdict(summary, judged=feedback.MIRROR_JUDGED) == {"rps": True, "p99": True}
+
+
+MIRRORING = """\
+# TYPE driftline_predictions counter
+driftline_predictions_total{model="m",version="1"} 1000.0
+# TYPE driftline_shadow_requests counter
+driftline_shadow_requests_total{kind="infer",model="m",result="ok",version="1"} 190.0
+driftline_shadow_requests_total{kind="infer",model="m",result="dropped",version="1"} 8.0
+driftline_shadow_requests_total{kind="feedback",model="m",result="ok",version="1"} 50.0
+# TYPE driftline_shadow_rows counter
+driftline_shadow_rows_total{model="m",result="agree",version="1"} 189.0
+driftline_shadow_rows_total{model="m",result="disagree",version="1"} 1.0
+# TYPE driftline_shadow_request_duration_seconds histogram
+driftline_shadow_request_duration_seconds_bucket{le="+Inf",model="m",version="1"} 190.0
+driftline_shadow_request_duration_seconds_count{model="m",version="1"} 190.0
+driftline_shadow_request_duration_seconds_sum{model="m",version="1"} 3.8
+"""
+
+
+def test_mirror_counts_read_mirrored_requests_not_labels_and_zero_for_a_result_never_counted() -> None:
+    counts = feedback.mirror_counts(MIRRORING)
+    want = {"ok": 190, "dropped": 8, "error": 0, "agree": 189, "disagree": 1, "predictions": 1000, "seconds": 3.8}
+    assert counts == pytest.approx(want)
+    # A server that never mirrored (no shadow series yet) counts zeros, not an error.
+    assert feedback.mirror_counts("") == dict.fromkeys(feedback.MIRROR_COUNTS, 0.0)
+    assert feedback.minus(counts, {"ok": 90, "predictions": 500})["ok"] == 100
+    assert feedback.minus(counts, {"ok": 90, "predictions": 500})["dropped"] == 8
+
+
+def test_mirror_summary_sums_the_runs_and_takes_the_median_of_the_shadows_cpu_per_request() -> None:
+    def span(ok: float, dropped: float, predictions: float, shadow: float, cpu: float) -> dict[str, object]:
+        primary = {**dict.fromkeys(feedback.MIRROR_COUNTS, 0.0), "ok": ok, "dropped": dropped}
+        # 30 ms an answer while the load ran, then 100 more sent after it (the queue draining) at 2 ms each.
+        primary["predictions"], primary["seconds"] = predictions, (ok - 100) * 0.030 + 100 * 0.002
+        return {
+            "primary": primary,
+            "under_load": {**primary, "ok": ok - 100, "seconds": (ok - 100) * 0.030},
+            "load_seconds": 5.0,
+            "shadow": {**dict.fromkeys(feedback.MIRROR_COUNTS, 0.0), "predictions": shadow},
+            "shadow_cpu_seconds": cpu,
+        }
+
+    got = feedback.mirror_summary(
+        [span(190, 10, 1000, 190, 0.095), span(400, 0, 2000, 400, 0.4), span(200, 0, 1000, 0, 0.01)]
+    )
+    assert got["ok"] == 790 and got["dropped"] == 10 and got["offered"] == 800
+    assert got["offered_share"] == pytest.approx(0.2)
+    assert got["dropped_share"] == pytest.approx(10 / 800)
+    # 500 us and 1000 us; the third run's shadow answered nothing: left out, not a NaN in the median.
+    assert got["shadow_cpu_per_request"] == pytest.approx(750e-6)
+    assert got["answer_seconds_under_load"] == pytest.approx(0.030)
+    assert got["answer_seconds_after"] == pytest.approx(0.002)
+    assert got["sent_per_second_under_load"] == pytest.approx((790 - 300) / 15)
+    assert got["queued_at_load_end"] == 100
+    assert math.isnan(feedback.mirror_summary([])["offered_share"])
