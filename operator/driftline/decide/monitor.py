@@ -47,6 +47,8 @@ class Words:
     """Its field in spec and status: drift, performance."""
     noun: str
     """In messages: "drift", "live performance"."""
+    breach: str
+    """What began when a run of breaches began, in messages: "drift", "drop in live performance"."""
     condition: ConditionType
     """True while a breach is confirmed."""
     detected: Reason
@@ -214,7 +216,7 @@ def run(
         # to the good version before it cures it at once; a retrain would only learn the new version's mistake.
         why_not = _why_no_rollback(policy, words, served, since)
         if why_not is None and served.previous_version is not None and served.active_version is not None:
-            msg = f"{words.noun} breach began after version {served.active_version} rolled out ({detail}); traffic "
+            msg = f"{words.breach} began after version {served.active_version} rolled out ({detail}); traffic "
             msg += f"back to version {served.previous_version}"
             _fired(plan, MonitorAction.ROLLBACK, now)  # once: the served version's new window ends the run
             return replace(
@@ -270,7 +272,7 @@ def _why_no_rollback(policy: MonitorPolicy, words: Words, served: Served, since:
         return f"when version {served.active_version} rolled out is not in status.history"
     if after > policy.rollback_window_seconds:
         return (
-            f"the {words.noun} breach began {after:.0f}s after version {served.active_version} rolled out, beyond "
+            f"the {words.breach} began {after:.0f}s after version {served.active_version} rolled out, beyond "
             f"rollbackWindowSeconds {policy.rollback_window_seconds}: not caused by the roll forward"
         )
     return None
@@ -338,10 +340,11 @@ def degraded(policy: MonitorPolicy | None, words: Words, status: Mapping[str, An
     return f"{words.noun} could not be read {errors} times in a row (consecutiveErrorLimit {limit}): {why}"
 
 
-DRIFT = Words("drift", "drift", ConditionType.DRIFTED, Reason.DRIFT_DETECTED, Reason.NO_DRIFT, TRIGGER_DRIFT)
+DRIFT = Words("drift", "drift", "drift", ConditionType.DRIFTED, Reason.DRIFT_DETECTED, Reason.NO_DRIFT, TRIGGER_DRIFT)
 PERFORMANCE = Words(
     "performance",
     "live performance",
+    "drop in live performance",
     ConditionType.UNDERPERFORMING,
     Reason.PERFORMANCE_DROPPED,
     Reason.PERFORMANCE_OK,

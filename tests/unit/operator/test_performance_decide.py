@@ -120,7 +120,7 @@ def test_a_drop_right_after_a_roll_forward_rolls_back() -> None:
         plan = performance.decide(s, None, acc(0.6), 0.96, last, SERVED, Retrains(), at(60 + 10 * i))
         last = plan.status
     assert plan.action is MonitorAction.ROLLBACK and plan.rollback_to == 1
-    assert "live performance breach began after version 2 rolled out" in plan.rollback_message
+    assert "drop in live performance began after version 2 rolled out" in plan.rollback_message
 
 
 def test_each_monitor_records_only_the_retrains_it_started() -> None:
