@@ -50,6 +50,12 @@ ANALYSIS = Gauge(
 )
 
 
+def counted(kind: str, start: float) -> None:
+    """A reconcile of `kind` that began at perf_counter() `start` ended well: counted as `reconciler` counts one."""
+    RECONCILE_SECONDS.labels(kind).observe(time.perf_counter() - start)
+    RECONCILES.labels(kind, "ok").inc()
+
+
 def reconciler(kind: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Count and time every call; an exception counts as an error and propagates (kopf retries with back-off)."""
 

@@ -6,16 +6,24 @@ scrape configuration labels an InferenceService's pods.
 
 from __future__ import annotations
 
+import asyncio
 import math
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, Gauge, start_http_server
+import requests
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge, start_http_server
+from prometheus_client.parser import text_string_to_metric_families
 
 from driftline.devcluster.prometheus import PrometheusServer
-from driftline.metrics.prometheus import QueryError, query
+from driftline.handlers import monitors, prometheus_batches, watches
+from driftline.k8s import cache
+from driftline.metrics.prometheus import QueryError, query, query_kind, query_many
+from driftline.metrics.query_batch import Kind
 
 pytestmark = pytest.mark.integration
 
@@ -126,3 +134,131 @@ def test_server_lifecycle(tmp_path: Path) -> None:
     prom.stop()  # idempotent
     with pytest.raises(ValueError, match="invalid target label"):
         prom.set_targets([("127.0.0.1:1", {"bad-name": "x"})])
+
+
+def answered(url: str) -> int:
+    """Instant queries Prometheus has answered, whatever their status code, by its own counter."""
+    text = requests.get(f"{url}/metrics", timeout=10).text
+    return sum(
+        int(sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "prometheus_http_requests_total" and sample.labels.get("handler") == "/api/v1/query"
+    )
+
+
+def test_a_batch_answers_each_query_as_it_would_alone_in_one_request(prometheus: PrometheusServer) -> None:
+    queries = [
+        ('sum(up{job="nothing-here"} or vector(0)) + 0.25', Kind.VECTOR),
+        ("0.5 * 3", Kind.SCALAR),
+        ('up{job="nothing-here"}', Kind.VECTOR),
+        ('label_replace(vector(1), "a", "x", "", "") or label_replace(vector(2), "a", "y", "", "")', Kind.VECTOR),
+        ("vector(NaN)", Kind.VECTOR),
+    ]
+    before = answered(prometheus.url)
+    out = query_many(prometheus.url, queries)
+    assert answered(prometheus.url) - before == 1
+    assert out[0] == 0.25 and out[1] == 1.5 and math.isnan(float(out[4]))  # type: ignore[arg-type]
+    for i, n in ((2, 0), (3, 2)):
+        assert isinstance(out[i], QueryError)
+        with pytest.raises(QueryError) as alone:
+            query(prometheus.url, queries[i][0])
+        assert str(out[i]) == str(alone.value) and f"returned {n} series" in str(alone.value)
+    # Alone, each query says its kind, which is what lets it into a batch.
+    assert query_kind(prometheus.url, "0.5 * 3") == (1.5, Kind.SCALAR)
+    assert query_kind(prometheus.url, queries[0][0]) == (0.25, Kind.VECTOR)
+
+
+def test_one_bad_query_fails_its_batch_and_the_batcher_asks_each_alone(prometheus: PrometheusServer) -> None:
+    good = [f'sum(up{{job="svc-{i}"}} or vector(0)) + {i}' for i in range(8)]
+    with pytest.raises(QueryError, match="HTTP 400"):
+        query_many(prometheus.url, [(q, Kind.VECTOR) for q in [*good, "sum(("]])
+
+    async def read_all() -> list[float | str]:
+        async def one(promql: str) -> float | str:
+            try:
+                return (await prometheus_batches.BATCHES.value(prometheus.url, "ns", promql, Kind.VECTOR))[0]
+            except QueryError as e:
+                return str(e)
+
+        return await asyncio.gather(*(one(q) for q in [*good, "sum(("]))
+
+    before = answered(prometheus.url)
+    out = asyncio.run(read_all())
+    assert out[:8] == [float(i) for i in range(8)]
+    assert isinstance(out[8], str) and "HTTP 400" in out[8] and "parse error" in out[8]
+    assert answered(prometheus.url) - before == 1 + 9  # the failed batch, then each alone
+
+    before = answered(prometheus.url)
+    good_only = asyncio.run(_gather(prometheus, good))  # each query answered alone once: batched from now on
+    assert good_only == [float(i) for i in range(8)]
+    assert answered(prometheus.url) - before == 1
+
+
+async def _gather(prometheus: PrometheusServer, queries: list[str]) -> list[float]:
+    answers = await asyncio.gather(
+        *(prometheus_batches.BATCHES.value(prometheus.url, "ns", q, Kind.VECTOR) for q in queries)
+    )
+    return [value for value, _ in answers]
+
+
+def test_batches_never_mix_namespaces_or_servers(prometheus: PrometheusServer) -> None:
+    async def read() -> list[tuple[float, Kind]]:
+        namespaces = ["a", "a", "b", "b", "b"]
+        batches = prometheus_batches.BATCHES
+        return await asyncio.gather(
+            *(batches.value(prometheus.url, ns, f"vector({i})", Kind.VECTOR) for i, ns in enumerate(namespaces))
+        )
+
+    before = answered(prometheus.url)
+    assert [v for v, _ in asyncio.run(read())] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert answered(prometheus.url) - before == 2
+
+
+def _watched_service(url: str, status: dict[str, Any]) -> dict[str, Any]:
+    source = {"prometheus": {"url": url, "query": "vector(0.05)"}}
+    drift = {"threshold": 0.25, "scrapeInterval": "10s", "source": source}
+    return {
+        "apiVersion": "driftline.dev/v1alpha1",
+        "kind": "InferenceService",
+        "metadata": {"namespace": "ns", "name": "svc", "uid": "u1", "resourceVersion": "1", "generation": 1},
+        "spec": {"model": "m", "drift": drift},
+        "status": {"activeVersion": 1, "phase": "Ready", "conditions": [], **status},
+    }
+
+
+def test_a_reading_that_changes_nothing_is_settled_on_the_event_loop(
+    prometheus: PrometheusServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The steady state of a watched service: asked in a batch, judged on the loop, nothing written; a reading that
+    must write goes to a reading thread with the number already read (Prometheus is not asked twice)."""
+    view = cache.Cache()
+    view.prime("ns", [])
+    monkeypatch.setattr(watches, "VIEW", view)
+    handed: list[tuple[str, Any]] = []
+
+    def read_and_act(namespace: str, name: str, key: str = "drift", given: Any = None) -> tuple[float, bool]:
+        handed.append((threading.current_thread().name, given))
+        return 10.0, False
+
+    monkeypatch.setattr(monitors, "read_and_act", read_and_act)
+    view.services.put(_watched_service(prometheus.url, {}))  # never read: its first reading writes its status
+    asked = monitors._Asked()
+    before = answered(prometheus.url)
+    assert asyncio.run(monitors._reading("ns", "svc", "drift", asked)) == (10.0, False)
+    ((thread, (version, reading)),) = handed
+    assert thread.startswith("reading") and version == 1 and reading.score == 0.05 and not reading.error
+    assert answered(prometheus.url) - before == 1
+
+    # Its status as that reading wrote it: the next reading changes nothing, and is settled where it was read.
+    planned = monitors._plan("ns", "svc", "drift", (1, reading))
+    assert isinstance(planned, monitors._Planned) and planned.patch is not None
+    body = _watched_service(prometheus.url, planned.patch)
+    body["metadata"]["resourceVersion"] = "2"
+    view.services.put(body)
+    assert asyncio.run(monitors._reading("ns", "svc", "drift", asked)) == (10.0, False)
+    assert len(handed) == 1 and asked.kind is Kind.VECTOR  # batched from now on
+    score = REGISTRY.get_sample_value(
+        "driftline_operator_drift_score", {"namespace": "ns", "inferenceservice": "svc", "method": "psi"}
+    )
+    assert score == 0.05

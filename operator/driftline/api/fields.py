@@ -6,6 +6,7 @@ check as a CEL rule with a readable message into the CRD, so `kubectl apply` and
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -181,8 +182,10 @@ _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
 _UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
+@functools.lru_cache(maxsize=256)
 def parse_duration(text: str) -> float:
-    """Seconds in a duration string such as "1h30m" or "500ms"."""
+    """Seconds in a duration string such as "1h30m" or "500ms". Cached: a monitor parses its interval at every
+    reading, and a handful of durations are in use."""
     if not re.fullmatch(DURATION_PATTERN, text):
         raise ValueError(f"not a duration: {text!r}")
     return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(text))

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from driftline.api.base import ApiModel, StatusModel, rule
 from driftline.api.common import MetricSource, pods_source
-from driftline.api.fields import Duration, Int, Timestamp, parse_duration
+from driftline.api.fields import Bool, Duration, Int, Timestamp, parse_duration
 
 
 class MonitorAction(StrEnum):
@@ -35,6 +35,8 @@ class Assessment(StrEnum):
 class MonitorPolicy(ApiModel):
     """How readings are taken and what a confirmed breach does."""
 
+    enabled: Bool = True
+    """Switch the monitor off without deleting its settings."""
     min_samples: Annotated[Int, Field(ge=1, le=1_000_000)] = 200
     """Fewest rows the window must hold for a reading to be judged; fewer is InsufficientSamples, never a breach."""
     consecutive: Annotated[Int, Field(ge=1, le=100)] = 3

@@ -330,7 +330,7 @@ def _condition(
 
 def degraded(policy: MonitorPolicy | None, words: Words, status: Mapping[str, Any] | None) -> str | None:
     """Why a monitor makes the service Degraded: `consecutiveErrorLimit` failed readings in a row."""
-    if policy is None or not getattr(policy, "enabled", True) or not status:
+    if policy is None or not policy.enabled or not status:
         return None
     errors = int(status.get("consecutiveErrors") or 0)
     if errors < policy.consecutive_error_limit:

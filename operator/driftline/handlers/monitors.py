@@ -18,9 +18,11 @@ import logging
 import math
 import random
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
+from prometheus_client import Gauge
 from pydantic import ValidationError
 
 from driftline import config
@@ -34,11 +36,19 @@ from driftline.api.performance import PerformanceSpec
 from driftline.decide import authorship, drift, live_data, monitor, online, performance, pod_readings, shadow
 from driftline.decide import conditions as conds
 from driftline.decide.serving import RollBack, Version
-from driftline.handlers import authors, failpoints, inferenceservice, readings, registry, watches
+from driftline.handlers import (
+    authors,
+    failpoints,
+    inferenceservice,
+    prometheus_batches,
+    readings,
+    registry,
+    watches,
+)
 from driftline.handlers.locks import lock
 from driftline.k8s import events, objects
 from driftline.metrics import pods as pods_provider
-from driftline.metrics import prometheus
+from driftline.metrics import prometheus, query_batch
 from driftline.render import retrain as render_retrain
 from driftline.telemetry import (
     DRIFT_BREACHES,
@@ -49,6 +59,7 @@ from driftline.telemetry import (
     LIVE_PERFORMANCE,
     LIVE_PERFORMANCE_BREACHES,
     LIVE_PERFORMANCE_THRESHOLD,
+    counted,
     forget,
     reconciler,
     set_gauge,
@@ -82,20 +93,86 @@ async def _watch(key: str, namespace: str | None, name: str, spec: kopf.Spec, st
     if not namespace:
         return
     interval = _interval(spec, key)
+    asked = _Asked()
     while not stopped:
         wait = interval * random.uniform(1 - JITTER, 1 + JITTER)
         due = time.monotonic() + wait
         await asyncio.sleep(wait)
         if stopped:
             break
+        DRIFT_READING_DELAY.observe(max(0.0, time.monotonic() - due))
         try:
-            # Readings reach tenants' servers (up to 5 s each): reconciles must not wait behind them.
-            interval, follow_up = await readings.run(_read_when_due, due, namespace, name, key)
+            interval, follow_up = await _reading(namespace, name, key, asked)
         except Exception:  # a reading must never kill the watch: log, wait an interval, read again
             log.exception("%s reading of %s/%s failed", key, namespace, name)
             continue
         if follow_up:  # traffic moves now, not on the next watch event
             await asyncio.to_thread(inferenceservice.reconcile, namespace, name)
+
+
+Found = tuple[dict[str, Any], InferenceServiceSpec]
+"""A service as the view holds it, and its validated spec."""
+
+
+@dataclass
+class _Asked:
+    """What a monitor's daemon keeps between its readings: its Prometheus query as it last asked it and the kind of
+    its answer (a batch needs it), and the service as last decoded and validated, with the uid and resourceVersion
+    it had (decoding and validating it at every reading cost more than the reading's decision)."""
+
+    promql: str = ""
+    kind: query_batch.Kind | None = None
+    seen: tuple[tuple[str, int], Found] | None = None
+    exported: tuple[tuple[str, ...], tuple[float, ...]] | None = None
+
+    def service(self, namespace: str, name: str) -> Found | None:
+        """The service and its spec as the view holds them now; None when it is gone, going or invalid."""
+        held = watches.VIEW.services.version(namespace, name)
+        if held is not None and self.seen is not None and self.seen[0] == held:
+            return self.seen[1]
+        found = _service(namespace, name)
+        self.seen = (held, found) if held is not None and found is not None else None
+        return found
+
+
+async def _reading(namespace: str, name: str, key: str, asked: _Asked) -> tuple[float, bool]:
+    """One reading: (seconds to the next, whether serving must reconcile now). A Prometheus reading is asked on the
+    event loop, in a batch with the other readings due to the same server (handlers.prometheus_batches), and settled
+    there when it changes nothing; what reads pods, writes or acts runs on a reading thread, where a tenant's slow
+    server holds no reconcile."""
+    ask = _prometheus_question(namespace, name, key, asked)
+    if ask is None:
+        return await readings.run(read_and_act, namespace, name, key)
+    url, promql, active = ask
+    try:
+        value, kind = await prometheus_batches.BATCHES.value(
+            url, namespace, promql, asked.kind if asked.promql == promql else None
+        )
+        asked.promql, asked.kind = promql, kind
+        reading = monitor.Reading(score=value)
+    except prometheus.QueryError as e:
+        asked.kind = None  # asked alone until it answers again
+        reading = monitor.Reading(error=str(e))
+    settled = settle_quietly(namespace, name, key, (active, reading), asked)
+    if settled is not None:
+        return settled
+    return await readings.run(read_and_act, namespace, name, key, (active, reading))
+
+
+def _prometheus_question(namespace: str, name: str, key: str, asked: _Asked) -> tuple[str, str, int] | None:
+    """The Prometheus server, query and served version of the monitor's next reading, from the view; None when it
+    does not read a Prometheus (or the view must first be filled from the API server, which the event loop must not
+    wait for)."""
+    if not watches.VIEW.primed(namespace) or (found := asked.service(namespace, name)) is None:
+        return None
+    isvc, spec = found
+    settings = _policy(spec, key)
+    active = (isvc.get("status") or {}).get("activeVersion")
+    source = settings.source.prometheus if settings is not None and settings.enabled else None
+    if source is None or active is None:
+        return None
+    values = {"namespace": namespace, "name": name, "model": spec.model, "version": str(active)}
+    return str(source.url), prometheus.render_query(source.query, values), int(active)
 
 
 @kopf.daemon(c.GROUP, c.VERSION, c.INFERENCE_SERVICE.plural, when=_watching(DRIFT), cancellation_timeout=5.0)
@@ -229,72 +306,134 @@ def on_deleted(name: str, namespace: str | None, **_: Any) -> None:
         forget(namespace, name)
 
 
-def _read_when_due(due: float, namespace: str, name: str, key: str = DRIFT) -> tuple[float, bool]:
-    DRIFT_READING_DELAY.observe(max(0.0, time.monotonic() - due))
-    return read_and_act(namespace, name, key)
-
-
 def _policy(spec: InferenceServiceSpec, key: str) -> MonitorPolicy | None:
     return spec.drift if key == DRIFT else spec.performance
 
 
-@reconciler("InferenceServiceMonitor")
-def read_and_act(namespace: str, name: str, key: str = DRIFT) -> tuple[float, bool]:
-    """One reading of the monitor at spec[`key`] and its consequences: (seconds to the next reading, whether serving
-    must reconcile now)."""
-    with lock(("inferenceservice", namespace, name)):
-        view = watches.prime(namespace)
-        isvc = view.services.get(namespace, name)
+Given = tuple[int, monitor.Reading]
+"""A reading already taken, with the version it was taken of."""
+
+
+@dataclass
+class _Planned:
+    """What a reading comes to, before anything is written."""
+
+    isvc: dict[str, Any]
+    spec: InferenceServiceSpec
+    settings: MonitorPolicy
+    words: monitor.Words
+    plan: monitor.MonitorPlan
+    patch: dict[str, Any] | None
+    last: dict[str, Any]
+    jobs: list[dict[str, Any]]
+    versions: list[Version]
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing to act on, announce or write: only the gauges change."""
+        return self.plan.action is None and not self.plan.events and self.patch is None
+
+
+def _plan(namespace: str, name: str, key: str, given: Given | None, found: Found | None = None) -> _Planned | float:
+    """The reading's plan, or the seconds to the next reading when there is nothing to read. Reads only the view
+    (unless `found` holds what it holds of the service), and the metrics themselves unless `given` holds a reading
+    of the version served now."""
+    if found is None:
+        isvc = watches.prime(namespace).services.get(namespace, name)
         if isvc is None or isvc["metadata"].get("deletionTimestamp"):
-            return 30.0, False
-        interval = _interval(isvc.get("spec") or {}, key)
+            return 30.0
         try:
             spec = InferenceServiceSpec.model_validate(isvc["spec"])
         except ValidationError:
-            return interval, False  # the serving reconcile reports the spec as invalid
-        settings = _policy(spec, key)
-        status = isvc.get("status") or {}
-        active = status.get("activeVersion")
-        if settings is None or not getattr(settings, "enabled", True) or active is None:
-            return interval, False
-        words = monitor.DRIFT if key == DRIFT else monitor.PERFORMANCE
-        reading = _read(isvc, spec, settings, int(active))
-        # The retrains are read at every reading of a Retrain service: one the status does not name yet (a crash
-        # between creating it and writing status) is recorded from the cluster.
-        jobs = watches.retrains_of(namespace, name) if settings.action is MonitorAction.RETRAIN else []
-        retrains = monitor.retrains_from(jobs, c.LABEL_RETRAIN, words.trigger)
-        last = status.get(key) or {}
-        now = registry.now()
-        versions: list[Version] = []
-        if isinstance(settings, DriftSpec):
-            # The model's versions matter to drift only for a rollback, which only a breach can set off.
-            if drift.may_roll_back(settings, reading):
-                versions = inferenceservice.versions_of(namespace, spec.model)
-            served = monitor.served_from(status, [v.version for v in versions if v.good])
-            plan = drift.decide(settings, spec.retrain, reading, last, served, retrains, now)
-        else:
-            assert isinstance(settings, PerformanceSpec)
+            return _interval(isvc.get("spec") or {}, key)  # the serving reconcile reports the spec as invalid
+    else:
+        isvc, spec = found
+    interval = _interval(isvc.get("spec") or {}, key)
+    settings = _policy(spec, key)
+    status = isvc.get("status") or {}
+    active = status.get("activeVersion")
+    if settings is None or not settings.enabled or active is None:
+        return interval
+    words = monitor.DRIFT if key == DRIFT else monitor.PERFORMANCE
+    reading = given[1] if given is not None and given[0] == int(active) else _read(isvc, spec, settings, int(active))
+    # The retrains are read at every reading of a Retrain service: one the status does not name yet (a crash
+    # between creating it and writing status) is recorded from the cluster.
+    jobs = watches.retrains_of(namespace, name) if settings.action is MonitorAction.RETRAIN else []
+    retrains = monitor.retrains_from(jobs, c.LABEL_RETRAIN, words.trigger)
+    last = status.get(key) or {}
+    now = registry.now()
+    versions: list[Version] = []
+    if isinstance(settings, DriftSpec):
+        # The model's versions matter to drift only for a rollback, which only a breach can set off.
+        if drift.may_roll_back(settings, reading):
             versions = inferenceservice.versions_of(namespace, spec.model)
-            served = monitor.served_from(status, [v.version for v in versions if v.good])
-            mine = next((v for v in versions if v.version == active), None)
-            validation = dict(mine.metrics).get(settings.metric.value) if mine is not None else None
-            plan = performance.decide(settings, spec.retrain, reading, validation, last, served, retrains, now)
+        served = monitor.served_from(status, [v.version for v in versions if v.good])
+        plan = drift.decide(settings, spec.retrain, reading, last, served, retrains, now)
+    else:
+        assert isinstance(settings, PerformanceSpec)
+        versions = inferenceservice.versions_of(namespace, spec.model)
+        served = monitor.served_from(status, [v.version for v in versions if v.good])
+        mine = next((v for v in versions if v.version == active), None)
+        validation = dict(mine.metrics).get(settings.metric.value) if mine is not None else None
+        plan = performance.decide(settings, spec.retrain, reading, validation, last, served, retrains, now)
+    patch = _patch(isvc, key, plan, settings.consecutive_error_limit, now)
+    return _Planned(isvc, spec, settings, words, plan, patch, last, jobs, versions)
 
+
+def settle_quietly(namespace: str, name: str, key: str, given: Given, asked: _Asked) -> tuple[float, bool] | None:
+    """A reading settled on the event loop when it changes nothing but the gauges (the steady state of every
+    watched service): (seconds to the next reading, whether serving must reconcile now). None when it must be
+    carried out on a reading thread: it acts, announces or writes, the view must be filled first, or another
+    thread works on the service now."""
+    held = lock(("inferenceservice", namespace, name))
+    if not watches.VIEW.primed(namespace) or not held.acquire(blocking=False):
+        return None
+    try:
+        start = time.perf_counter()
+        if (found := asked.service(namespace, name)) is None:
+            return 30.0, False
+        planned = _plan(namespace, name, key, given, found)
+        if not isinstance(planned, _Planned):
+            return planned, False
+        if not planned.quiet:
+            return None
+        _export(namespace, name, planned.settings, planned.plan.status, asked)
+        counted("InferenceServiceMonitor", start)
+        return _interval(planned.isvc["spec"], key), monitor.serving_follows(
+            planned.settings, planned.words, planned.last, planned.plan
+        )
+    finally:
+        held.release()
+
+
+@reconciler("InferenceServiceMonitor")
+def read_and_act(namespace: str, name: str, key: str = DRIFT, given: Given | None = None) -> tuple[float, bool]:
+    """One reading of the monitor at spec[`key`] (or the one `given`) and its consequences: (seconds to the next
+    reading, whether serving must reconcile now)."""
+    with lock(("inferenceservice", namespace, name)):
+        planned = _plan(namespace, name, key, given)
+        if not isinstance(planned, _Planned):
+            return planned, False
+        isvc, spec, plan, words = planned.isvc, planned.spec, planned.plan, planned.words
         if plan.action is not None:
             failpoints.hit("drift.action-decided")
         if plan.action is MonitorAction.RETRAIN:
-            plan.status["lastRetrainJob"] = _start_retrain(isvc, spec, jobs, plan.history[-1], words.trigger)
+            plan.status["lastRetrainJob"] = _start_retrain(isvc, spec, planned.jobs, plan.history[-1], words.trigger)
             failpoints.hit("drift.retrain-created")
+            planned.patch = _patch(isvc, key, plan, planned.settings.consecutive_error_limit, registry.now())
         elif plan.action is MonitorAction.ROLLBACK and plan.rollback_to is not None:
-            leaving = next(v for v in versions if v.version == active)
+            active = int(isvc["status"]["activeVersion"])
+            leaving = next(v for v in planned.versions if v.version == active)
             inferenceservice.mark_rolled_back(
                 namespace, spec.model, RollBack(leaving, plan.rollback_to, words.detected, plan.rollback_message)
             )
-        _write(isvc, key, plan, settings.consecutive_error_limit)
+        if planned.patch is not None:
+            meta = isvc["metadata"]
+            objects.patch_status(c.INFERENCE_SERVICE, meta["namespace"], meta["name"], planned.patch)
         for note in plan.events:
             (events.warning if note.warning else events.normal)(isvc, note.reason, note.message)
-        _export(namespace, name, settings, plan.status)
-        return interval, monitor.serving_follows(settings, words, last, plan)
+        _export(namespace, name, planned.settings, plan.status)
+        return _interval(isvc["spec"], key), monitor.serving_follows(planned.settings, words, planned.last, plan)
 
 
 @kopf.on.event(c.GROUP, c.VERSION, c.INFERENCE_SERVICE.plural, annotations={c.ANNOTATION_RETRAIN: kopf.PRESENT})
@@ -429,29 +568,38 @@ def _read(isvc: dict[str, Any], spec: InferenceServiceSpec, settings: MonitorPol
     return pod_readings.combine(read)
 
 
-def _write(isvc: dict[str, Any], key: str, plan: monitor.MonitorPlan, error_limit: int) -> None:
+def _patch(
+    isvc: dict[str, Any], key: str, plan: monitor.MonitorPlan, error_limit: int, now: str
+) -> dict[str, Any] | None:
+    """The status patch of a reading's plan, None when it changes nothing a reader needs."""
     meta, old = isvc["metadata"], isvc.get("status") or {}
-    merged = conds.merge(old.get("conditions"), plan.conditions, meta.get("generation"), registry.now())
-    patch = monitor.status_patch(key, old, plan, merged, error_limit)
-    if patch is not None:
-        objects.patch_status(c.INFERENCE_SERVICE, meta["namespace"], meta["name"], patch)
+    merged = conds.merge(old.get("conditions"), plan.conditions, meta.get("generation"), now)
+    return monitor.status_patch(key, old, plan, merged, error_limit)
 
 
 def _number(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
-def _export(namespace: str, name: str, settings: MonitorPolicy, status: dict[str, Any]) -> None:
+def _export(
+    namespace: str, name: str, settings: MonitorPolicy, status: dict[str, Any], asked: _Asked | None = None
+) -> None:
+    """The monitor's gauges; not set again when a daemon (`asked`) exported the same values last."""
     breaches = float(status.get("consecutiveBreaches") or 0)
+    gauges: tuple[Gauge, ...]
+    values: tuple[float, ...]
     if isinstance(settings, DriftSpec):
         labels = (settings.metric.value,)
-        set_gauge(DRIFT_SCORE, namespace, name, labels, _number(status.get("score")))
-        set_gauge(DRIFT_THRESHOLD, namespace, name, labels, settings.threshold)
-        set_gauge(DRIFT_SAMPLES, namespace, name, labels, _number(status.get("samples")))
-        set_gauge(DRIFT_BREACHES, namespace, name, labels, breaches)
+        gauges = (DRIFT_SCORE, DRIFT_THRESHOLD, DRIFT_SAMPLES, DRIFT_BREACHES)
+        values = (_number(status.get("score")), settings.threshold, _number(status.get("samples")), breaches)
+    else:
+        assert isinstance(settings, PerformanceSpec)
+        labels = (settings.metric.value,)
+        gauges = (LIVE_PERFORMANCE, LIVE_PERFORMANCE_THRESHOLD, LIVE_PERFORMANCE_BREACHES)
+        values = (_number(status.get("value")), _number(status.get("threshold")), breaches)
+    if asked is not None and asked.exported == (labels, values):
         return
-    assert isinstance(settings, PerformanceSpec)
-    labels = (settings.metric.value,)
-    set_gauge(LIVE_PERFORMANCE, namespace, name, labels, _number(status.get("value")))
-    set_gauge(LIVE_PERFORMANCE_THRESHOLD, namespace, name, labels, _number(status.get("threshold")))
-    set_gauge(LIVE_PERFORMANCE_BREACHES, namespace, name, labels, breaches)
+    for gauge, value in zip(gauges, values, strict=True):
+        set_gauge(gauge, namespace, name, labels, value)
+    if asked is not None:
+        asked.exported = (labels, values)

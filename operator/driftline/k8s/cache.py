@@ -139,6 +139,13 @@ class Bodies:
             held = self._items.get((namespace, name))
         return None if held is None else dict(json.loads(held.data))
 
+    def version(self, namespace: str, name: str) -> tuple[str, int] | None:
+        """The uid and resourceVersion held of an object, without decoding it: whether a copy decoded before is
+        still what the view holds."""
+        with self._lock:
+            held = self._items.get((namespace, name))
+        return None if held is None else (held.uid, held.version)
+
     def in_group(self, namespace: str, group: str) -> list[str]:
         with self._lock:
             return sorted(self._groups.get((namespace, group), ()))

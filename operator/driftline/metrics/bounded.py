@@ -204,10 +204,19 @@ def get(
     every 10 s for each of 500 services). Connections are kept alive between GETs; one a deadline shut down, or whose
     answer was not read to its end, is closed, never reused."""
     full = url + ("?" + urllib.parse.urlencode(params) if params else "")
+    return _request("GET", full, None, deadline=deadline, max_bytes=max_bytes, trust_env=trust_env)
+
+
+def post_form(url: str, form: Mapping[str, str], *, deadline: float, max_bytes: int, trust_env: bool = True) -> Answer:
+    """POST `form` url-encoded to `url`, bounded as `get` is: for a request too long for a URL (a batch of queries)."""
+    return _request("POST", url, urllib.parse.urlencode(form).encode(), deadline, max_bytes, trust_env)
+
+
+def _request(method: str, url: str, body: bytes | None, deadline: float, max_bytes: int, trust_env: bool) -> Answer:
     with _Deadline(deadline) as d:
         token = _current.set(d)
         try:
-            return _read(_manager(url, trust_env), full, deadline, max_bytes, d)
+            return _read(_manager(url, trust_env), method, url, body, deadline, max_bytes, d)
         except requests.RequestException as e:
             if d.expired and not isinstance(e, TooLarge):
                 raise TooSlow(f"no whole answer within {deadline:g}s") from e
@@ -220,12 +229,24 @@ def get(
             _current.reset(token)
 
 
-def _read(manager: urllib3.PoolManager, url: str, deadline: float, max_bytes: int, d: _Deadline) -> Answer:
+def _read(
+    manager: urllib3.PoolManager,
+    method: str,
+    url: str,
+    body: bytes | None,
+    deadline: float,
+    max_bytes: int,
+    d: _Deadline,
+) -> Answer:
     # Identity: a compressed answer's cap would count compressed bytes.
+    headers = {"Accept-Encoding": "identity"}
+    if body is not None:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
     r = manager.request(
-        "GET",
+        method,
         url,
-        headers={"Accept-Encoding": "identity"},
+        body=body,
+        headers=headers,
         preload_content=False,
         retries=False,
         timeout=urllib3.Timeout(connect=deadline, read=deadline),
@@ -235,15 +256,15 @@ def _read(manager: urllib3.PoolManager, url: str, deadline: float, max_bytes: in
         declared = r.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > max_bytes:
             raise TooLarge(f"the answer is {int(declared)} bytes, more than the {max_bytes} bytes allowed")
-        body = bytearray()
+        got = bytearray()
         while chunk := r.read1(CHUNK):
-            body += chunk
-            if len(body) > max_bytes:
+            got += chunk
+            if len(got) > max_bytes:
                 raise TooLarge(f"the answer is more than the {max_bytes} bytes allowed")
         if d.expired:  # a socket shut down mid-answer reads as its end: never take a cut answer for a whole one
             raise TooSlow(f"no whole answer within {deadline:g}s")
         complete = True
-        return Answer(r.status, body.decode(_charset(r.headers.get("Content-Type", "")), errors="replace"))
+        return Answer(r.status, got.decode(_charset(r.headers.get("Content-Type", "")), errors="replace"))
     finally:
         if complete:
             r.release_conn()

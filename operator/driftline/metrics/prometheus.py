@@ -1,4 +1,5 @@
-"""The prometheus provider: an instant PromQL query that must return exactly one number."""
+"""The prometheus provider: an instant PromQL query that must return exactly one number; or many such queries
+asked in one request (metrics.query_batch)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 import requests
 
 from driftline.decide import outbound
-from driftline.metrics import bounded
+from driftline.metrics import bounded, query_batch
+from driftline.metrics.query_batch import Kind
 
 TIMEOUT_SECONDS = 5.0
 """The whole query, answer included: a tenant's slow Prometheus holds a reading no longer than this."""
@@ -31,12 +33,48 @@ def render_query(query: str, values: Mapping[str, str]) -> str:
 def query(url: str, promql: str, timeout: float = TIMEOUT_SECONDS, allowed: Sequence[str] | None = None) -> float:
     """The single value of an instant query; NaN stays NaN (the analysis judges it an Error, never a success). A URL
     off the `allowed` list (decide.outbound) is refused before any connection."""
+    return query_kind(url, promql, timeout, allowed)[0]
+
+
+def query_kind(
+    url: str, promql: str, timeout: float = TIMEOUT_SECONDS, allowed: Sequence[str] | None = None
+) -> tuple[float, Kind]:
+    """`query`, and whether the answer was a scalar or a vector (what a batch must know of it)."""
+    data = _ask(url, {"query": promql}, timeout, allowed)
+    try:
+        return query_batch.single(promql, data)
+    except query_batch.AnswerError as e:
+        raise QueryError(str(e)) from e
+
+
+def query_many(
+    url: str,
+    queries: Sequence[tuple[str, Kind]],
+    timeout: float = TIMEOUT_SECONDS,
+    allowed: Sequence[str] | None = None,
+) -> list[float | QueryError]:
+    """Each query's single value, or its own error, asked in one request (metrics.query_batch). Raises QueryError
+    when the batch fails as a whole: the caller asks each query alone then."""
+    data = _ask(url, {"query": query_batch.union(queries)}, timeout, allowed, post=True)
+    try:
+        answers = query_batch.split([promql for promql, _ in queries], data)
+    except query_batch.AnswerError as e:
+        raise QueryError(f"{url}: {e}") from e
+    return [QueryError(str(a)) if isinstance(a, query_batch.AnswerError) else a for a in answers]
+
+
+def _ask(
+    url: str, form: Mapping[str, str], timeout: float, allowed: Sequence[str] | None, post: bool = False
+) -> dict[str, Any]:
+    """The `data` of a successful answer of /api/v1/query."""
     if (refused := outbound.refusal(url, allowed)) is not None:
         raise QueryError(refused)
+    endpoint = f"{url.rstrip('/')}/api/v1/query"
     try:
-        r = bounded.get(
-            f"{url.rstrip('/')}/api/v1/query", params={"query": promql}, deadline=timeout, max_bytes=MAX_BYTES
-        )
+        if post:  # a batch may be longer than a URL may
+            r = bounded.post_form(endpoint, form, deadline=timeout, max_bytes=MAX_BYTES)
+        else:
+            r = bounded.get(endpoint, params=form, deadline=timeout, max_bytes=MAX_BYTES)
         body = json.loads(r.text)
     except (requests.RequestException, ValueError) as e:
         raise QueryError(f"{url}: {e}") from e
@@ -44,17 +82,5 @@ def query(url: str, promql: str, timeout: float = TIMEOUT_SECONDS, allowed: Sequ
         raise QueryError(f"{url}: HTTP {r.status}: the answer is not a Prometheus API object")
     if r.status != 200 or body.get("status") != "success":
         raise QueryError(f"{url}: HTTP {r.status}: {body.get('error') or body.get('status')}")
-    data = body.get("data") or {}
-    result = data.get("result")
-    sample: Any = None
-    if data.get("resultType") == "scalar":
-        sample = result
-    elif data.get("resultType") == "vector" and isinstance(result, list) and len(result) == 1:
-        sample = result[0].get("value")
-    else:
-        n = len(result) if isinstance(result, list) else "no"
-        raise QueryError(f"{promql!r} returned {n} series of type {data.get('resultType')}; it must return one number")
-    try:
-        return float(sample[1])
-    except (TypeError, ValueError, IndexError) as e:
-        raise QueryError(f"{promql!r} returned {sample!r}: {e}") from e
+    data = body.get("data")
+    return data if isinstance(data, dict) else {}

@@ -203,3 +203,18 @@ def test_a_listing_with_no_snapshot_drops_nothing() -> None:
     view.services.put(_isvc("svc", 5))
     dropped = view.resync("ml", [(view.services, lambda: _Listed([], snapshot=0))])
     assert dropped.objects == [] and view.services.get("ml", "svc") is not None
+
+
+def test_what_is_held_of_an_object_is_known_without_decoding_it() -> None:
+    """A monitor's daemon keeps its decoded service while the view holds the same uid and resourceVersion."""
+    view = cache.Cache()
+    assert view.services.version("ml", "svc") is None
+    view.services.put(_isvc("svc", 5))
+    assert view.services.version("ml", "svc") == ("u1", 5)
+    view.services.put(_isvc("svc", 4))  # older: not held, so the version does not move
+    assert view.services.version("ml", "svc") == ("u1", 5)
+    view.services.put(_isvc("svc", 9))
+    assert view.services.version("ml", "svc") == ("u1", 9)
+    view.services.delete(_isvc("svc", 10))
+    view.services.put(_isvc("svc", 11, uid="u2"))  # made again: another uid, whatever its resourceVersion
+    assert view.services.version("ml", "svc") == ("u2", 11)
