@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import requests
 
+from driftline.api import constants as c
 from tests.conftest import Cluster
 from tests.e2e.conftest import pvc
 from tests.e2e.test_drift import traffic
@@ -47,7 +48,7 @@ def test_a_worse_challenger_is_scored_in_shadow_and_never_answers_a_client(
     svc = {"apiVersion": "driftline.dev/v1alpha1", "kind": "InferenceService", "metadata": {"name": "bc"}, "spec": spec}
     cluster.api.create(DIS.format(ns=ns), svc)
     cluster.wait_for("bc Ready on v1", ready_at(cluster, ns, "bc", 1), timeout=120)
-    cluster.wait_for("the challenger's pod ready", lambda: [p for p in pods(cluster, ns, "shadow")
+    cluster.wait_for("the challenger's pod ready", lambda: [p for p in pods(cluster, ns, c.TRACK_SHADOW)
                                                              if p["status"].get("podIP")], timeout=120)  # fmt: skip
     st = dis(cluster, ns, "bc")["status"]
     assert condition(st, "Shadowing")["status"] == "True", st["conditions"]
@@ -81,7 +82,7 @@ def test_a_worse_challenger_is_scored_in_shadow_and_never_answers_a_client(
 
     # No more shadow: its pods go, the condition says so, status.shadow is cleared.
     cluster.api.patch(f"{DIS.format(ns=ns)}/bc", {"spec": {"shadow": None}}, kind="merge")
-    cluster.wait_for("the challenger's pods gone", lambda: not pods(cluster, ns, "shadow"), timeout=90)
+    cluster.wait_for("the challenger's pods gone", lambda: not pods(cluster, ns, c.TRACK_SHADOW), timeout=90)
     st = cluster.wait_for(
         "Shadowing False",
         lambda: (lambda s: s if condition(s, "Shadowing").get("status") == "False" else None)(
@@ -135,7 +136,7 @@ def test_a_candidate_that_loses_online_is_rejected_with_the_numbers_and_never_se
         )
         assert "online evaluation failed in shadow of bc: live accuracy" in rejected["reason"], rejected["reason"]
         assert "labelled mirrored rows, below" in rejected["reason"]
-        cluster.wait_for("the challenger's pods gone", lambda: not pods(cluster, ns, "shadow"), timeout=90)
+        cluster.wait_for("the challenger's pods gone", lambda: not pods(cluster, ns, c.TRACK_SHADOW), timeout=90)
     assert live.failures == 0
     st = dis(cluster, ns, "bc")["status"]
     assert st["activeVersion"] == 1 and stage_of(cluster, ns, f"{MODEL}-v1")["stage"] == "Production"

@@ -11,7 +11,7 @@ from driftline.api.base import ApiModel, rule
 from driftline.api.common import MetricValue
 from driftline.api.constants import DRIFT_TOP_FEATURES
 from driftline.api.fields import Bool, Float, Int
-from driftline.api.monitor import Assessment, MonitorAction, MonitorPolicy, MonitorStatus
+from driftline.api.monitor import MonitorPolicy, MonitorStatus
 
 PSI_MAX: Final = 10.0
 """PSI has no upper bound; a threshold beyond this is a mistake, not a policy."""
@@ -24,12 +24,6 @@ class DriftMetric(StrEnum):
     KS = "ks"  # Kolmogorov-Smirnov statistic over the binned CDFs, 0..1
     JS = "js"  # Jensen-Shannon distance (base 2), 0..1
     WASSERSTEIN = "wasserstein"  # Wasserstein-1 distance normalised by the reference range, 0..1
-
-
-DriftAction = MonitorAction
-"""What a confirmed drift does (the monitors' actions)."""
-DriftAssessment = Assessment
-"""The verdict on the latest drift reading."""
 
 
 class DriftWindow(ApiModel):

@@ -116,6 +116,16 @@ class InferenceServiceSpec(ApiModel):
         return watch is None or watch.action is not MonitorAction.RETRAIN or self.retrain is not None
 
     @rule(
+        "!has(self.shadow) || !has(self.shadow.version) || !has(self.version) || self.shadow.version != self.version",
+        "shadow.version is the version spec.version pins: a version in shadow of itself has nothing to be compared "
+        "with",
+        field_path=".shadow.version",
+    )
+    def _shadow_not_the_pin(self) -> bool:
+        shadow = self.shadow
+        return shadow is None or shadow.version is None or self.version is None or shadow.version != self.version
+
+    @rule(
         "!has(self.retrain) || self.retrain.template.model == self.model",
         "retrain.template.model must equal spec.model: a retrain makes a new version of the model served",
         field_path=".retrain.template.model",

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from pydantic import Field
 
-from driftline.api.base import ApiModel, StatusModel
+from driftline.api.base import ApiModel, StatusModel, rule
 from driftline.api.common import MetricValue
-from driftline.api.fields import Duration, Float, Int, ModelVersionNumber, Timestamp
+from driftline.api.fields import Duration, Float, Int, ModelVersionNumber, Timestamp, parse_duration
 
 
 class ShadowSpec(ApiModel):
@@ -26,6 +26,14 @@ class ShadowSpec(ApiModel):
     """Pods of the challenger."""
     scrape_interval: Duration = "30s"
     """How often status.shadow is read from the pods."""
+
+    @rule(
+        "duration(self.scrapeInterval) >= duration('1s')",
+        "scrapeInterval must be at least 1s: the pods would be read without pause",
+        field_path=".scrapeInterval",
+    )
+    def _interval_positive(self) -> bool:
+        return parse_duration(self.scrape_interval) >= 1
 
 
 class ShadowStatus(StatusModel):

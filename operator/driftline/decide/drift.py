@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from driftline.api.constants import HISTORY_CAP, Reason
-from driftline.api.drift import DriftAction, DriftAssessment, DriftSpec
+from driftline.api.drift import DriftSpec
 from driftline.api.inferenceservice import HistoryAction, RetrainSpec
+from driftline.api.monitor import Assessment, MonitorAction
 from driftline.decide import monitor
 from driftline.decide.monitor import Reading, Retrains, Served
 from driftline.decide.numbers import apart
@@ -23,24 +24,24 @@ from driftline.decide.serving import history_entry
 TOP_FEATURES = 10
 
 
-def assess(spec: DriftSpec, reading: Reading) -> tuple[DriftAssessment, float | None, str]:
+def assess(spec: DriftSpec, reading: Reading) -> tuple[Assessment, float | None, str]:
     """The verdict on one reading, the score judged, and a message for people."""
     if reading.error:
-        return DriftAssessment.ERROR, None, reading.error
+        return Assessment.ERROR, None, reading.error
     values = list(reading.features.values()) if reading.score is None else [reading.score]
     garbled = [v for v in values if math.isinf(v) or v < 0]
     if garbled:
-        return DriftAssessment.ERROR, None, f"garbled drift values {garbled[:3]} ({spec.metric.value} is finite, >= 0)"
+        return Assessment.ERROR, None, f"garbled drift values {garbled[:3]} ({spec.metric.value} is finite, >= 0)"
     if not values:
-        return DriftAssessment.ERROR, None, f"no {spec.metric.value} drift values among the metrics read"
+        return Assessment.ERROR, None, f"no {spec.metric.value} drift values among the metrics read"
     if reading.samples is not None and reading.samples < spec.min_samples:
         msg = f"{reading.samples} inputs in the live window, fewer than minSamples {spec.min_samples}: not judged"
-        return DriftAssessment.INSUFFICIENT_SAMPLES, None, msg
+        return Assessment.INSUFFICIENT_SAMPLES, None, msg
     known = [v for v in values if not math.isnan(v)]
     if not known:
         # The servers export NaN until their own window holds minSamples inputs.
         msg = "drift values are NaN: no serving pod's window holds minSamples inputs yet"
-        return DriftAssessment.INSUFFICIENT_SAMPLES, None, msg
+        return Assessment.INSUFFICIENT_SAMPLES, None, msg
     score = max(known)
     over = score > spec.threshold
     word = "above" if over else "within"
@@ -48,7 +49,7 @@ def assess(spec: DriftSpec, reading: Reading) -> tuple[DriftAssessment, float | 
     msg = f"{spec.metric.value} drift score {shown} {word} threshold {limit}"
     if reading.samples is not None:
         msg += f" over {reading.samples} inputs"
-    return (DriftAssessment.BREACH if over else DriftAssessment.OK), score, msg
+    return (Assessment.BREACH if over else Assessment.OK), score, msg
 
 
 def top_features(features: Mapping[str, float], n: int = TOP_FEATURES) -> list[dict[str, Any]]:
@@ -60,8 +61,8 @@ def top_features(features: Mapping[str, float], n: int = TOP_FEATURES) -> list[d
 def may_roll_back(spec: DriftSpec, reading: Reading) -> bool:
     """Whether this reading could roll back (a breach, under Rollback or Retrain): only then are the model's versions
     worth reading."""
-    actions = (DriftAction.ROLLBACK, DriftAction.RETRAIN)
-    return spec.action in actions and assess(spec, reading)[0] is DriftAssessment.BREACH
+    actions = (MonitorAction.ROLLBACK, MonitorAction.RETRAIN)
+    return spec.action in actions and assess(spec, reading)[0] is Assessment.BREACH
 
 
 def decide(

@@ -12,6 +12,7 @@ import numpy as np
 import requests
 from sklearn.datasets import load_breast_cancer
 
+from driftline.api import constants as c
 from driftline.devcluster.kubeapi import KubeApi
 
 PORT = 8080
@@ -35,7 +36,8 @@ def ready_pods(api: KubeApi, ns: str, service: str) -> list[dict[str, Any]]:
     for pod in items["items"]:
         status = pod.get("status") or {}
         ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or [])
-        shadow = pod["metadata"].get("labels", {}).get("driftline.dev/track") == "shadow"  # reached only by mirroring
+        labels = pod["metadata"].get("labels", {})
+        shadow = labels.get(c.LABEL_TRACK) == c.TRACK_SHADOW  # reached only by mirroring
         if ready and not shadow and status.get("podIP") and not pod["metadata"].get("deletionTimestamp"):
             out.append({"ip": status["podIP"], "version": int(pod["metadata"]["labels"]["driftline.dev/version"])})
     return out

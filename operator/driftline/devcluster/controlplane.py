@@ -24,13 +24,14 @@ from driftline.devcluster.podrunner import oci, oci_io
 
 
 def service_cidr(pod_ip_prefix: str) -> str:
-    """The cluster's Service range: the top of its own loopback /16, which pod IPs never reach (four nodes' ranges end
-    below it), so the pod runner's service proxy can bind any ClusterIP (podrunner/services.py)."""
-    return f"{pod_ip_prefix}.252.0/22"
+    """The cluster's Service range: the upper half of its own loopback /16, which pod IPs never reach (eight nodes'
+    ranges end below it), so the pod runner's service proxy can bind any ClusterIP (podrunner/services.py). 32,766
+    Services: the memory benchmark's 1,000 InferenceServices and its plain client's 1,000 more fill a /22."""
+    return f"{pod_ip_prefix}.128.0/17"
 
 
 def kubernetes_service_ip(pod_ip_prefix: str) -> str:
-    return f"{pod_ip_prefix}.252.1"
+    return f"{pod_ip_prefix}.128.1"
 
 
 NODE_NAMES = tuple(f"driftline-local-{i}" for i in range(1, 9))

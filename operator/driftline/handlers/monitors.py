@@ -392,6 +392,8 @@ def settle_quietly(namespace: str, name: str, key: str, given: Given, asked: _As
         start = time.perf_counter()
         if (found := asked.service(namespace, name)) is None:
             return 30.0, False
+        if (found[0].get("status") or {}).get("activeVersion") != given[0]:
+            return None  # another version is served since: read again, off the loop
         planned = _plan(namespace, name, key, given, found)
         if not isinstance(planned, _Planned):
             return planned, False

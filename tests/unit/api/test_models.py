@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from driftline.api.base import StatusModel, unknown_fields
 from driftline.api.common import Condition, MetricSource, PrometheusSource
 from driftline.api.constants import API_VERSION, GROUP, HISTORY_CAP, VERSION, ConditionStatus, ConditionType, Reason
-from driftline.api.drift import DriftAction, DriftMetric, DriftSpec, DriftStatus
+from driftline.api.drift import DriftMetric, DriftSpec, DriftStatus
 from driftline.api.fields import parse_duration
 from driftline.api.inferenceservice import (
     HistoryAction,
@@ -23,6 +23,7 @@ from driftline.api.inferenceservice import (
     InferenceServiceStatus,
 )
 from driftline.api.modelversion import ModelVersion, ModelVersionSpec, ModelVersionStatus, Stage, model_version_name
+from driftline.api.monitor import MonitorAction
 from driftline.api.promotion import ComparisonOp
 from driftline.api.rollout import AnalysisStatus, CanarySpec, RolloutStrategy
 from driftline.api.trainingjob import TrainingJobSpec, TrainingJobStatus
@@ -91,7 +92,7 @@ def test_drift_defaults() -> None:
     assert drift.metric is DriftMetric.PSI
     assert drift.threshold == 0.25
     assert drift.window.size == 1000 and drift.window.seconds is None
-    assert drift.action is DriftAction.ALERT
+    assert drift.action is MonitorAction.ALERT
     assert drift.source.pods is not None and drift.source.prometheus is None
     assert parse_duration(drift.scrape_interval) == 30
 

@@ -19,7 +19,7 @@ def pod(name: str, ip: str, labels: dict[str, str], ready: bool = True, ns: str 
     }
 
 
-def service(ports: list[dict[str, Any]], selector: dict[str, str] | None, ip: str = "127.9.252.5") -> dict[str, Any]:
+def service(ports: list[dict[str, Any]], selector: dict[str, str] | None, ip: str = "127.9.128.5") -> dict[str, Any]:
     return {
         "metadata": {"name": "s", "namespace": "a"},
         "spec": {"clusterIP": ip, "selector": selector, "ports": ports},
@@ -37,11 +37,11 @@ def test_a_port_forwards_to_the_ready_selected_pods_by_number_or_name() -> None:
     got = routes(
         [service([{"port": 80, "targetPort": "http"}, {"port": 9000, "targetPort": 9090}], {"app": "x"})], pods
     )
-    assert got == {("127.9.252.5", 80): [("127.9.0.2", 8080)], ("127.9.252.5", 9000): [("127.9.0.2", 9090)]}
+    assert got == {("127.9.128.5", 80): [("127.9.0.2", 8080)], ("127.9.128.5", 9000): [("127.9.0.2", 9090)]}
 
 
 def test_headless_and_selectorless_services_route_nowhere() -> None:
     pods = [pod("p1", "127.9.0.2", {"app": "x"})]
     assert routes([service([{"port": 80}], {"app": "x"}, ip="None")], pods) == {}
-    assert routes([service([{"port": 443}], None)], pods) == {("127.9.252.5", 443): []}
+    assert routes([service([{"port": 443}], None)], pods) == {("127.9.128.5", 443): []}
     assert routes([service([{"port": 53, "protocol": "UDP"}], {"app": "x"})], pods) == {}

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driftline.api.drift import DriftAssessment, DriftSpec
+from driftline.api.drift import DriftSpec
 from driftline.api.inferenceservice import InferenceServiceSpec
+from driftline.api.monitor import Assessment
 from driftline.decide import drift, monitor, serving
 from driftline.decide.promotion import Registered, survivor, to_archive
 
@@ -140,9 +141,9 @@ def test_drift_never_acts_on_unknown_metrics_nor_rolls_back_to_a_bad_version(
         plan = drift.decide(s, None, r, last, served, monitor.Retrains(), _time(60 + i * 5))
         verdict = drift.assess(s, r)[0]
         if plan.action is not None or plan.events:
-            assert verdict is DriftAssessment.BREACH
+            assert verdict is Assessment.BREACH
             assert plan.status["consecutiveBreaches"] >= consecutive
-        if verdict is DriftAssessment.ERROR:
+        if verdict is Assessment.ERROR:
             assert plan.status["consecutiveBreaches"] == int(last.get("consecutiveBreaches") or 0)
             assert plan.conditions[0].status is None
         if plan.action is not None and plan.rollback_to is not None:
@@ -182,5 +183,5 @@ def test_garbage_metrics_pages_are_errors_never_crashes_nor_breaches(text: str) 
         return
     reading = pod_readings.combine([pod])
     verdict, score, _ = drift.assess(DriftSpec.model_validate({"minSamples": 1}), reading)
-    if verdict is DriftAssessment.BREACH:  # only a finite, non-negative score above the threshold breaches
+    if verdict is Assessment.BREACH:  # only a finite, non-negative score above the threshold breaches
         assert score is not None and math.isfinite(score) and score > 0.25

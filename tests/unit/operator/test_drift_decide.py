@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from driftline.api.drift import DriftAction, DriftAssessment, DriftSpec
+from driftline.api.drift import DriftSpec
 from driftline.api.inferenceservice import RetrainSpec, ServicePhase
+from driftline.api.monitor import Assessment, MonitorAction
 from driftline.decide import monitor
 from driftline.decide.conditions import Cond
 from driftline.decide.drift import assess, decide, may_roll_back, top_features
@@ -97,20 +98,20 @@ def run(
 @pytest.mark.parametrize(
     ("reading", "verdict"),
     [
-        (Reading(features={"a": 0.3}, samples=100), DriftAssessment.BREACH),
-        (Reading(features={"a": 0.25}, samples=100), DriftAssessment.OK),  # "exceeds": equal is not a breach
-        (Reading(features={"a": 0.3, "b": math.nan}, samples=100), DriftAssessment.BREACH),
-        (Reading(features={"a": 0.9}, samples=99), DriftAssessment.INSUFFICIENT_SAMPLES),
-        (Reading(features={"a": math.nan}, samples=1000), DriftAssessment.INSUFFICIENT_SAMPLES),
-        (Reading(features={}, samples=1000), DriftAssessment.ERROR),
-        (Reading(features={"a": math.inf}, samples=1000), DriftAssessment.ERROR),
-        (Reading(features={"a": -0.1}, samples=1000), DriftAssessment.ERROR),
-        (Reading(error="connection refused"), DriftAssessment.ERROR),
-        (Reading(score=0.5), DriftAssessment.BREACH),  # Prometheus: no sample count, the score alone
-        (Reading(score=math.nan), DriftAssessment.INSUFFICIENT_SAMPLES),
+        (Reading(features={"a": 0.3}, samples=100), Assessment.BREACH),
+        (Reading(features={"a": 0.25}, samples=100), Assessment.OK),  # "exceeds": equal is not a breach
+        (Reading(features={"a": 0.3, "b": math.nan}, samples=100), Assessment.BREACH),
+        (Reading(features={"a": 0.9}, samples=99), Assessment.INSUFFICIENT_SAMPLES),
+        (Reading(features={"a": math.nan}, samples=1000), Assessment.INSUFFICIENT_SAMPLES),
+        (Reading(features={}, samples=1000), Assessment.ERROR),
+        (Reading(features={"a": math.inf}, samples=1000), Assessment.ERROR),
+        (Reading(features={"a": -0.1}, samples=1000), Assessment.ERROR),
+        (Reading(error="connection refused"), Assessment.ERROR),
+        (Reading(score=0.5), Assessment.BREACH),  # Prometheus: no sample count, the score alone
+        (Reading(score=math.nan), Assessment.INSUFFICIENT_SAMPLES),
     ],
 )
-def test_assess(reading: Reading, verdict: DriftAssessment) -> None:
+def test_assess(reading: Reading, verdict: Assessment) -> None:
     assert assess(spec(), reading)[0] is verdict
 
 
@@ -163,7 +164,7 @@ def test_action_none_records_only() -> None:
 def test_rollback_when_the_drift_began_within_the_window_after_a_roll_forward() -> None:
     plans = run(spec(action="Rollback", rollbackWindowSeconds=600), [HIGH] * 3)
     last = plans[-1]
-    assert last.action is DriftAction.ROLLBACK and last.rollback_to == 1
+    assert last.action is MonitorAction.ROLLBACK and last.rollback_to == 1
     assert last.status["lastAction"] == "Rollback"
     assert last.status["breachingSince"] == at(60)
     assert "traffic back to version 1" in last.events[0].message and last.events[0].warning
@@ -191,7 +192,7 @@ SETTLED = Served(active_version=2, previous_version=1, previous_good=True, rolle
 
 def test_retrain_when_none_in_flight_and_the_cooldown_passed() -> None:
     plans = run(spec(action="Retrain"), [HIGH] * 3, served=SETTLED)
-    assert plans[-1].action is DriftAction.RETRAIN
+    assert plans[-1].action is MonitorAction.RETRAIN
     assert plans[-1].history[0]["action"] == "Retrain" and plans[-1].history[0]["reason"] == "DriftDetected"
 
 
@@ -212,12 +213,12 @@ def test_retrain_respects_the_cooldown_then_fires_again_while_drift_lasts() -> N
     early = run(s, [HIGH] * 3, served=SETTLED, retrains=Retrains(last_started=started), start=60)
     assert early[-1].action is None and "cooldown 10m" in early[-1].status["message"]
     late = run(s, [HIGH] * 3, served=SETTLED, retrains=Retrains(last_started=started), start=600)
-    assert late[-1].action is DriftAction.RETRAIN
+    assert late[-1].action is MonitorAction.RETRAIN
 
 
 def test_retrain_rolls_back_drift_that_followed_a_roll_forward_and_does_not_retrain_in_that_run() -> None:
     plans = run(spec(action="Retrain", rollbackWindowSeconds=600), [HIGH] * 6)
-    assert [p.action for p in plans] == [None, None, DriftAction.ROLLBACK, None, None, None]
+    assert [p.action for p in plans] == [None, None, MonitorAction.ROLLBACK, None, None, None]
     assert plans[2].rollback_to == 1 and "traffic back to version 1" in plans[2].rollback_message
     assert not plans[2].history  # the rollback's own history entry is written by the serving reconcile
     assert "rolled back" in plans[-1].status["message"] and plans[-1].status["lastAction"] == "Rollback"
@@ -225,9 +226,9 @@ def test_retrain_rolls_back_drift_that_followed_a_roll_forward_and_does_not_retr
 
 def test_retrain_retrains_when_no_rollback_is_possible() -> None:
     nowhere = Served(active_version=1, previous_version=None, previous_good=False, rolled_forward_at=T0)
-    assert run(spec(action="Retrain"), [HIGH] * 3, served=nowhere)[-1].action is DriftAction.RETRAIN
+    assert run(spec(action="Retrain"), [HIGH] * 3, served=nowhere)[-1].action is MonitorAction.RETRAIN
     rejected_before = Served(active_version=2, previous_version=1, previous_good=False, rolled_forward_at=T0)
-    assert run(spec(action="Retrain"), [HIGH] * 3, served=rejected_before)[-1].action is DriftAction.RETRAIN
+    assert run(spec(action="Retrain"), [HIGH] * 3, served=rejected_before)[-1].action is MonitorAction.RETRAIN
 
 
 def test_top_features_are_sorted_and_skip_unknown_values() -> None:
@@ -358,15 +359,15 @@ def test_an_entry_recorded_after_the_fact_goes_where_it_happened() -> None:
     ("last_errors", "new_errors", "action", "follows"),
     [
         (0, 0, None, False),  # a quiet reading
-        (0, 0, DriftAction.ROLLBACK, True),  # a rollback: serving moves now
+        (0, 0, MonitorAction.ROLLBACK, True),  # a rollback: serving moves now
         (4, 5, None, True),  # the fifth failed reading in a row: Degraded begins
         (5, 0, None, True),  # a good reading again: Degraded ends
         (5, 6, None, False),  # still Degraded
-        (0, 0, DriftAction.RETRAIN, False),  # a retrain runs on its own
+        (0, 0, MonitorAction.RETRAIN, False),  # a retrain runs on its own
     ],
 )
 def test_serving_reconciles_at_once_after_a_rollback_or_when_degraded_begins_or_ends(
-    last_errors: int, new_errors: int, action: DriftAction | None, follows: bool
+    last_errors: int, new_errors: int, action: MonitorAction | None, follows: bool
 ) -> None:
     settings = DriftSpec.model_validate({"consecutiveErrorLimit": 5})
     plan = MonitorPlan(status={"consecutiveErrors": new_errors, "message": "down"}, conditions=[], action=action)

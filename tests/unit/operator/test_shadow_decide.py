@@ -99,5 +99,5 @@ def test_the_challengers_pods_are_not_the_services() -> None:
     args = stable["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--mirror-url=http://1.2.3.4:80" in args and "--mirror-share=0.25" in args
     assert not any(a.startswith("--mirror") for a in dep["spec"]["template"]["spec"]["containers"][0]["args"])
-    assert render.mirror_url({"spec": {"clusterIP": "127.9.252.7"}}) == "http://127.9.252.7:80"
+    assert render.mirror_url({"spec": {"clusterIP": "127.9.128.7"}}) == "http://127.9.128.7:80"
     assert render.mirror_url(None) is None

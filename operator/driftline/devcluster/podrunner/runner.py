@@ -23,7 +23,8 @@ log = logging.getLogger("driftline.podrunner")
 _TERMINAL = ("Succeeded", "Failed")
 
 
-IPS_PER_NODE = 16000
+IPS_PER_NODE = 4000
+"""Eight nodes end at 127.<prefix>.125.0: the upper half of the /16 is the Service range (controlplane.service_cidr)."""
 
 
 class IpPool:
