@@ -13,8 +13,9 @@ PY_BUILD=python:3.11.14-bookworm PY_SLIM=python:3.11.14-slim-bookworm  # the Doc
 
 engine=${DRIFTLINE_IMAGE_ENGINE:-}
 if [ -z "$engine" ]; then
+  # docker only where its daemon answers: a docker CLI without one (this machine has such) builds nothing.
   if command -v podman >/dev/null; then engine=podman
-  elif command -v docker >/dev/null; then engine=docker
+  elif command -v docker >/dev/null && docker info >/dev/null 2>&1; then engine=docker
   else engine=podman; bash "$here/fetch-podman.sh" >/dev/null
   fi
 fi

@@ -6,15 +6,17 @@ limit named. The operator runs as a process beside the cluster (the Helm e2e run
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from driftline.devcluster.podrunner import oci
 from tests.conftest import Cluster, create_restricted_namespace
 from tests.e2e.conftest import REPO, pvc
 from tests.e2e.test_serving import DIS, condition, dis, inferenceservice, ready_at, train
-from tests.e2e.test_training import TJ, finished, trainingjob
+from tests.e2e.test_training import TJ, finished, trainingjob, versions
 from tests.operator_proc import OperatorProcess
 
 pytestmark = pytest.mark.e2e
@@ -57,6 +59,14 @@ def test_train_and_serve_in_containers_and_an_oom_killed_pod_is_reported_while_t
     assert job_pods and all(
         cs["containerID"].startswith("podman://") for p in job_pods for cs in p["status"]["containerStatuses"]
     )
+    # The version records the image that trained it by the id podman gave it, as a kubelet reports an image no
+    # registry gave it; not pullable by that id, so the version still serves by its tag.
+    mv = versions(cluster, NS)["breast-cancer-v1"]["spec"]
+    built = subprocess.run(
+        [*oci.ENGINE, "image", "inspect", "--format", "{{.Id}}", mv["trainingImage"]],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert mv["trainingImageID"] == f"sha256:{built.stdout.strip()}" and mv["servingImage"] == mv["trainingImage"]
 
     cluster.api.create(DIS.format(ns=NS), inferenceservice("bc"))
     cluster.wait_for("bc Ready on v1", ready_at(cluster, NS, "bc", 1), timeout=180)

@@ -60,6 +60,8 @@ LABEL_RETRAIN: Final = f"{GROUP}/retrain"
 """On a TrainingJob drift started: its sequence number among the InferenceService's retrains (1, 2, ...)."""
 
 COMPONENT_TRAINER: Final = "trainer"
+TRAINER_CONTAINER: Final = "trainer"
+"""The built-in trainer's container in its Job's pods."""
 COMPONENT_SERVER: Final = "server"
 COMPONENT_SHADOW: Final = "shadow-server"
 """A shadow challenger's pods: not component server, so the service's Service never selects them."""

@@ -115,6 +115,14 @@ ImageRef = Annotated[
     Matches(r"^[^\s]+$", "must be a container image reference without spaces, e.g. driftline/runtime:0.1.0"),
 ]
 
+ImageId = Annotated[
+    str,
+    Field(max_length=600),
+    Matches(
+        r"^([^@\s]+@)?sha256:[0-9a-f]{64}$", "must be an image digest, sha256:<64 hex> or <repository>@sha256:<64 hex>"
+    ),
+]
+
 # --- URIs. -----------------------------------------------------------------------------------------------------------
 S3_BUCKET: Final = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
 """An S3 bucket name as AWS allows it: 3-63 lowercase letters, digits, '.' and '-'."""

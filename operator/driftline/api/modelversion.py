@@ -12,6 +12,7 @@ from driftline.api.common import Conditions, DatasetRef, ObjectMeta, ObjectRef
 from driftline.api.constants import API_VERSION
 from driftline.api.fields import (
     Float,
+    ImageId,
     ImageRef,
     KeyFingerprint,
     ModelName,
@@ -80,6 +81,11 @@ class ModelVersionSpec(ApiModel):
     """Hyperparameters the model was trained with."""
     training_image: ImageRef | None = None
     """Image that ran the training."""
+    training_image_id: Annotated[ImageId | None, Field(alias="trainingImageID")] = None
+    """That image by digest, as the training pod's node reported it (containerStatuses[].imageID): `repository@sha256:…`
+    when it came from a registry (then a built-in trainer's servingImage is pinned to it, so the same bytes serve
+    whatever the tag points to later), `sha256:…` for an image the node had of its own. Empty where no digest was
+    reported."""
     serving_image: ImageRef | None = None
     """The runtime image that serves this version unless its InferenceService names one (spec.image): for a version
     the built-in trainer made, the runtime image that trained it, so the scikit-learn that pickled the model loads it,

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from driftline.api.constants import Reason
+from driftline.api.constants import TRAINER_CONTAINER, Reason
 from driftline.api.trainingjob import TrainingJobSpec
 from driftline.decide import podsafety
 from driftline.decide.conditions import Cond, lifecycle
@@ -291,6 +291,46 @@ def trainer_words(pods: Sequence[Mapping[str, Any]], failed: bool) -> str | None
             if term.get("message"):
                 return str(term["message"])
     return None
+
+
+_IMAGE_ID = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?P<id>(?:(?P<repository>[^@\s]+)@)?sha256:[0-9a-f]{64})$")
+
+
+@dataclass(frozen=True)
+class TrainerImage:
+    """The image a container ran, as its node reported it by digest (containerStatuses[].imageID)."""
+
+    id: str
+    """`repository@sha256:…` (a registry's digest) or `sha256:…` (a node's own id of an image no registry gave)."""
+    pullable: bool
+    """Whether it names the registry's digest, by which the same bytes can be pulled again."""
+
+
+def trainer_image(pods: Sequence[Mapping[str, Any]]) -> TrainerImage | None:
+    """The image that ran the training, by the digest its node reported for the newest Succeeded pod's trainer
+    container (or its first container, for a custom template); None when the node knew no digest (a scheme such as
+    docker-pullable:// is dropped, as the image is the same)."""
+    done = [p for p in pods if (p.get("status") or {}).get("phase") == "Succeeded"]
+    done.sort(key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp") or ""), reverse=True)
+    for pod in done:
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        chosen = next((cs for cs in statuses if cs.get("name") == TRAINER_CONTAINER), statuses[0] if statuses else {})
+        found = _IMAGE_ID.match(str(chosen.get("imageID") or ""))
+        if found is not None:
+            return TrainerImage(found["id"], found["repository"] is not None)
+    return None
+
+
+def pinned(image: str, digest: TrainerImage | None) -> str:
+    """`image` pinned to the registry digest it ran as: its repository (tag dropped) @ that digest, pullable by the
+    same name whatever the tag points to later. Unchanged without a registry digest."""
+    if digest is None or not digest.pullable:
+        return image
+    repository = image.split("@", 1)[0]
+    last = repository.rsplit("/", 1)[-1]
+    if ":" in last:  # a tag, not a registry's port
+        repository = repository[: len(repository) - len(last)] + last.split(":", 1)[0]
+    return f"{repository}@{digest.id.rsplit('@', 1)[1]}"
 
 
 def failure_text(message: str | None) -> str | None:

@@ -118,7 +118,8 @@ def _reconcile(tj: dict[str, Any], cfg: OperatorConfig, known_job: dict[str, Any
     elif obs.step is training.Step.REGISTER:
         failpoints.hit("trainingjob.job-finished")
         expected = render.output_location(tj, spec).uri
-        summary = training.parse_summary(_pod_message(ns, job_name, failed=False), expected)
+        pods = objects.list_pods(ns, f"job-name={job_name}")
+        summary = training.parse_summary(training.trainer_words(pods, failed=False), expected)
         if not summary.ok:
             msg = f"{summary.reason}: {summary.message}"
             outside = summary.reason == c.Reason.ARTIFACT_OUTSIDE_RUN
@@ -131,7 +132,7 @@ def _reconcile(tj: dict[str, Any], cfg: OperatorConfig, known_job: dict[str, Any
                 warn=(reason, msg),
             )
             return
-        mv = _register(tj, spec, summary.raw, cfg)
+        mv = _register(tj, spec, summary.raw, cfg, training.trainer_image(pods))
         obs = training.observe(job, None, mv["metadata"]["name"])
     if mv is not None and obs.step is training.Step.DONE:
         _apply_policy(tj, spec, mv)
@@ -242,17 +243,22 @@ def _pod_message(namespace: str, job_name: str, failed: bool) -> str | None:
 
 
 def _register(
-    tj: dict[str, Any], spec: TrainingJobSpec, summary: dict[str, Any], cfg: OperatorConfig
+    tj: dict[str, Any],
+    spec: TrainingJobSpec,
+    summary: dict[str, Any],
+    cfg: OperatorConfig,
+    ran: training.TrainerImage | None,
 ) -> dict[str, Any]:
     """Create the ModelVersion with the next free integer version. Two runs of one model finishing together both try
     the same name; the API server lets exactly one create it, and the other moves on to the next number."""
     ns = tj["metadata"]["namespace"]
     image = spec.image or cfg.runtime_image
+    image_id, serving_image = (ran.id if ran else None), training.pinned(image, ran)
     with lock(("model", ns, spec.model)):
         for _ in range(_MAX_VERSION_ATTEMPTS):
             existing = [int(m["spec"]["version"]) for m in registry.versions_of(ns, spec.model)]
             version = promotion.next_version(existing)
-            body = render.model_version(tj, spec, summary, version, image)
+            body = render.model_version(tj, spec, summary, version, image, image_id, serving_image)
             try:
                 mv = objects.create(c.MODEL_VERSION, ns, body)
             except objects.AlreadyExists:

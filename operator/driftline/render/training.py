@@ -146,7 +146,7 @@ def training_job(
     else:
         _, volumes, mounts = _dataset(spec)
         container = {
-            "name": "trainer",
+            "name": c.TRAINER_CONTAINER,
             "image": spec.image or runtime_image,
             "args": trainer_args(tj, spec, allowed_prefixes),
             "resources": spec.resources.model_dump(mode="json", exclude_none=True)
@@ -236,9 +236,17 @@ def _custom_pod(
 
 
 def model_version(
-    tj: dict[str, Any], spec: TrainingJobSpec, summary: dict[str, Any], version: int, image: str
+    tj: dict[str, Any],
+    spec: TrainingJobSpec,
+    summary: dict[str, Any],
+    version: int,
+    image: str,
+    image_id: str | None = None,
+    serving_image: str | None = None,
 ) -> dict[str, Any]:
-    """The ModelVersion for a finished run. Owned by nothing: it must outlive the TrainingJob and its TTL."""
+    """The ModelVersion for a finished run: `image` ran it, `image_id` is that image by digest where its node reported
+    one, `serving_image` the image a built-in trainer's version serves with (default `image`). Owned by nothing: it
+    must outlive the TrainingJob and its TTL."""
     meta = tj["metadata"]
     artifact = summary["artifact"]
     dataset = summary.get("dataset") or {}
@@ -262,8 +270,10 @@ def model_version(
         "dataset": {"uri": spec.dataset.uri, **({"sha256": dataset["sha256"]} if dataset.get("sha256") else {})},
         "trainingImage": image,
     }
+    if image_id:
+        mv_spec["trainingImageID"] = image_id
     if spec.template is None:  # the built-in trainer: its runtime image serves what it pickled
-        mv_spec["servingImage"] = image
+        mv_spec["servingImage"] = serving_image or image
     for key in ("frameworkVersion", "signedBy"):
         if artifact.get(key):
             mv_spec["artifact"][key] = artifact[key]

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from driftline.api.constants import SIGNING_KEY_ENV, TRUSTED_KEYS_ENV
+from driftline.api.modelversion import ModelVersionSpec
 from driftline.api.trainingjob import TrainingJobSpec
 from driftline.render.training import AUTHORIZATION_ENV, job_name, model_version, training_job
 from driftline_runtime import datasets, signing
@@ -242,6 +243,20 @@ def test_the_built_in_trainers_image_serves_what_it_trained_and_a_custom_trainer
     builtin = tj()
     mv = model_version(builtin, TrainingJobSpec.model_validate(builtin["spec"]), summary, 1, "driftline/runtime:9")
     assert mv["spec"]["servingImage"] == mv["spec"]["trainingImage"] == "driftline/runtime:9"
+    assert "trainingImageID" not in mv["spec"]
+    digest = "sha256:" + "ab" * 32
+    mv = model_version(
+        builtin,
+        TrainingJobSpec.model_validate(builtin["spec"]),
+        summary,
+        1,
+        "driftline/runtime:9",
+        f"driftline/runtime@{digest}",
+        f"driftline/runtime@{digest}",
+    )
+    assert mv["spec"]["trainingImageID"] == mv["spec"]["servingImage"] == f"driftline/runtime@{digest}"
+    assert mv["spec"]["trainingImage"] == "driftline/runtime:9"
+    ModelVersionSpec.model_validate(mv["spec"])
     custom = tj(template={"spec": {"containers": [{"name": "t", "image": "me/trainer:1"}]}})
     del custom["spec"]["estimator"]
     mv = model_version(custom, TrainingJobSpec.model_validate(custom["spec"]), summary, 1, "me/trainer:1")

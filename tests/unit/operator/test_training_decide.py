@@ -260,3 +260,54 @@ def test_the_trainers_last_words_come_from_the_newest_finished_pod_and_an_oom_ki
     done = pod("j-3", "2026-01-01T00:02:00Z", "Succeeded", {"exitCode": 0, "message": '{"artifact": {}}'})
     assert training.trainer_words([old, new, done], failed=False) == '{"artifact": {}}'
     assert training.trainer_words([old], failed=False) is None
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def _ran(image_id: str, name: str = "trainer", phase: str = "Succeeded", created: str = "2026-12-07T10:00:00Z") -> Any:
+    statuses = [{"name": "sidecar", "imageID": "sha256:" + "cd" * 32}, {"name": name, "imageID": image_id}]
+    return {"metadata": {"creationTimestamp": created}, "status": {"phase": phase, "containerStatuses": statuses}}
+
+
+@pytest.mark.parametrize(
+    ("image_id", "found", "pullable"),
+    [
+        (f"registry.example.com:5000/ml/runtime@{DIGEST}", f"registry.example.com:5000/ml/runtime@{DIGEST}", True),
+        (f"docker-pullable://driftline/runtime@{DIGEST}", f"driftline/runtime@{DIGEST}", True),  # dockershim's scheme
+        (DIGEST, DIGEST, False),  # an image the node had of its own (containerd, podman): no registry digest
+        ("driftline-local://driftline/runtime:0.1.0", None, False),  # the local cluster's process mode
+        ("", None, False),
+        (f"driftline/runtime@{DIGEST[:-1]}", None, False),
+    ],
+)
+def test_the_image_that_trained_is_the_one_its_node_reported_by_digest(
+    image_id: str, found: str | None, pullable: bool
+) -> None:
+    got = training.trainer_image([_ran(image_id)])
+    assert (got.id, got.pullable) == (found, pullable) if found else got is None
+
+
+def test_the_trainer_image_comes_from_the_newest_succeeded_pod_and_its_trainer_container() -> None:
+    old = _ran(f"r/old@{DIGEST}", created="2026-12-07T09:00:00Z")
+    failed = _ran(f"r/failed@{DIGEST}", phase="Failed", created="2026-12-07T11:00:00Z")
+    new = _ran(f"r/new@{DIGEST}", created="2026-12-07T10:00:00Z")
+    got = training.trainer_image([old, failed, new])
+    assert got is not None and got.id == f"r/new@{DIGEST}"
+    custom = _ran(f"r/custom@{DIGEST}", name="mine")  # a template's container: its first one
+    assert training.trainer_image([custom]) == training.TrainerImage("sha256:" + "cd" * 32, False)
+
+
+@pytest.mark.parametrize(
+    ("image", "pinned"),
+    [
+        ("driftline/runtime:0.1.0", f"driftline/runtime@{DIGEST}"),
+        ("registry.example.com:5000/ml/runtime:1", f"registry.example.com:5000/ml/runtime@{DIGEST}"),
+        ("registry.example.com:5000/ml/runtime", f"registry.example.com:5000/ml/runtime@{DIGEST}"),
+        (f"driftline/runtime@sha256:{'ef' * 32}", f"driftline/runtime@{DIGEST}"),
+    ],
+)
+def test_a_built_in_trainers_version_serves_the_bytes_that_trained_it(image: str, pinned: str) -> None:
+    assert training.pinned(image, training.TrainerImage(f"mirror.local/runtime@{DIGEST}", True)) == pinned
+    assert training.pinned(image, training.TrainerImage(DIGEST, False)) == image  # not pullable by that id
+    assert training.pinned(image, None) == image

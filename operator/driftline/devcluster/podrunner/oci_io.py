@@ -19,6 +19,8 @@ from driftline.devcluster.podrunner.oci import ENGINE, Limits
 class ImageInfo:
     user: int | None
     """The uid the image's USER names; None for root or a name (resolved inside the image only)."""
+    id: str = ""
+    """The image's own id, sha256:<hex>: what a kubelet reports as imageID for an image no registry gave it."""
 
 
 @dataclass(frozen=True)
@@ -33,11 +35,12 @@ def _podman(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]
 
 def inspect_image(ref: str) -> ImageInfo | None:
     """The image as built on this machine, or None when it is not."""
-    out = _podman("image", "inspect", "--format", "{{.Config.User}}", ref)
+    out = _podman("image", "inspect", "--format", "{{.Id}} {{.Config.User}}", ref)
     if out.returncode != 0:
         return None
-    user = out.stdout.strip().split(":")[0]
-    return ImageInfo(int(user) if user.isdigit() and user != "0" else None)
+    image_id, _, user = out.stdout.strip().partition(" ")
+    user = user.split(":")[0]
+    return ImageInfo(int(user) if user.isdigit() and user != "0" else None, f"sha256:{image_id}")
 
 
 def ended(name: str) -> Ended:

@@ -187,6 +187,7 @@ class ContainerRun:
             raise ConfigError(str(e)) from e
         oci_io.remove(self.container_name)  # one left by a runner that died
         self.stopped_by_runner = False
+        st.image_id = built.id
         self._launch(argv, env, self.dir, spawn_env=None, container_id=f"podman://{self.container_name}")
 
     def _start_prober(self, env: dict[str, str], cwd: Path) -> None:

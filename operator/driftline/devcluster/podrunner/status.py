@@ -26,6 +26,8 @@ class ContainerState:
     started: bool = False
     ever_started: bool = False
     container_id: str = ""
+    image_id: str = ""
+    """As a kubelet reports it: the image's digest where the node knows one (container mode), else empty."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_status(self) -> dict[str, Any]:
@@ -51,7 +53,7 @@ class ContainerState:
         out: dict[str, Any] = {
             "name": self.name,
             "image": self.image,
-            "imageID": f"driftline-local://{self.image}" if self.ever_started else "",
+            "imageID": (self.image_id or f"driftline-local://{self.image}") if self.ever_started else "",
             "ready": self.ready,
             "started": self.started,
             "restartCount": self.restart_count,
