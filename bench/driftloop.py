@@ -72,11 +72,11 @@ def _run(env: Env, prom: PrometheusServer) -> Result:
     time.sleep(INTERVAL_S * 2)
 
     pid = operator_pid(env)
-    queries0, delays0 = _prometheus_queries(prom.url), _delays(env.operator.metrics_url)
+    queries0, delays0 = prom.instant_queries(), _delays(env.operator.metrics_url)
     cpu0, t_start = cpu_seconds(pid), time.monotonic()
     time.sleep(STEADY_S)
     cpu1, span = cpu_seconds(pid), time.monotonic() - t_start
-    queries1, delays1 = _prometheus_queries(prom.url), _delays(env.operator.metrics_url)
+    queries1, delays1 = prom.instant_queries(), _delays(env.operator.metrics_url)
     rss_mb = rss(pid)["VmRSS"]
     requests_made = queries1 - queries0
     readings = delays1.get("+Inf", 0) - delays0.get("+Inf", 0)
@@ -147,17 +147,6 @@ def _service(name: str, prometheus_url: str) -> dict[str, Any]:
         "metadata": {"name": name},
         "spec": {"model": MODEL, "replicas": 0, "drift": drift},
     }
-
-
-def _prometheus_queries(url: str) -> int:
-    """Instant queries Prometheus has answered, whatever their status code (its own counter)."""
-    text = requests.get(f"{url}/metrics", timeout=10).text
-    return sum(
-        int(sample.value)
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "prometheus_http_requests_total" and sample.labels.get("handler") == "/api/v1/query"
-    )
 
 
 def _delays(metrics_url: str) -> dict[str, float]:

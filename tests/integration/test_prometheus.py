@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge, start_http_server
-from prometheus_client.parser import text_string_to_metric_families
 
 from driftline.devcluster.prometheus import PrometheusServer
 from driftline.handlers import monitors, prometheus_batches, watches
@@ -136,17 +134,6 @@ def test_server_lifecycle(tmp_path: Path) -> None:
         prom.set_targets([("127.0.0.1:1", {"bad-name": "x"})])
 
 
-def answered(url: str) -> int:
-    """Instant queries Prometheus has answered, whatever their status code, by its own counter."""
-    text = requests.get(f"{url}/metrics", timeout=10).text
-    return sum(
-        int(sample.value)
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "prometheus_http_requests_total" and sample.labels.get("handler") == "/api/v1/query"
-    )
-
-
 def test_a_batch_answers_each_query_as_it_would_alone_in_one_request(prometheus: PrometheusServer) -> None:
     queries = [
         ('sum(up{job="nothing-here"} or vector(0)) + 0.25', Kind.VECTOR),
@@ -155,9 +142,9 @@ def test_a_batch_answers_each_query_as_it_would_alone_in_one_request(prometheus:
         ('label_replace(vector(1), "a", "x", "", "") or label_replace(vector(2), "a", "y", "", "")', Kind.VECTOR),
         ("vector(NaN)", Kind.VECTOR),
     ]
-    before = answered(prometheus.url)
+    before = prometheus.instant_queries()
     out = query_many(prometheus.url, queries)
-    assert answered(prometheus.url) - before == 1
+    assert prometheus.instant_queries() - before == 1
     assert out[0] == 0.25 and out[1] == 1.5 and math.isnan(float(out[4]))  # type: ignore[arg-type]
     for i, n in ((2, 0), (3, 2)):
         assert isinstance(out[i], QueryError)
@@ -183,16 +170,16 @@ def test_one_bad_query_fails_its_batch_and_the_batcher_asks_each_alone(prometheu
 
         return await asyncio.gather(*(one(q) for q in [*good, "sum(("]))
 
-    before = answered(prometheus.url)
+    before = prometheus.instant_queries()
     out = asyncio.run(read_all())
     assert out[:8] == [float(i) for i in range(8)]
     assert isinstance(out[8], str) and "HTTP 400" in out[8] and "parse error" in out[8]
-    assert answered(prometheus.url) - before == 1 + 9  # the failed batch, then each alone
+    assert prometheus.instant_queries() - before == 1 + 9  # the failed batch, then each alone
 
-    before = answered(prometheus.url)
+    before = prometheus.instant_queries()
     good_only = asyncio.run(_gather(prometheus, good))  # each query answered alone once: batched from now on
     assert good_only == [float(i) for i in range(8)]
-    assert answered(prometheus.url) - before == 1
+    assert prometheus.instant_queries() - before == 1
 
 
 async def _gather(prometheus: PrometheusServer, queries: list[str]) -> list[float]:
@@ -210,9 +197,9 @@ def test_batches_never_mix_namespaces_or_servers(prometheus: PrometheusServer) -
             *(batches.value(prometheus.url, ns, f"vector({i})", Kind.VECTOR) for i, ns in enumerate(namespaces))
         )
 
-    before = answered(prometheus.url)
+    before = prometheus.instant_queries()
     assert [v for v, _ in asyncio.run(read())] == [0.0, 1.0, 2.0, 3.0, 4.0]
-    assert answered(prometheus.url) - before == 2
+    assert prometheus.instant_queries() - before == 2
 
 
 def _watched_service(url: str, status: dict[str, Any]) -> dict[str, Any]:
@@ -244,11 +231,11 @@ def test_a_reading_that_changes_nothing_is_settled_on_the_event_loop(
     monkeypatch.setattr(monitors, "read_and_act", read_and_act)
     view.services.put(_watched_service(prometheus.url, {}))  # never read: its first reading writes its status
     asked = monitors._Asked()
-    before = answered(prometheus.url)
+    before = prometheus.instant_queries()
     assert asyncio.run(monitors._reading("ns", "svc", "drift", asked)) == (10.0, False)
     ((thread, (version, reading)),) = handed
     assert thread.startswith("reading") and version == 1 and reading.score == 0.05 and not reading.error
-    assert answered(prometheus.url) - before == 1
+    assert prometheus.instant_queries() - before == 1
 
     # Its status as that reading wrote it: the next reading changes nothing, and is settled where it was read.
     planned = monitors._plan("ns", "svc", "drift", (1, reading))

@@ -115,6 +115,15 @@ ImageRef = Annotated[
     Matches(r"^[^\s]+$", "must be a container image reference without spaces, e.g. driftline/runtime:0.1.0"),
 ]
 
+
+def image_repository(image: str) -> str:
+    """An image reference without its tag and digest: `registry:5000/ml/runtime:1@sha256:…` ->
+    `registry:5000/ml/runtime` (a colon in the last path part is a tag's; before it, a registry's port)."""
+    ref = image.split("@", 1)[0]
+    last = ref.rsplit("/", 1)[-1]
+    return ref[: len(ref) - len(last)] + last.split(":", 1)[0]
+
+
 ImageId = Annotated[
     str,
     Field(max_length=600),

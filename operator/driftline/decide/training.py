@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from driftline.api.constants import TRAINER_CONTAINER, Reason
+from driftline.api.fields import image_repository
 from driftline.api.trainingjob import TrainingJobSpec
 from driftline.decide import podsafety
 from driftline.decide.conditions import Cond, lifecycle
@@ -326,11 +327,7 @@ def pinned(image: str, digest: TrainerImage | None) -> str:
     same name whatever the tag points to later. Unchanged without a registry digest."""
     if digest is None or not digest.pullable:
         return image
-    repository = image.split("@", 1)[0]
-    last = repository.rsplit("/", 1)[-1]
-    if ":" in last:  # a tag, not a registry's port
-        repository = repository[: len(repository) - len(last)] + last.split(":", 1)[0]
-    return f"{repository}@{digest.id.rsplit('@', 1)[1]}"
+    return f"{image_repository(image)}@{digest.id.rsplit('@', 1)[1]}"
 
 
 def failure_text(message: str | None) -> str | None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import requests
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from driftline.devcluster import procs
 
@@ -139,6 +140,17 @@ class PrometheusServer:
         tmp = self.targets_file.with_name(f".{self.targets_file.name}.tmp")
         tmp.write_text(json.dumps(groups, indent=2) + "\n")
         os.replace(tmp, self.targets_file)
+
+    def instant_queries(self) -> int:
+        """Instant queries this server has answered, whatever their status code, by its own counter
+        (prometheus_http_requests_total for /api/v1/query): how many requests a reader made."""
+        text = requests.get(f"{self.url}/metrics", timeout=10).text
+        return sum(
+            int(sample.value)
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "prometheus_http_requests_total" and sample.labels.get("handler") == "/api/v1/query"
+        )
 
     def stop(self, grace: float = 10.0) -> None:
         """SIGTERM, SIGKILL after `grace` seconds; idempotent."""

@@ -327,6 +327,8 @@ class _Planned:
     last: dict[str, Any]
     jobs: list[dict[str, Any]]
     versions: list[Version]
+    interval: float
+    """Seconds to the next reading."""
 
     @property
     def quiet(self) -> bool:
@@ -377,7 +379,7 @@ def _plan(namespace: str, name: str, key: str, given: Given | None, found: Found
         validation = dict(mine.metrics).get(settings.metric.value) if mine is not None else None
         plan = performance.decide(settings, spec.retrain, reading, validation, last, served, retrains, now)
     patch = _patch(isvc, key, plan, settings.consecutive_error_limit, now)
-    return _Planned(isvc, spec, settings, words, plan, patch, last, jobs, versions)
+    return _Planned(isvc, spec, settings, words, plan, patch, last, jobs, versions, interval)
 
 
 def settle_quietly(namespace: str, name: str, key: str, given: Given, asked: _Asked) -> tuple[float, bool] | None:
@@ -401,9 +403,7 @@ def settle_quietly(namespace: str, name: str, key: str, given: Given, asked: _As
             return None
         _export(namespace, name, planned.settings, planned.plan.status, asked)
         counted("InferenceServiceMonitor", start)
-        return _interval(planned.isvc["spec"], key), monitor.serving_follows(
-            planned.settings, planned.words, planned.last, planned.plan
-        )
+        return planned.interval, monitor.serving_follows(planned.settings, planned.words, planned.last, planned.plan)
     finally:
         held.release()
 
@@ -435,7 +435,7 @@ def read_and_act(namespace: str, name: str, key: str = DRIFT, given: Given | Non
         for note in plan.events:
             (events.warning if note.warning else events.normal)(isvc, note.reason, note.message)
         _export(namespace, name, planned.settings, plan.status)
-        return _interval(isvc["spec"], key), monitor.serving_follows(planned.settings, words, planned.last, plan)
+        return planned.interval, monitor.serving_follows(planned.settings, words, planned.last, plan)
 
 
 @kopf.on.event(c.GROUP, c.VERSION, c.INFERENCE_SERVICE.plural, annotations={c.ANNOTATION_RETRAIN: kopf.PRESENT})

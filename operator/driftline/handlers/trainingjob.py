@@ -100,7 +100,9 @@ def _reconcile(tj: dict[str, Any], cfg: OperatorConfig, known_job: dict[str, Any
     if job is not None and _foreign(tj, job, job_name):
         return
     mv = _find_version(ns, meta["uid"]) if training.needs_versions(job) else None
-    failure = _pod_message(ns, job_name, failed=True) if training.needs_failure_message(job) else None
+    failure = (
+        training.trainer_words(_job_pods(ns, job_name), failed=True) if training.needs_failure_message(job) else None
+    )
     mv_name = mv["metadata"]["name"] if mv else None
     obs = training.observe(job, training.failure_text(failure), mv_name, recorded)
 
@@ -118,7 +120,7 @@ def _reconcile(tj: dict[str, Any], cfg: OperatorConfig, known_job: dict[str, Any
     elif obs.step is training.Step.REGISTER:
         failpoints.hit("trainingjob.job-finished")
         expected = render.output_location(tj, spec).uri
-        pods = objects.list_pods(ns, f"job-name={job_name}")
+        pods = _job_pods(ns, job_name)
         summary = training.parse_summary(training.trainer_words(pods, failed=False), expected)
         if not summary.ok:
             msg = f"{summary.reason}: {summary.message}"
@@ -237,9 +239,9 @@ def _find_version(namespace: str, uid: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def _pod_message(namespace: str, job_name: str, failed: bool) -> str | None:
-    """The trainer's last words, from the Job's pods (decide.training.trainer_words)."""
-    return training.trainer_words(objects.list_pods(namespace, f"job-name={job_name}"), failed)
+def _job_pods(namespace: str, job_name: str) -> list[dict[str, Any]]:
+    """The Job's pods: the trainer's last words (decide.training.trainer_words) and the image it ran are in them."""
+    return objects.list_pods(namespace, f"job-name={job_name}")
 
 
 def _register(

@@ -16,7 +16,6 @@ the caller, so one tenant's bad query never stands for another's.
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -86,7 +85,6 @@ def _not_one(promql: str, n: int | str, kind: object) -> AnswerError:
 
 def _number(promql: str, sample: Any) -> float:
     try:
-        value = float(sample[1])
+        return float(sample[1])  # "NaN" reads as NaN: too few samples, never a number
     except (TypeError, ValueError, IndexError, KeyError) as e:
         raise AnswerError(f"{promql!r} returned {sample!r}: {e}") from e
-    return math.nan if math.isnan(value) else value

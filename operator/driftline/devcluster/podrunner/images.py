@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from driftline.api.fields import image_repository
+
 
 @dataclass(frozen=True)
 class LocalImage:
@@ -25,11 +27,7 @@ KNOWN_IMAGES: tuple[LocalImage, ...] = (
 
 def repository_of(image: str) -> str:
     """`registry:5000/driftline/runtime:0.1@sha256:…` -> `driftline/runtime` (the last two path parts, no tag)."""
-    ref = image.split("@", 1)[0]
-    last = ref.rsplit("/", 1)
-    if ":" in last[-1]:
-        ref = ref[: ref.rfind(":")]
-    parts = ref.split("/")
+    parts = image_repository(image).split("/")
     return "/".join(parts[-2:]) if len(parts) >= 2 else parts[0]
 
 
