@@ -9,6 +9,7 @@ from typing import Annotated, Final, Literal
 from pydantic import Field
 
 from driftline.api.base import ApiModel, FieldError, StatusModel, rule
+from driftline.api.batching import BatchingSpec
 from driftline.api.common import Conditions, ObjectMeta, PodSettings, ResourceRequirements, StorageSpec
 from driftline.api.constants import API_VERSION, HISTORY_CAP
 from driftline.api.drift import DriftSpec, DriftStatus
@@ -76,6 +77,9 @@ class InferenceServiceSpec(ApiModel):
     """Protocol that status.url points at (v1 or v2). The server answers both."""
     port: Annotated[Int, Field(ge=1024, le=65535)] = 8080
     """Container and Service port of the server (1024..65535: the pods run as non-root)."""
+    batching: BatchingSpec | None = None
+    """How the server batches concurrent requests into one call of the model; when empty, the server's defaults
+    (up to 256 rows a call, no added wait)."""
     rollout: RolloutSpec = RolloutSpec()
     """How the service moves to a new version."""
     drift: DriftSpec | None = None

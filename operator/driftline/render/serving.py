@@ -146,6 +146,9 @@ def server_args(spec: InferenceServiceSpec, version: Artifact, mirror_url: str |
         ]
     if mirror_url is not None and spec.shadow is not None:
         args += [f"--mirror-url={mirror_url}", f"--mirror-share={spec.shadow.share}"]
+    batching = spec.batching
+    if batching is not None:  # only when asked: new flags in the pod template would restart every serving pod
+        args += [f"--batch-max-rows={batching.max_rows}", f"--batch-max-wait-seconds={batching.max_wait_seconds:g}"]
     return args
 
 

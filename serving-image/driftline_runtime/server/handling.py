@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from driftline_runtime.drift import DriftMonitor
 from driftline_runtime.feedback import LiveEvaluation
 from driftline_runtime.server import guard
+from driftline_runtime.server.batching import Batcher
 from driftline_runtime.server.errors import ApiError, describe
 from driftline_runtime.server.inputs import Batch
 from driftline_runtime.server.metrics import CONTENT_TYPE, ServerMetrics
@@ -48,6 +49,17 @@ class ServerState:
     """Predictions kept for their labels and the live performance; None with --feedback-max-rows 0."""
     mirror: Mirror | None = None
     """Where a share of requests (and their labels) is mirrored: a shadow challenger's server, with --mirror-url."""
+    batcher: Batcher | None = None
+    """Coalesces concurrent requests' estimator calls; None: each request calls the estimator alone."""
+
+    def __post_init__(self) -> None:
+        if self.batcher is None:
+            self.batcher = Batcher(self.model, 0, observe=self.metrics.observe_batch)
+
+    async def predict(self, batch: Batch, method: str) -> NDArray[Any]:
+        """The model's `method` on the batch's rows, in a call shared with concurrent requests where batching is on."""
+        assert self.batcher is not None
+        return await self.batcher.predict(batch, method)
 
 
 STATE = web.AppKey("driftline", ServerState)

@@ -17,6 +17,7 @@ from driftline_runtime.drift import CountWindow, DriftMonitor, TimeWindow, Windo
 from driftline_runtime.feedback import LiveEvaluation
 from driftline_runtime.server import guard
 from driftline_runtime.server.app import create_app
+from driftline_runtime.server.batching import Batcher
 from driftline_runtime.server.handling import ServerState
 from driftline_runtime.server.metrics import ServerMetrics
 from driftline_runtime.server.mirror import Mirror
@@ -24,6 +25,8 @@ from driftline_runtime.server.model import ModelLoadError, ServedModel, load_mod
 from driftline_runtime.server.predict import scores
 
 log = logging.getLogger("driftline.server")
+DEFAULT_BATCH_ROWS = 256
+MAX_BATCH_WAIT_SECONDS = 1.0
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -55,6 +58,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--mirror-url", default="", help="a shadow server to mirror a share of requests and labels to")
     p.add_argument("--mirror-share", type=float, default=0.1, help="share of requests mirrored, in (0, 1]")
     p.add_argument("--mirror-queue", type=int, default=1000, help="mirrored requests waiting; past this, dropped")
+    p.add_argument(
+        "--batch-max-rows",
+        type=int,
+        default=DEFAULT_BATCH_ROWS,
+        help="concurrent requests' rows are predicted together, up to this many in one call (0: each request alone)",
+    )
+    p.add_argument(
+        "--batch-max-wait-seconds",
+        type=float,
+        default=0,
+        help="how long a request may wait for others to batch with (0: only those that arrived with it)",
+    )
     p.add_argument("--drain-seconds", type=float, default=0, help="keep serving, unready, this long after SIGTERM")
     p.add_argument("--head-timeout", type=float, default=10, help="seconds for a request's status line and headers")
     p.add_argument("--body-timeout", type=float, default=30, help="seconds for a request's body, once its head came")
@@ -71,6 +86,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error(
             "--drift-min-samples, --drift-window-seconds, --drain-seconds and --feedback-max-rows must not be negative"
         )
+    if args.batch_max_rows < 0 or not 0 <= args.batch_max_wait_seconds <= MAX_BATCH_WAIT_SECONDS:
+        p.error(f"--batch-max-rows must not be negative, --batch-max-wait-seconds in [0, {MAX_BATCH_WAIT_SECONDS:g}]")
     if not 0 < args.mirror_share <= 1 or args.mirror_queue < 1:
         p.error("--mirror-share must be in (0, 1] and --mirror-queue positive")
     if args.mirror_url and not args.mirror_url.startswith(("http://", "https://")):
@@ -117,6 +134,7 @@ def build_state(model: ServedModel, args: argparse.Namespace) -> ServerState:
         )
         if args.mirror_url
         else None,
+        batcher=Batcher(model, args.batch_max_rows, args.batch_max_wait_seconds, metrics.observe_batch),
     )
 
 

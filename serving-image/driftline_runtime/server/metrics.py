@@ -18,6 +18,9 @@ from driftline_runtime.feedback import LiveEvaluation, Outcome
 
 # Sub-millisecond for one small row up to seconds for a 10 MB batch.
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# Rows per estimator call: one row alone up to big client batches; requests per call: one up to a full batch.
+BATCH_ROWS_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536)
+BATCH_REQUESTS_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -198,6 +201,20 @@ class ServerMetrics:
             ["model", "version"],
             registry=self.registry,
         ).labels(model, version)
+        self._batch_rows = Histogram(
+            "driftline_inference_batch_rows",
+            "Rows per call of the model: a request's own, or those of the concurrent requests batched together.",
+            ["model", "version"],
+            buckets=BATCH_ROWS_BUCKETS,
+            registry=self.registry,
+        ).labels(model, version)
+        self._batch_requests = Histogram(
+            "driftline_inference_batch_requests",
+            "Requests per call of the model (1 when a request is not batched with others).",
+            ["model", "version"],
+            buckets=BATCH_REQUESTS_BUCKETS,
+            registry=self.registry,
+        ).labels(model, version)
         self.in_flight = Gauge(
             "driftline_inference_requests_in_flight",
             "Inference requests being served right now.",
@@ -221,6 +238,10 @@ class ServerMetrics:
     def observe_request(self, protocol: str, code: int, seconds: float) -> None:
         self.requests.labels(self._model, self._version, protocol, str(code)).inc()
         self.duration.labels(self._model, self._version, protocol).observe(seconds)
+
+    def observe_batch(self, rows: int, requests: int) -> None:
+        self._batch_rows.observe(rows)
+        self._batch_requests.observe(requests)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,8 +1,7 @@
-"""Calling the estimator: off the event loop for big batches, model errors turned into client errors."""
+"""Calling the estimator, model errors turned into client errors (batching.py decides when, and on which thread)."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import numpy as np
@@ -36,18 +35,12 @@ def _diagnose(error: Exception, model: ServedModel, batch: Batch) -> ApiError:
     return ApiError(422, f"the model rejected the input: {type(error).__name__}: {said}")
 
 
-def _call(model: ServedModel, batch: Batch, method: str) -> NDArray[Any]:
+def call_estimator(model: ServedModel, batch: Batch, method: str) -> NDArray[Any]:
     try:
         return np.asarray(getattr(model.estimator, method)(batch.model_input))
     except (ValueError, TypeError, KeyError, IndexError) as e:
         # What an estimator raises on input it cannot take (wrong category, NaN, ...). Anything else is ours: 500.
         raise _diagnose(e, model, batch) from e
-
-
-async def predict(model: ServedModel, batch: Batch, method: str) -> NDArray[Any]:
-    if batch.rows * len(model.features) < OFFLOAD_VALUES:
-        return _call(model, batch, method)
-    return await asyncio.get_running_loop().run_in_executor(None, _call, model, batch, method)
 
 
 def jsonable(values: NDArray[Any]) -> Any:

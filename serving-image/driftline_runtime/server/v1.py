@@ -17,7 +17,7 @@ from driftline_runtime.server.handling import (
     state_of,
 )
 from driftline_runtime.server.inputs import decode_v1, require_proba
-from driftline_runtime.server.predict import jsonable, predict
+from driftline_runtime.server.predict import jsonable
 
 PROTOCOL = "v1"
 NAME = "{name:[^/:]+}"
@@ -39,7 +39,7 @@ async def _predict(request: web.Request, state: ServerState, method: str) -> web
         require_proba(state.model)
     body = await read_json(request, state.max_body_bytes, state.body_seconds)
     batch = decode_v1(body, state.model)
-    output = await predict(state.model, batch, method)
+    output = await state.predict(batch, method)
     rid = request_id(request)
     labels = output if method == "predict" else labels_from_proba(state.model, output)
     record(state, batch, labels, rid)

@@ -21,7 +21,7 @@ from driftline_runtime.server.handling import (
     request_id,
     state_of,
 )
-from driftline_runtime.server.predict import datatype_of, jsonable, predict
+from driftline_runtime.server.predict import datatype_of, jsonable
 from driftline_runtime.server.tensors import decode_v2, requested_outputs
 
 PROTOCOL = "v2"
@@ -94,7 +94,7 @@ async def _infer(request: web.Request, state: ServerState) -> web.Response:
     rid = given or request_id(request)
     outputs = requested_outputs(body, state.model)
     batch = decode_v2(body, state.model)
-    results = {name: await predict(state.model, batch, name) for name in outputs}
+    results = {name: await state.predict(batch, name) for name in outputs}
     predicted = results.get("predict")
     labels = predicted if predicted is not None else labels_from_proba(state.model, results["predict_proba"])
     record(state, batch, labels, rid)

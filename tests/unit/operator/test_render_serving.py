@@ -326,3 +326,16 @@ def test_a_version_serves_with_the_image_that_trained_it_unless_the_service_name
     assert container(render(isvc(), trained))["image"] == "driftline/runtime:0.1.0"  # not the operator's :9
     assert container(render(isvc(), V3))["image"] == "driftline/runtime:9"  # a version that does not say
     assert container(render(isvc(image="registry.example/rt:2"), trained))["image"] == "registry.example/rt:2"
+
+
+def test_batching_flags_only_when_asked_and_the_server_takes_them() -> None:
+    from driftline_runtime.server.main import parse_args  # the runtime image's own parser: the flags must agree
+
+    plain = container(render(isvc()))["args"]
+    assert not any(a.startswith("--batch") for a in plain)  # no new flag: no restart of the pods of an upgrade
+    asked = container(render(isvc(batching={"maxRows": 64, "maxWait": "5ms"})))["args"]
+    assert "--batch-max-rows=64" in asked and "--batch-max-wait-seconds=0.005" in asked
+    parsed = parse_args(asked[1:])
+    assert (parsed.batch_max_rows, parsed.batch_max_wait_seconds) == (64, 0.005)
+    off = container(render(isvc(batching={"maxRows": 0})))["args"]
+    assert parse_args(off[1:]).batch_max_rows == 0
