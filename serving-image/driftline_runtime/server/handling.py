@@ -125,8 +125,11 @@ async def read_json(request: web.Request, limit: int, seconds: float = 30.0) -> 
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, too_large)
     try:
-        async with asyncio.timeout(seconds):
+        if request.content.is_eof():  # the whole body came with the head (most requests): nothing to wait for
             body = await request.read()
+        else:
+            async with asyncio.timeout(seconds):
+                body = await request.read()
     except TimeoutError:
         raise ApiError(408, f"the request body did not arrive within {seconds:g}s") from None
     except web.HTTPRequestEntityTooLarge:

@@ -7,6 +7,7 @@ operator recorded for the ModelVersion.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -36,7 +37,7 @@ class Feature:
     name: str
     dtype: str
 
-    @property
+    @functools.cached_property  # read per request and per feature: worked out once
     def numeric(self) -> bool:
         return self.dtype.lower().startswith(NUMERIC_DTYPE_PREFIXES)
 
@@ -54,11 +55,11 @@ class ServedModel:
     framework_version: str
     reference: Reference
 
-    @property
+    @functools.cached_property
     def feature_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features)
 
-    @property
+    @functools.cached_property
     def all_numeric(self) -> bool:
         return all(f.numeric for f in self.features)
 
