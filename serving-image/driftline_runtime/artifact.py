@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from typing import Any
 
-from driftline_runtime import signing, storage
+from driftline_runtime import signing, storage, trees
 from driftline_runtime.termination import Failure
 
 FORMAT_VERSION = 1
@@ -29,9 +29,11 @@ MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 PROFILE_FILE = "profile.json"
 SIGNATURE_FILE = signing.SIGNATURE_FILE
+PREDICTOR_FILE = trees.FILE
 # metadata.json goes last: when a directory cannot be renamed into place, its presence marks a complete artifact.
-# model.sig is there only when the artifact is signed.
-_WRITE_ORDER = (MODEL_FILE, PROFILE_FILE, SIGNATURE_FILE, METADATA_FILE)
+# model.sig is there only when the artifact is signed, model.treelite only for a tree ensemble it agrees with.
+_WRITE_ORDER = (MODEL_FILE, PREDICTOR_FILE, PROFILE_FILE, SIGNATURE_FILE, METADATA_FILE)
+_OPTIONAL = (PREDICTOR_FILE, SIGNATURE_FILE)
 _REQUIRED_METADATA = (
     "formatVersion",
     "task",
@@ -75,10 +77,16 @@ def check_output_dir(path: str) -> None:
 
 
 def write_artifact(
-    output_dir: str, model: Any, metadata: dict[str, Any], profile: dict[str, Any], signing_key: str | None = None
+    output_dir: str,
+    model: Any,
+    metadata: dict[str, Any],
+    profile: dict[str, Any],
+    signing_key: str | None = None,
+    predictor: bytes | None = None,
 ) -> dict[str, Any]:
     """Dump the model, add the `artifact` block to the metadata, and move the three files into `output_dir`; with a
-    signing key (a PEM), sign them into a fourth, model.sig, before they move."""
+    compiled predictor (trees.py), its checkpoint too (its sha256 into metadata's `predictor` block); with a signing
+    key (a PEM), sign them all into model.sig before they move."""
     import joblib
 
     check_output_dir(output_dir)
@@ -98,6 +106,11 @@ def write_artifact(
         if signing_key is not None:
             block["signedBy"] = signing.key_fingerprint(signing_key)
         metadata = {**metadata, "artifact": block}
+        if predictor is not None:
+            predictor_path = os.path.join(staging, PREDICTOR_FILE)
+            with open(predictor_path, "wb") as f:
+                f.write(predictor)
+            metadata["predictor"] = {**metadata.get("predictor", {}), "sha256": sha256_file(predictor_path)}
         _write_json(os.path.join(staging, PROFILE_FILE), profile)
         _write_json(os.path.join(staging, METADATA_FILE), metadata)
         if signing_key is not None:
@@ -147,8 +160,8 @@ def _fill(staging: str, target: str) -> None:
 
 
 def _present(directory: str) -> list[str]:
-    """The artifact's files in `directory`, in writing order (model.sig only when signed)."""
-    return [name for name in _WRITE_ORDER if name != SIGNATURE_FILE or os.path.isfile(os.path.join(directory, name))]
+    """The artifact's files in `directory`, in writing order (the optional ones only when there)."""
+    return [name for name in _WRITE_ORDER if name not in _OPTIONAL or os.path.isfile(os.path.join(directory, name))]
 
 
 def read_artifact(directory: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -184,6 +197,12 @@ def read_artifact(directory: str) -> tuple[dict[str, Any], dict[str, Any]]:
     if names != [f["name"] for f in profile["features"]]:
         raise ArtifactError(f"{PROFILE_FILE} features do not match {METADATA_FILE} features")
     return metadata, profile
+
+
+def compiled_predictor(metadata: dict[str, Any]) -> bool:
+    """Whether the artifact holds a compiled predictor the trainer found equal to the estimator."""
+    block = metadata.get("predictor")
+    return isinstance(block, dict) and block.get("kind") == trees.KIND and isinstance(block.get("sha256"), str)
 
 
 def load_model(directory: str) -> tuple[Any, dict[str, Any], dict[str, Any]]:
@@ -264,6 +283,8 @@ def fetch(prefix: storage.ObjectUri, directory: str, expected_sha256: str) -> di
             "the stored artifact changed after registration, and is not served",
         )
     storage.download(prefix.child(PROFILE_FILE), os.path.join(directory, PROFILE_FILE))
+    if compiled_predictor(metadata):  # checked by the server against metadata's sha256 before it is used
+        storage.download(prefix.child(PREDICTOR_FILE), os.path.join(directory, PREDICTOR_FILE))
     try:  # uploaded before metadata.json, so present by now if the artifact is signed
         storage.download(prefix.child(SIGNATURE_FILE), os.path.join(directory, SIGNATURE_FILE))
     except storage.StorageFailure as e:

@@ -94,6 +94,28 @@ def test_a_published_artifact_is_fetched_whole_and_served(as_admin: ObjectStore,
     assert served.estimator.predict(rows).shape == (1,)
 
 
+def test_a_forests_compiled_trees_travel_with_it_signed_and_serve(as_admin: ObjectStore, tmp_path: Path) -> None:
+    """model.treelite is published before metadata.json, signed with the rest, fetched, and used by the server."""
+    from driftline_runtime.train import main
+
+    private, public = key_pair()
+    local, where = tmp_path / "forest", prefix()
+    argv = ["--dataset", "sklearn://iris", "--estimator", "sklearn.ensemble.RandomForestClassifier", "--threads", "1"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(signing.SIGNING_KEY_ENV, private)
+        assert main([*argv, "--output-dir", str(where), "--termination-log", str(tmp_path / "log")]) == 0
+    summary = json.loads((tmp_path / "log").read_text())
+    assert summary["artifact"]["predictor"] == "treelite"
+    stored = [MODEL_FILE, "model.treelite", PROFILE_FILE, METADATA_FILE, "model.sig"]
+    assert sorted(storage.list_keys(where)) == sorted(stored)
+    artifact.fetch(where, str(local), summary["artifact"]["sha256"])
+    assert sorted(os.listdir(local)) == sorted(stored)
+    served = load_model(local, "iris", "1", summary["artifact"]["sha256"], [public])
+    assert served.predictor_kind == "treelite"
+    rows = load_iris().data[:10]
+    assert served.predictor.predict(rows).tolist() == served.estimator.predict(rows).tolist()
+
+
 def test_a_version_is_never_overwritten(as_admin: ObjectStore, written: Path) -> None:
     where = prefix()
     artifact.publish(str(written), where)

@@ -37,6 +37,13 @@ class ArtifactFormat(StrEnum):
     PICKLE = "pickle"
 
 
+class Predictor(StrEnum):
+    """What answers the version's predictions in the server."""
+
+    SCIKIT_LEARN = "scikit-learn"
+    TREELITE = "treelite"  # the tree ensemble's compiled trees, found equal to it on the validation rows
+
+
 class ArtifactSpec(ApiModel):
     """The trained model's files."""
 
@@ -52,6 +59,12 @@ class ArtifactSpec(ApiModel):
     """Library the model was built with."""
     framework_version: Annotated[str, Field(max_length=63)] | None = None
     """Version of that library, e.g. 1.5.2."""
+    predictor: Predictor | None = None
+    """What serves the predictions, as the trainer decided: treelite (the tree ensemble's compiled trees, stored
+    beside the pickle because they gave its own labels and probabilities, within 1e-6, on the validation rows) or
+    scikit-learn. Empty for a version registered by hand: scikit-learn."""
+    predictor_reason: Annotated[str, Field(max_length=256)] | None = None
+    """Why a tree ensemble is served with scikit-learn, e.g. its compiled trees differed on the validation rows."""
     signed_by: KeyFingerprint | None = None
     """The key the trainer signed the artifact with (model.sig beside its files), by the sha256 of its public key, as
     the trainer reported it. Informational: where the cluster serves only signed artifacts, every serving pod checks

@@ -9,6 +9,7 @@ from typing import Any
 
 from driftline.api import constants as c
 from driftline.api.common import PodSettings
+from driftline.api.modelversion import Predictor
 from driftline.api.trainingjob import TrainingJobSpec
 from driftline.render.common import (
     child_name,
@@ -235,6 +236,9 @@ def _custom_pod(
     return pod
 
 
+PREDICTORS = frozenset(p.value for p in Predictor)
+
+
 def model_version(
     tj: dict[str, Any],
     spec: TrainingJobSpec,
@@ -277,6 +281,10 @@ def model_version(
     for key in ("frameworkVersion", "signedBy"):
         if artifact.get(key):
             mv_spec["artifact"][key] = artifact[key]
+    if artifact.get("predictor") in PREDICTORS:  # another runtime's word for it is left out, not a refused version
+        mv_spec["artifact"]["predictor"] = artifact["predictor"]
+        if artifact.get("predictorReason"):
+            mv_spec["artifact"]["predictorReason"] = str(artifact["predictorReason"])[:256]
     if summary.get("params"):
         mv_spec["params"] = summary["params"]
     return {

@@ -115,7 +115,9 @@ def build_state(model: ServedModel, args: argparse.Namespace) -> ServerState:
         window = CountWindow(args.drift_window_size, len(model.reference.columns), total)
     monitor = DriftMonitor(model.reference, window, args.drift_min_samples) if args.drift else None
     evaluation = live_evaluation(model, args)
-    metrics = ServerMetrics(model.name, model.version, model.sha256, model.framework_version, monitor, evaluation)
+    metrics = ServerMetrics(
+        model.name, model.version, model.sha256, model.framework_version, monitor, evaluation, model.predictor_kind
+    )
     return ServerState(
         model=model,
         monitor=monitor,

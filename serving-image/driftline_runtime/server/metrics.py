@@ -179,6 +179,7 @@ class ServerMetrics:
         framework_version: str,
         monitor: DriftMonitor | None,
         evaluation: LiveEvaluation | None = None,
+        predictor: str = "scikit-learn",
     ) -> None:
         self.registry = CollectorRegistry()
         self._model, self._version = model, version
@@ -223,10 +224,10 @@ class ServerMetrics:
         ).labels(model, version)
         Gauge(
             "driftline_model_info",
-            "The served model; always 1.",
-            ["model", "version", "sha256", "framework_version"],
+            "The served model and what predicts with it (scikit-learn, or treelite: its compiled trees); always 1.",
+            ["model", "version", "sha256", "framework_version", "predictor"],
             registry=self.registry,
-        ).labels(model, version, sha256, framework_version).set(1)
+        ).labels(model, version, sha256, framework_version, predictor).set(1)
         if monitor is not None:
             self.registry.register(DriftCollector(monitor, model, version))
         if evaluation is not None:

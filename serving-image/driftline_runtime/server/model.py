@@ -19,7 +19,7 @@ from typing import Any
 import joblib
 import numpy as np
 
-from driftline_runtime import signing
+from driftline_runtime import signing, trees
 from driftline_runtime.drift import ProfileError, Reference, parse_reference
 
 METADATA_FILE = "metadata.json"
@@ -54,6 +54,13 @@ class ServedModel:
     classes: tuple[Any, ...]
     framework_version: str
     reference: Reference
+    predictor: Any = None
+    """What answers predict and predict_proba in the estimator's place: its compiled trees (trees.py), which the
+    trainer found equal to it on the validation rows; None: the estimator itself."""
+
+    @property
+    def predictor_kind(self) -> str:
+        return trees.SCIKIT_LEARN if self.predictor is None else trees.KIND
 
     @functools.cached_property
     def feature_names(self) -> tuple[str, ...]:
@@ -160,6 +167,7 @@ def load_model(
     # Estimators fitted on a DataFrame warn on every ndarray call; numeric batches go in as ndarrays on purpose.
     warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
     classes = tuple(np.asarray(getattr(estimator, "classes_", metadata.get("classes") or [])).tolist())
+    predictor = _compiled_trees(model_dir, metadata, estimator)
     return ServedModel(
         name=name,
         version=version,
@@ -171,4 +179,26 @@ def load_model(
         classes=classes,
         framework_version=str(metadata.get("frameworkVersion", "")),
         reference=reference,
+        predictor=predictor,
     )
+
+
+def _compiled_trees(model_dir: Path, metadata: dict[str, Any], estimator: Any) -> Any:
+    """The artifact's compiled trees, when the trainer kept them; None (scikit-learn serves) when it did not, or when
+    they cannot be used here, which is logged and never stops the model from serving."""
+    block = metadata.get("predictor")
+    if not isinstance(block, dict) or block.get("kind") != trees.KIND:
+        return None
+    path = model_dir / trees.FILE
+    try:
+        if not path.is_file():
+            raise ValueError(f"{path} is missing")
+        if sha256_of(path) != block.get("sha256"):
+            raise ValueError(f"{path} does not hash to the sha256 metadata.json records")
+        dtype, classes = str(block.get("inputDtype")), trees.classes_of(estimator)
+        compiled = trees.load(path.read_bytes(), dtype, classes, trees.allows_nan(estimator))
+    except Exception as e:  # a missing or damaged checkpoint, a Treelite that cannot read it
+        log.warning("serving with scikit-learn, not the compiled trees: %s: %s", type(e).__name__, e)
+        return None
+    log.info("serving with the compiled trees (Treelite), %s input", compiled.input_dtype)
+    return compiled

@@ -37,7 +37,8 @@ def _diagnose(error: Exception, model: ServedModel, batch: Batch) -> ApiError:
 
 def call_estimator(model: ServedModel, batch: Batch, method: str) -> NDArray[Any]:
     try:
-        return np.asarray(getattr(model.estimator, method)(batch.model_input))
+        answers = model.estimator if model.predictor is None else model.predictor
+        return np.asarray(getattr(answers, method)(batch.model_input))
     except (ValueError, TypeError, KeyError, IndexError) as e:
         # What an estimator raises on input it cannot take (wrong category, NaN, ...). Anything else is ours: 500.
         raise _diagnose(e, model, batch) from e

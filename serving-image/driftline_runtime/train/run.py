@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
-from driftline_runtime import artifact, datasets, signing, storage, termination
+from driftline_runtime import artifact, datasets, signing, storage, termination, trees
 from driftline_runtime.profile import build_profile
 from driftline_runtime.termination import Failure
 from driftline_runtime.train import estimator as estimators
@@ -43,13 +43,14 @@ class _Stage:
 
 
 class _Progress:
-    def __init__(self) -> None:
+    def __init__(self, stages: int = STAGES) -> None:
         self.done = 0
+        self.stages = stages
 
     @contextmanager
     def stage(self, title: str) -> Iterator[_Stage]:
         self.done += 1
-        print(f"[{self.done}/{STAGES}] {title} ...", end="", flush=True)
+        print(f"[{self.done}/{self.stages}] {title} ...", end="", flush=True)
         started, stage = time.perf_counter(), _Stage()
         try:
             yield stage
@@ -116,7 +117,8 @@ def train(options: Options) -> dict[str, Any]:
 
 
 def _stages(options: Options, cls: type[Any], model: Any, params: dict[str, Any], task: str) -> dict[str, Any]:
-    progress = _Progress()
+    ensemble = type(model).__name__ in trees.ENSEMBLES  # one stage more: its trees are compiled
+    progress = _Progress(STAGES + ensemble)
     with progress.stage(f"loading dataset {options.dataset_ref}") as stage:
         data = datasets.load(options.dataset, options.format)
         frame = data.frame
@@ -144,6 +146,13 @@ def _stages(options: Options, cls: type[Any], model: Any, params: dict[str, Any]
             raise _training_failed(options.estimator, "predicting the validation rows", e) from e
         stage.detail = " ".join(f"{k}={v:.4g}" for k, v in scores.items())
 
+    predictor: dict[str, Any] = {"kind": trees.SCIKIT_LEARN}
+    checkpoint = None
+    if ensemble:
+        with progress.stage("compiling the trees (Treelite)") as stage:
+            predictor, checkpoint = _compiled(model, parts.x_val)
+            stage.detail = predictor.get("reason") or f"equal to the estimator within {predictor['maxDifference']:.2g}"
+
     with progress.stage(f"profiling {len(parts.y_train)} training rows") as stage:
         try:
             predictions = model.predict(parts.x_train)
@@ -155,20 +164,46 @@ def _stages(options: Options, cls: type[Any], model: Any, params: dict[str, Any]
     with progress.stage(f"writing artifact {options.output_dir}") as stage:
         metadata = _metadata(options, model, task, target, frame, features, scores, params, data, parts)
         metadata["warnings"] = _warning_texts([*caught, *more])
-        metadata = _write(options.output_dir, model, metadata, reference)
+        metadata["predictor"] = predictor
+        metadata = _write(options.output_dir, model, metadata, reference, checkpoint)
         signed = metadata["artifact"].get("signedBy")
         stage.detail = f"sha256 {metadata['artifact']['sha256'][:12]}" + (f", signed {signed[:19]}" if signed else "")
     return success_summary(metadata, options.artifact_uri)
 
 
-def _write(output: str, model: Any, metadata: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+def _compiled(model: Any, x_val: Any) -> tuple[dict[str, Any], bytes | None]:
+    """The metadata's `predictor` block for a tree ensemble, and the compiled trees' checkpoint when they give the
+    estimator's own answers on the validation rows (else scikit-learn serves, and the block says why)."""
+    if not all(dtype.kind in "biuf" for dtype in x_val.dtypes):
+        return {"kind": trees.SCIKIT_LEARN, "reason": "compiled trees take numeric features only"}, None
+    try:
+        compiled, checkpoint = trees.compile_estimator(model)
+        difference = trees.agreement(compiled, model, x_val)
+    except trees.NotCompiled as e:
+        return {"kind": trees.SCIKIT_LEARN, "reason": str(e)}, None
+    except Exception as e:  # Treelite failing on a model it imported: serve with scikit-learn, say why
+        return {"kind": trees.SCIKIT_LEARN, "reason": f"compiled trees failed: {type(e).__name__}: {e}"[:300]}, None
+    if difference > trees.TOLERANCE:
+        what = "predict other labels" if difference == float("inf") else f"differ by {difference:.3g}"
+        reason = f"the compiled trees {what} on the validation rows (tolerance {trees.TOLERANCE:g})"
+        return {"kind": trees.SCIKIT_LEARN, "reason": reason}, None
+    import treelite
+
+    block = {"kind": trees.KIND, "file": trees.FILE, "inputDtype": compiled.input_dtype}
+    return {**block, "maxDifference": difference, "treelite": treelite.__version__}, checkpoint
+
+
+def _write(
+    output: str, model: Any, metadata: dict[str, Any], reference: dict[str, Any], predictor: bytes | None = None
+) -> dict[str, Any]:
     """The artifact into a directory, or built in the pod's temporary storage and published to object storage; signed
     when the TrainingJob names a signing key (spec.signing, handed over as DRIFTLINE_SIGNING_KEY)."""
     key = os.environ.get(signing.SIGNING_KEY_ENV) or None
     if not storage.is_object_uri(output):
-        return artifact.write_artifact(output, model, metadata, reference, signing_key=key)
+        return artifact.write_artifact(output, model, metadata, reference, signing_key=key, predictor=predictor)
     with tempfile.TemporaryDirectory(prefix="driftline-artifact-") as staging:
-        written = artifact.write_artifact(os.path.join(staging, "artifact"), model, metadata, reference, key)
+        place = os.path.join(staging, "artifact")
+        written = artifact.write_artifact(place, model, metadata, reference, key, predictor)
         artifact.publish(os.path.join(staging, "artifact"), storage.parse(output))
     return written
 

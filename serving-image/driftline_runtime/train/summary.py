@@ -20,6 +20,7 @@ _PARAMS_KEPT = 20
 _NAME_CHARS = 64
 _URI_CHARS = 1000
 _FINGERPRINT_CHARS = 71  # sha256:<64 hex>
+_REASON_CHARS = 200
 
 
 def success_summary(metadata: dict[str, Any], artifact_uri: str) -> dict[str, Any]:
@@ -33,6 +34,7 @@ def success_summary(metadata: dict[str, Any], artifact_uri: str) -> dict[str, An
             "framework": metadata["framework"],
             "frameworkVersion": metadata["frameworkVersion"],
             **({"signedBy": metadata["artifact"]["signedBy"]} if "signedBy" in metadata["artifact"] else {}),
+            **_predictor(metadata.get("predictor")),
         },
         "metrics": dict(metadata["metrics"]),
         "task": metadata["task"],
@@ -42,6 +44,16 @@ def success_summary(metadata: dict[str, Any], artifact_uri: str) -> dict[str, An
         "featureCount": len(names),
     }
     return termination.fit(document, _SHRINKERS)
+
+
+def _predictor(block: Any) -> dict[str, Any]:
+    """Which predictor serves the version, and why scikit-learn serves a tree ensemble."""
+    if not isinstance(block, dict) or "kind" not in block:
+        return {}
+    said = {"predictor": str(block["kind"])}
+    if block.get("reason"):
+        said["predictorReason"] = termination.clip(str(block["reason"]), _REASON_CHARS)
+    return said
 
 
 def _with(document: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -73,10 +85,8 @@ def _few_features(d: dict[str, Any]) -> dict[str, Any]:
 
 def _short_strings(d: dict[str, Any]) -> dict[str, Any]:
     """Bounded by construction: every remaining string is clipped, every list and map is short."""
-    artifact = {
-        k: termination.clip(str(v), {"storageUri": _URI_CHARS, "signedBy": _FINGERPRINT_CHARS}.get(k, _NAME_CHARS))
-        for k, v in d["artifact"].items()
-    }
+    limits = {"storageUri": _URI_CHARS, "signedBy": _FINGERPRINT_CHARS, "predictorReason": _REASON_CHARS}
+    artifact = {k: termination.clip(str(v), limits.get(k, _NAME_CHARS)) for k, v in d["artifact"].items()}
     dataset = {
         "uri": termination.clip(str(d["dataset"].get("uri", "")), _URI_CHARS),
         "sha256": str(d["dataset"].get("sha256", ""))[:64],

@@ -261,3 +261,22 @@ def test_the_built_in_trainers_image_serves_what_it_trained_and_a_custom_trainer
     del custom["spec"]["estimator"]
     mv = model_version(custom, TrainingJobSpec.model_validate(custom["spec"]), summary, 1, "me/trainer:1")
     assert "servingImage" not in mv["spec"]  # a trainer's image is no server: the runtime image serves it
+
+
+def test_the_version_records_which_predictor_serves_it_and_a_word_it_does_not_know_is_left_out() -> None:
+    from driftline.api.modelversion import ModelVersionSpec
+
+    obj = tj()
+    spec = TrainingJobSpec.model_validate(obj["spec"])
+    base = {"storageUri": "pvc://models/a", "sha256": "f" * 64}
+    compiled = model_version(obj, spec, {"artifact": {**base, "predictor": "treelite"}}, 1, "rt:1")["spec"]
+    assert compiled["artifact"]["predictor"] == "treelite" and "predictorReason" not in compiled["artifact"]
+    reason = "the compiled trees differ by 3.2e-05 on the validation rows (tolerance 1e-06)"
+    pickled = {"artifact": {**base, "predictor": "scikit-learn", "predictorReason": reason + "!" * 300}}
+    plain = model_version(obj, spec, pickled, 1, "rt:1")["spec"]
+    assert plain["artifact"]["predictor"] == "scikit-learn"
+    assert plain["artifact"]["predictorReason"].startswith(reason) and len(plain["artifact"]["predictorReason"]) == 256
+    future = model_version(obj, spec, {"artifact": {**base, "predictor": "onnx", "predictorReason": "x"}}, 1, "rt:1")
+    assert "predictor" not in future["spec"]["artifact"] and "predictorReason" not in future["spec"]["artifact"]
+    for rendered in (compiled, plain, future["spec"]):  # what the API server would be sent, valid
+        ModelVersionSpec.model_validate(rendered)

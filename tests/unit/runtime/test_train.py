@@ -62,6 +62,7 @@ def test_breast_cancer_logistic_regression(tmp_path: Path, capsys: pytest.Captur
         "format": "joblib",
         "framework": "scikit-learn",
         "frameworkVersion": metadata["frameworkVersion"],
+        "predictor": "scikit-learn",
     }
     assert metadata["artifact"] == {"file": "model.joblib", "sha256": digest, "format": "joblib"}
     assert metadata["classes"] == [0, 1]
