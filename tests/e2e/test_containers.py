@@ -10,12 +10,26 @@ import subprocess
 from collections.abc import Iterator
 from typing import Any
 
+import joblib
 import pytest
+import requests
 
 from driftline.devcluster.podrunner import oci
 from tests.conftest import Cluster, create_restricted_namespace
-from tests.e2e.conftest import REPO, pvc
-from tests.e2e.test_serving import DIS, condition, dis, inferenceservice, ready_at, train
+from tests.e2e.conftest import REPO, host_path_of, pvc
+from tests.e2e.test_serving import (
+    DIS,
+    FRAME,
+    PORT,
+    ROWS,
+    condition,
+    dis,
+    inferenceservice,
+    ready_at,
+    serving_pods,
+    train,
+    v2_body,
+)
 from tests.e2e.test_training import TJ, finished, trainingjob, versions
 from tests.operator_proc import OperatorProcess
 
@@ -101,6 +115,33 @@ def test_a_trainer_over_its_memory_limit_fails_its_trainingjob_with_the_limit_na
     st = cluster.wait_for("the small TrainingJob finished", lambda: finished(cluster, NS, "small"), timeout=300)
     assert st["phase"] == "Failed", st
     assert "OOMKilled (exit code 137)" in st["message"] and "40Mi" in st["message"], st["message"]
+
+
+def test_a_forest_trained_in_its_container_is_served_by_its_compiled_trees(loop: Cluster) -> None:
+    """The runtime image carries Treelite: the trainer keeps the forest's compiled trees, the version records it,
+    and the serving container answers with them, the estimator's own labels."""
+    cluster = loop
+    tj = trainingjob("forest", "sklearn.ensemble.RandomForestClassifier", {"n_estimators": 50})
+    tj["spec"]["model"] = "forest"
+    cluster.api.create(TJ.format(ns=NS), tj)
+    st = cluster.wait_for("the forest TrainingJob finished", lambda: finished(cluster, NS, "forest"), timeout=300)
+    assert st["phase"] == "Succeeded", st
+    mv = versions(cluster, NS)["forest-v1"]["spec"]
+    assert mv["artifact"]["predictor"] == "treelite" and "predictorReason" not in mv["artifact"], mv["artifact"]
+    service = inferenceservice("forest")
+    service["spec"]["model"] = "forest"
+    cluster.api.create(DIS.format(ns=NS), service)
+    cluster.wait_for("forest Ready on v1", ready_at(cluster, NS, "forest", 1), timeout=180)
+    (pod,) = [p for p in serving_pods(cluster.api, NS, "forest") if p["ready"]]
+    http = requests.Session()
+    http.trust_env = False
+    info = [line for line in http.get(f"http://{pod['ip']}:{PORT}/metrics", timeout=10).text.splitlines()
+            if line.startswith("driftline_model_info{")]  # fmt: skip
+    assert len(info) == 1 and 'predictor="treelite"' in info[0], info
+    model = joblib.load(host_path_of(cluster, NS, mv["artifact"]["storageUri"]) / "model.joblib")
+    answer = http.post(f"http://{pod['ip']}:{PORT}/v2/models/forest/infer", json=v2_body(ROWS), timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outputs"][0]["data"] == [int(x) for x in model.predict(FRAME)]
 
 
 def test_a_model_too_big_for_its_pods_memory_limit_is_oomkilled_and_the_old_version_keeps_serving(
