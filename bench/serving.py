@@ -53,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -347,6 +348,42 @@ def check(base: str, payload: bytes, rows: int, model: str = MODEL) -> None:
         raise BenchError(f"{base} answered {r.status_code}: {r.text[:300]}")
 
 
+def answers_match(base: str, model_dir: Path, model: str = MODEL) -> str:
+    """Every breast_cancer row sent at once as its own one-row request (so Driftline's server batches them, and a
+    forest answers from its compiled trees): each answer must be the pickled estimator's own label for its row, and
+    predict_proba equal to within 1e-12 (BLAS sums a batch in another order than a lone row). Says what it checked.
+    """
+    import concurrent.futures
+
+    import joblib
+    import numpy as np
+
+    estimator = joblib.load(model_dir / "model.joblib")
+    x = load_breast_cancer().data
+    with warnings.catch_warnings():  # fitted on a DataFrame, asked with an array, as the server asks it
+        warnings.simplefilter("ignore", UserWarning)
+        expected, proba = estimator.predict(x), estimator.predict_proba(x)
+    url = f"{base}/v2/models/{model}/infer"
+
+    def ask(i: int) -> dict[str, Any]:
+        one = {"name": "input-0", "shape": [1, x.shape[1]], "datatype": "FP64", "data": x[i].tolist()}
+        wanted = [{"name": "predict"}, {"name": "predict_proba"}]
+        got: dict[str, Any] = requests.post(url, json={"inputs": [one], "outputs": wanted}, timeout=60).json()
+        return got
+
+    with concurrent.futures.ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(ask, range(len(x))))
+    for i, answer in enumerate(answers):
+        out = {o["name"]: o["data"] for o in answer["outputs"]}
+        if out["predict"] != [expected[i]] or not np.allclose(out["predict_proba"], proba[i], rtol=0, atol=1e-12):
+            raise BenchError(f"{base}: row {i} answered {out}, the estimator {expected[i]} {proba[i].tolist()}")
+    samples = {s.name: s.value for f in text_string_to_metric_families(requests.get(f"{base}/metrics").text)
+               for s in f.samples if s.name.startswith("driftline_inference_batch_requests_")}  # fmt: skip
+    calls = samples.get("driftline_inference_batch_requests_count", 0.0)
+    asked = 2 * len(x)  # predict and predict_proba for each request
+    return f"{len(x)} concurrent one-row answers equal the estimator's ({calls:.0f} model calls for {asked} asks)"
+
+
 def load(
     base: str,
     body_file: Path,
@@ -549,6 +586,8 @@ def run(env: object, trials: int | None) -> Result:
             for rows in BATCHES:
                 # The floor's answer is one row's, whatever was sent.
                 check(running.base, bodies[rows].read_bytes(), 1 if kind == FLOOR else rows, served_as)
+                if kind in DRIFTLINE_ARGS and rows == BATCHES[0]:
+                    say(f"{kind} {name}: {answers_match(running.base, models[name][0])}")
                 for conc in concurrencies(kind):
                     got = measure(kind, running, served_as, bodies[rows], conc)
                     extra = f", CPU {_us(got['cpu_per_request'])} a request" if got.get("cpu_per_request") else ""
