@@ -32,12 +32,6 @@ pytestmark = pytest.mark.unit
 INFER = "/v2/models/iris/infer"
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    directory = tmp_path_factory.mktemp("classifier")
-    return directory, write_model_dir(directory)
-
-
 def v2_body(rows: np.ndarray[Any, Any], rid: str) -> dict[str, Any]:
     data = [None if math.isnan(v) else v for v in rows.ravel().tolist()]
     return {"id": rid, "inputs": [{"name": "input-0", "shape": list(rows.shape), "datatype": "FP64", "data": data}]}

@@ -32,12 +32,6 @@ ROWS = [[0.1, 5.0, 3.0, 1.0], [2.0, 6.0, 9.5, 0.2], [-1.0, 4.0, 1.0, 3.0]]
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    directory = tmp_path_factory.mktemp("classifier")
-    return directory, write_model_dir(directory)
-
-
-@pytest.fixture(scope="module")
 def url(model_dir: tuple[Path, str]) -> Iterator[str]:
     with running(server_state(*model_dir, "iris", "3", "--drift-min-samples", "20")) as base:
         yield base
