@@ -289,12 +289,15 @@ def keep_seconds(model_dir: Path, sha: str, body: bytes, calls: int = KEEP_CALLS
         raise BenchError("the feedback-on settings keep no predictions for this model")
     batch = decode_v2(json.loads(body), model)
     predicted = model.estimator.predict(batch.model_input)
+    # As the server's record() calls it: with the request's matrix, which the store writes in one slice assignment
+    # (without it, keep() stacks the 30 columns again, which the server never does).
+    matrix = batch.model_input if isinstance(batch.model_input, np.ndarray) else None
     ids = [str(uuid.uuid4()) for _ in range(PREFILL + calls)]
     for rid in ids[:PREFILL]:
-        evaluation.keep(rid, batch.columns, predicted, time.monotonic())
+        evaluation.keep(rid, batch.columns, predicted, time.monotonic(), matrix)
     started = time.perf_counter()
     for rid in ids[PREFILL:]:
-        evaluation.keep(rid, batch.columns, predicted, time.monotonic())
+        evaluation.keep(rid, batch.columns, predicted, time.monotonic(), matrix)
     return (time.perf_counter() - started) / calls
 
 
