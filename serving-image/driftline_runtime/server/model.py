@@ -54,7 +54,7 @@ class ServedModel:
     classes: tuple[Any, ...]
     framework_version: str
     reference: Reference
-    predictor: Any = None
+    predictor: trees.CompiledTrees | None = None
     """What answers predict and predict_proba in the estimator's place: its compiled trees (trees.py), which the
     trainer found equal to it on the validation rows; None: the estimator itself."""
 
@@ -183,7 +183,7 @@ def load_model(
     )
 
 
-def _compiled_trees(model_dir: Path, metadata: dict[str, Any], estimator: Any) -> Any:
+def _compiled_trees(model_dir: Path, metadata: dict[str, Any], estimator: Any) -> trees.CompiledTrees | None:
     """The artifact's compiled trees, when the trainer kept them; None (scikit-learn serves) when it did not, or when
     they cannot be used here, which is logged and never stops the model from serving."""
     block = metadata.get("predictor")
