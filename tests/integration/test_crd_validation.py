@@ -83,7 +83,7 @@ def test_get_driftline_shows_printer_columns(crds: Cluster, namespace: str) -> N
     assert any("trainingjob.driftline.dev/breast-cancer-logreg" in line for line in lines), out
 
     wide = crds.kubectl("get", "driftline", "-n", namespace, "-o", "wide").stdout
-    for header in ("ESTIMATOR", "DATASET", "PROMOTED", "PIN", "CANARY", "DRIFT", "URL"):
+    for header in ("ESTIMATOR", "DATASET", "PROMOTED", "PREDICTOR", "PIN", "CANARY", "DRIFT", "URL"):
         assert header in wide, wide
 
 

@@ -82,6 +82,7 @@ KIND_DEFINITIONS: tuple[Kind, ...] = (
             Column("Promoted", ".status.promotedAt", "When the version last became Production.", "date", 1),
             Column("By", ".status.promotedBy", "Who promoted it.", priority=1),
             Column("Artifact", ".spec.artifact.storageUri", "Where the model files are.", priority=1),
+            Column("Predictor", ".spec.artifact.predictor", "What serves it: treelite or scikit-learn.", priority=1),
         ),
         selectable_fields=(".spec.model", ".status.stage", ".spec.artifact.storageUri"),
     ),
