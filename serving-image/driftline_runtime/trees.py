@@ -86,10 +86,15 @@ def allows_nan(estimator: Any) -> bool:
         return False
 
 
+def is_ensemble(estimator: Any) -> bool:
+    """A scikit-learn tree ensemble, whose trees the trainer tries to compile."""
+    return type(estimator).__name__ in ENSEMBLES and type(estimator).__module__.startswith("sklearn.")
+
+
 def compile_estimator(estimator: Any) -> tuple[CompiledTrees, bytes]:
     """The estimator's compiled trees and their checkpoint; NotCompiled when it is no tree ensemble Treelite takes."""
     name = type(estimator).__name__
-    if name not in ENSEMBLES or not type(estimator).__module__.startswith("sklearn."):
+    if not is_ensemble(estimator):
         raise NotCompiled(f"{name} is not a scikit-learn tree ensemble")
     import treelite
 

@@ -115,10 +115,14 @@ class Batcher:
             self._flush(method)
         return await future
 
+    def _on_loop(self, rows: int) -> bool:
+        """Whether a call of `rows` rows is made on the event loop: below OFFLOAD_VALUES a thread hop costs more."""
+        return rows * len(self.model.features) < OFFLOAD_VALUES
+
     async def _alone(self, batch: Batch, method: str) -> NDArray[Any]:
         if self._observe is not None:
             self._observe(batch.rows, 1)
-        if batch.rows * len(self.model.features) < OFFLOAD_VALUES:
+        if self._on_loop(batch.rows):
             return call_estimator(self.model, batch, method)
         return await asyncio.get_running_loop().run_in_executor(None, call_estimator, self.model, batch, method)
 
@@ -130,7 +134,7 @@ class Batcher:
             gathering.timer.cancel()
         if self._observe is not None:
             self._observe(gathering.rows, len(gathering.batches))
-        if gathering.rows * len(self.model.features) < OFFLOAD_VALUES:
+        if self._on_loop(gathering.rows):
             _deliver(gathering.futures, run_batches(self.model, gathering.batches, method))
             return
         # Big batches are predicted off the loop, which keeps reading requests (and answering probes) meanwhile.

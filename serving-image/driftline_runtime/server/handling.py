@@ -9,7 +9,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -49,16 +49,17 @@ class ServerState:
     """Predictions kept for their labels and the live performance; None with --feedback-max-rows 0."""
     mirror: Mirror | None = None
     """Where a share of requests (and their labels) is mirrored: a shadow challenger's server, with --mirror-url."""
-    batcher: Batcher | None = None
-    """Coalesces concurrent requests' estimator calls; None: each request calls the estimator alone."""
+    batch_max_rows: int = 0
+    """Concurrent requests' rows predicted in one call, up to this many (--batch-max-rows); 0: each request alone."""
+    batch_max_wait: float = 0.0
+    """How long a request may wait for others to share its call (--batch-max-wait-seconds)."""
+    batcher: Batcher = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.batcher is None:
-            self.batcher = Batcher(self.model, 0, observe=self.metrics.observe_batch)
+        self.batcher = Batcher(self.model, self.batch_max_rows, self.batch_max_wait, self.metrics.observe_batch)
 
     async def predict(self, batch: Batch, method: str) -> NDArray[Any]:
         """The model's `method` on the batch's rows, in a call shared with concurrent requests where batching is on."""
-        assert self.batcher is not None
         return await self.batcher.predict(batch, method)
 
 

@@ -17,7 +17,6 @@ from driftline_runtime.drift import CountWindow, DriftMonitor, TimeWindow, Windo
 from driftline_runtime.feedback import LiveEvaluation
 from driftline_runtime.server import guard
 from driftline_runtime.server.app import create_app
-from driftline_runtime.server.batching import Batcher
 from driftline_runtime.server.handling import ServerState
 from driftline_runtime.server.metrics import ServerMetrics
 from driftline_runtime.server.mirror import Mirror
@@ -136,7 +135,8 @@ def build_state(model: ServedModel, args: argparse.Namespace) -> ServerState:
         )
         if args.mirror_url
         else None,
-        batcher=Batcher(model, args.batch_max_rows, args.batch_max_wait_seconds, metrics.observe_batch),
+        batch_max_rows=args.batch_max_rows,
+        batch_max_wait=args.batch_max_wait_seconds,
     )
 
 

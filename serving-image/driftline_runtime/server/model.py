@@ -193,10 +193,11 @@ def _compiled_trees(model_dir: Path, metadata: dict[str, Any], estimator: Any) -
     try:
         if not path.is_file():
             raise ValueError(f"{path} is missing")
-        if sha256_of(path) != block.get("sha256"):
+        checkpoint = path.read_bytes()  # read once: hashed, then loaded
+        if hashlib.sha256(checkpoint).hexdigest() != block.get("sha256"):
             raise ValueError(f"{path} does not hash to the sha256 metadata.json records")
         dtype, classes = str(block.get("inputDtype")), trees.classes_of(estimator)
-        compiled = trees.load(path.read_bytes(), dtype, classes, trees.allows_nan(estimator))
+        compiled = trees.load(checkpoint, dtype, classes, trees.allows_nan(estimator))
     except Exception as e:  # a missing or damaged checkpoint, a Treelite that cannot read it
         log.warning("serving with scikit-learn, not the compiled trees: %s: %s", type(e).__name__, e)
         return None

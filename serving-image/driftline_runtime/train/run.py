@@ -117,7 +117,7 @@ def train(options: Options) -> dict[str, Any]:
 
 
 def _stages(options: Options, cls: type[Any], model: Any, params: dict[str, Any], task: str) -> dict[str, Any]:
-    ensemble = type(model).__name__ in trees.ENSEMBLES  # one stage more: its trees are compiled
+    ensemble = trees.is_ensemble(model)  # one stage more: its trees are compiled
     progress = _Progress(STAGES + ensemble)
     with progress.stage(f"loading dataset {options.dataset_ref}") as stage:
         data = datasets.load(options.dataset, options.format)
@@ -174,8 +174,6 @@ def _stages(options: Options, cls: type[Any], model: Any, params: dict[str, Any]
 def _compiled(model: Any, x_val: Any) -> tuple[dict[str, Any], bytes | None]:
     """The metadata's `predictor` block for a tree ensemble, and the compiled trees' checkpoint when they give the
     estimator's own answers on the validation rows (else scikit-learn serves, and the block says why)."""
-    if not all(dtype.kind in "biuf" for dtype in x_val.dtypes):
-        return {"kind": trees.SCIKIT_LEARN, "reason": "compiled trees take numeric features only"}, None
     try:
         compiled, checkpoint = trees.compile_estimator(model)
         difference = trees.agreement(compiled, model, x_val)

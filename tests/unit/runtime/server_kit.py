@@ -165,6 +165,17 @@ class Exploding:
         raise RuntimeError("boom")
 
 
+def write_exploding_model_dir(directory: Path) -> str:
+    """A model directory whose estimator fails like a bug (Exploding), its digest recorded; return the sha256."""
+    write_model_dir(directory)
+    joblib.dump(Exploding(), directory / "model.joblib")
+    sha = hashlib.sha256((directory / "model.joblib").read_bytes()).hexdigest()
+    metadata = json.loads((directory / "metadata.json").read_text())
+    metadata["artifact"]["sha256"] = sha
+    (directory / "metadata.json").write_text(json.dumps(metadata))
+    return sha
+
+
 def server_state(directory: Path, sha: str, name: str = "iris", version: str = "3", *extra: str) -> Any:
     """The server's state for a model directory, built exactly as `serve` builds it."""
     from driftline_runtime.server.main import build_state, parse_args

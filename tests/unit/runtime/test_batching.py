@@ -4,8 +4,6 @@ own rows' answer, its own errors, and its own drift rows and labels."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -18,13 +16,12 @@ import requests
 
 from tests.unit.runtime.server_kit import (
     FEATURES,
-    Exploding,
     metric_lines,
     reference_data,
     running,
     server_state,
+    write_exploding_model_dir,
     write_mixed_model_dir,
-    write_model_dir,
 )
 
 pytestmark = pytest.mark.unit
@@ -182,12 +179,7 @@ def test_a_batch_too_big_for_the_loop_is_predicted_off_it_with_the_same_answers(
 
 
 def test_a_model_bug_in_a_batch_is_a_500_for_each_request_and_the_server_keeps_serving(tmp_path: Path) -> None:
-    write_model_dir(tmp_path)
-    joblib.dump(Exploding(), tmp_path / "model.joblib")
-    sha = hashlib.sha256((tmp_path / "model.joblib").read_bytes()).hexdigest()
-    metadata = json.loads((tmp_path / "metadata.json").read_text())
-    metadata["artifact"]["sha256"] = sha
-    (tmp_path / "metadata.json").write_text(json.dumps(metadata))
+    sha = write_exploding_model_dir(tmp_path)
     x = reference_data(6, seed=1)
     with running(server_state(tmp_path, sha, "iris", "3", "--batch-max-wait-seconds", "0.2")) as base:
         answers = post_concurrently(base + INFER, [v2_body(x[i : i + 1], f"r{i}") for i in range(6)])

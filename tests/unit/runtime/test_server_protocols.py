@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
 from collections.abc import Iterator
@@ -17,11 +15,11 @@ import requests
 
 from tests.unit.runtime.server_kit import (
     FEATURES,
-    Exploding,
     metric_lines,
     reference_data,
     running,
     server_state,
+    write_exploding_model_dir,
     write_mixed_model_dir,
     write_model_dir,
 )
@@ -178,12 +176,7 @@ def test_model_errors_on_bad_values_are_client_errors(mixed_url: str) -> None:
 
 
 def test_an_unexpected_model_failure_is_a_500_and_the_server_keeps_serving(tmp_path: Path) -> None:
-    write_model_dir(tmp_path)
-    joblib.dump(Exploding(), tmp_path / "model.joblib")
-    sha = hashlib.sha256((tmp_path / "model.joblib").read_bytes()).hexdigest()
-    metadata = json.loads((tmp_path / "metadata.json").read_text())
-    metadata["artifact"]["sha256"] = sha
-    (tmp_path / "metadata.json").write_text(json.dumps(metadata))
+    sha = write_exploding_model_dir(tmp_path)
     with running(server_state(tmp_path, sha)) as base:
         r = requests.post(f"{base}/v1/models/iris:predict", json={"instances": ROWS}, timeout=30)
         assert r.status_code == 500 and "internal error" in r.json()["error"]
