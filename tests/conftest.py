@@ -49,8 +49,10 @@ class Cluster:
         return out
 
     def wait_established(self, *crds: str | Path, timeout: float = 60.0) -> None:
-        """Every CRD named (by name, or by its file, or a directory of them) Established, polled: `kubectl wait
-        --for=condition=Established` fails at once on a CRD whose status has no conditions yet (seen in CI)."""
+        """Every CRD named (by name, or by its file, or a directory of them) Established and its resource served,
+        polled: `kubectl wait --for=condition=Established` fails at once on a CRD whose status has no conditions yet,
+        and the API server may answer 503 "Resource kind ... not found" for a moment after Established (both seen in
+        CI), so a list of the resource must succeed too."""
         names: list[str] = []
         for crd in crds:
             if isinstance(crd, str):
@@ -63,9 +65,17 @@ class Cluster:
             def established(name: str = name) -> bool:
                 crd = self.api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
                 conditions = (crd.get("status") or {}).get("conditions") or []
-                return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+                if not any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
+                    return False
+                spec = crd["spec"]
+                version = next(v["name"] for v in spec["versions"] if v.get("served"))
+                try:
+                    self.api.get(f"/apis/{spec['group']}/{version}/{spec['names']['plural']}", limit="1")
+                except ApiError:
+                    return False
+                return True
 
-            self.wait_for(f"CRD {name} established", established, timeout=timeout)
+            self.wait_for(f"CRD {name} established and served", established, timeout=timeout)
 
     def wait_for(self, what: str, predicate: Any, timeout: float = 60.0, interval: float = 0.3) -> Any:
         """Poll `predicate()` until it returns something truthy; fail naming `what` and the last value seen."""
